@@ -1,0 +1,123 @@
+// The index of one segment: fixed-width entries (relative offset u32, store position u64 as two
+// little-endian u32 halves), one per record, memory-mapped with mmap-io.
+//
+// The file is grown to its full capacity before mapping (a mapping must never be touched past
+// the file's end: SIGBUS kills the process) and trimmed to the used entries on clean close.
+// mmap-io cannot unmap: a mapping lives until its Buffer is collected, so `close()` drops the
+// only reference before trimming, and nothing touches the Buffer afterwards.
+//
+// The index is derived data: the store is the source of truth, and recovery rebuilds entries
+// the store has but the index lost. The index is therefore never msync'ed on the hot path.
+import { constants } from "node:fs";
+import { open, truncate } from "node:fs/promises";
+import mmapModule from "@riaskov/mmap-io";
+import { assert } from "../assert.js";
+
+// The package is CommonJS with an ES-style `export default` in its typings: at run time the default
+// import is the module object itself, which the typings call `default`.
+const mmap = mmapModule as unknown as (typeof mmapModule)["default"];
+
+export const indexEntryBytes = 12;
+
+export class IndexFile {
+  private mapping: Buffer | undefined;
+  private entryCount: number;
+
+  private constructor(
+    readonly path: string,
+    mapping: Buffer,
+    entryCount: number,
+  ) {
+    this.mapping = mapping;
+    this.entryCount = entryCount;
+  }
+
+  /**
+   * Opens (creating if missing) and maps the index at `path` with room for at least
+   * `capacityBytes`. The entry count is the longest prefix of well-formed entries: relative
+   * offset i at slot i, positions strictly increasing from 0. The caller validates those
+   * entries against the store.
+   */
+  static async open(path: string, capacityBytes: number): Promise<IndexFile> {
+    assert(capacityBytes >= indexEntryBytes, "index capacity below one entry");
+    const handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644);
+    try {
+      const { size } = await handle.stat();
+      const mappedBytes = Math.max(size, capacityBytes);
+      if (size < mappedBytes) await handle.truncate(mappedBytes);
+      const mapping = mmap.map(
+        mappedBytes,
+        3 as const /* PROT_READ | PROT_WRITE */,
+        mmap.MAP_SHARED,
+        handle.fd,
+      );
+      return new IndexFile(path, mapping, IndexFile.countWellFormed(mapping));
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private static countWellFormed(mapping: Buffer): number {
+    const slots = Math.floor(mapping.length / indexEntryBytes);
+    let previousPosition = -1;
+    for (let i = 0; i < slots; i++) {
+      const at = i * indexEntryBytes;
+      const relative = mapping.readUInt32LE(at);
+      const position = mapping.readUInt32LE(at + 4) + mapping.readUInt32LE(at + 8) * 0x1_0000_0000;
+      if (relative !== i || position <= previousPosition || (i === 0 && position !== 0)) return i;
+      previousPosition = position;
+    }
+    return slots;
+  }
+
+  get count(): number {
+    return this.entryCount;
+  }
+
+  get capacity(): number {
+    return Math.floor(this.live().length / indexEntryBytes);
+  }
+
+  /** Store position of the record at relative offset `relative` (< count). */
+  position(relative: number): number {
+    assert(relative >= 0 && relative < this.entryCount, `index position ${relative} out of range`);
+    const mapping = this.live();
+    const at = relative * indexEntryBytes;
+    return mapping.readUInt32LE(at + 4) + mapping.readUInt32LE(at + 8) * 0x1_0000_0000;
+  }
+
+  /** Appends the entry for the next relative offset. */
+  append(position: number): void {
+    const mapping = this.live();
+    assert(this.entryCount < this.capacity, "index full");
+    const at = this.entryCount * indexEntryBytes;
+    mapping.writeUInt32LE(this.entryCount, at);
+    mapping.writeUInt32LE(position % 0x1_0000_0000, at + 4);
+    mapping.writeUInt32LE(Math.floor(position / 0x1_0000_0000), at + 8);
+    this.entryCount++;
+  }
+
+  /** Keeps the first `count` entries and zeroes the rest so they can never look valid again. */
+  truncate(count: number): void {
+    assert(count >= 0 && count <= this.entryCount, "index truncate beyond its entries");
+    this.live().fill(0, count * indexEntryBytes, this.entryCount * indexEntryBytes);
+    this.entryCount = count;
+  }
+
+  /** Unmaps (by dropping the reference) and trims the file to the used entries. */
+  async close(): Promise<void> {
+    if (this.mapping === undefined) return;
+    this.mapping = undefined;
+    await truncate(this.path, this.entryCount * indexEntryBytes);
+  }
+
+  /** Drops the mapping without trimming (the file is about to be deleted). */
+  release(): void {
+    this.mapping = undefined;
+  }
+
+  private live(): Buffer {
+    assert(this.mapping !== undefined, "index used after close");
+    return this.mapping;
+  }
+}

@@ -1,0 +1,45 @@
+// Limits of one log, named with their units. Validated when a log opens.
+import { TidelogError } from "../errors.js";
+
+export interface LogOptions {
+  /** A segment's store rolls over once it reaches this size. */
+  segmentBytesMax: number;
+  /** A segment's index capacity (12 bytes per record). */
+  indexBytesMax: number;
+  /** Offset of the first record when the log is created empty. */
+  initialOffset: number;
+  /** Encoded bytes waiting to be written; an append beyond it fails with resource_exhausted. */
+  appendQueueBytesMax: number;
+  /** Queued appends are coalesced into one write of at most this many bytes. */
+  writeBytesMax: number;
+}
+
+export const defaultLogOptions: LogOptions = {
+  segmentBytesMax: 64 * 1024 * 1024,
+  indexBytesMax: 10 * 1024 * 1024,
+  initialOffset: 0,
+  appendQueueBytesMax: 64 * 1024 * 1024,
+  writeBytesMax: 4 * 1024 * 1024,
+};
+
+export function resolveLogOptions(options: Partial<LogOptions> = {}): LogOptions {
+  const resolved = { ...defaultLogOptions, ...options };
+  const check = (ok: boolean, message: string) => {
+    if (!ok) throw new TidelogError("invalid_argument", `log options: ${message}`);
+  };
+  check(
+    Number.isSafeInteger(resolved.segmentBytesMax) && resolved.segmentBytesMax >= 64,
+    "segmentBytesMax must be ≥ 64",
+  );
+  check(
+    Number.isSafeInteger(resolved.indexBytesMax) && resolved.indexBytesMax >= 12,
+    "indexBytesMax must be ≥ 12",
+  );
+  check(
+    Number.isSafeInteger(resolved.initialOffset) && resolved.initialOffset >= 0,
+    "initialOffset must be ≥ 0",
+  );
+  check(resolved.appendQueueBytesMax >= 1024, "appendQueueBytesMax must be ≥ 1024");
+  check(resolved.writeBytesMax >= 1024, "writeBytesMax must be ≥ 1024");
+  return resolved;
+}

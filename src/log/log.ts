@@ -1,0 +1,564 @@
+// A log: ordered segments in one directory, the newest active. Records are addressed by absolute
+// offset; a read finds its segment by binary search.
+//
+// Writes are serialised through one chain (`exclusive`): appends are queued and coalesced into
+// one positioned write per group, then indexed; truncations, rolls and close take turns with
+// them. Reads run concurrently and only see records whose write has returned. `sync()` is the
+// durability point: it resolves once everything appended before the call is on disk.
+import { mkdir, readdir, rm } from "node:fs/promises";
+import { assert } from "../assert.js";
+import { TidelogError } from "../errors.js";
+import { batchRecordsMax, encodeBatch, frameBytes, framePayloadBytesMax } from "./frame.js";
+import { fsyncDirectory } from "./fsync-directory.js";
+import { type LogOptions, resolveLogOptions } from "./log-options.js";
+import { Segment, type StoredRecord } from "./segment.js";
+
+export type { StoredRecord } from "./segment.js";
+
+export interface ReadOptions {
+  /** At most this many records (≥ 1). */
+  maxRecords: number;
+  /** About this many payload bytes; at least one record is returned regardless. */
+  maxBytes: number;
+  /** Read only below this offset (e.g. the committed or synced offset). Defaults to nextOffset. */
+  endOffset?: number;
+}
+
+export interface RetentionPolicy {
+  /** Keep the log at most this large, dropping whole old segments; 0 = unlimited. */
+  retentionBytes: number;
+  /** Drop sealed segments whose last write is older than this; 0 = unlimited. */
+  retentionMs: number;
+}
+
+export interface RecoveryReport {
+  droppedBytes: number;
+  rebuiltEntries: number;
+}
+
+interface PendingAppend {
+  encoded: Buffer;
+  frameLengths: number[];
+  resolve: (baseOffset: number) => void;
+  reject: (error: unknown) => void;
+}
+
+const segmentNamePattern = /^(\d{20})\.store$/;
+
+export class Log {
+  private readonly segments: Segment[];
+  private chain: Promise<void> = Promise.resolve();
+  private readonly queue: PendingAppend[] = [];
+  private queuedBytes = 0;
+  private drainScheduled = false;
+  private enqueuedCount = 0;
+  private processedCount = 0;
+  private processedWaiters: { count: number; resolve: () => void }[] = [];
+  private syncedNext: number;
+  private syncing: Promise<void> | undefined;
+  private failure: TidelogError | undefined;
+  private closed = false;
+  private readonly listeners = new Set<() => void>();
+
+  private constructor(
+    readonly directory: string,
+    readonly options: LogOptions,
+    segments: Segment[],
+    readonly recovery: RecoveryReport,
+  ) {
+    this.segments = segments;
+    this.syncedNext = this.nextOffset;
+  }
+
+  /** Opens the log in `directory`, creating it, and recovering every segment (see segment.ts). */
+  static async open(directory: string, options: Partial<LogOptions> = {}): Promise<Log> {
+    const resolved = resolveLogOptions(options);
+    await mkdir(directory, { recursive: true });
+    const baseOffsets = (await readdir(directory))
+      .map((name) => segmentNamePattern.exec(name)?.[1])
+      .filter((match): match is string => match !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+    const limits = {
+      storeBytesMax: resolved.segmentBytesMax,
+      indexBytesMax: resolved.indexBytesMax,
+    };
+    const segments: Segment[] = [];
+    const report: RecoveryReport = { droppedBytes: 0, rebuiltEntries: 0 };
+    try {
+      for (const baseOffset of baseOffsets) {
+        const { segment, recovery } = await Segment.open(directory, baseOffset, limits);
+        report.droppedBytes += recovery.droppedBytes;
+        report.rebuiltEntries += recovery.rebuiltEntries;
+        const previous = segments.at(-1);
+        if (previous !== undefined && previous.nextOffset !== baseOffset) {
+          throw new TidelogError(
+            "data_loss",
+            `log ${directory}: segment ${previous.baseOffset} ends at ${previous.nextOffset} but the next starts at ${baseOffset}; a sealed segment is damaged`,
+            { directory, segment: previous.baseOffset },
+          );
+        }
+        segments.push(segment);
+      }
+      if (segments.length === 0) {
+        const { segment } = await Segment.open(directory, resolved.initialOffset, limits);
+        segments.push(segment);
+        await fsyncDirectory(directory);
+      }
+    } catch (error) {
+      await Promise.allSettled(segments.map((segment) => segment.close()));
+      throw error;
+    }
+    return new Log(directory, resolved, segments, report);
+  }
+
+  /** The offset of the oldest retained record (equals nextOffset when empty). */
+  get lowestOffset(): number {
+    return this.segments[0]!.baseOffset;
+  }
+
+  /** The offset the next appended record will get. */
+  get nextOffset(): number {
+    return this.active.nextOffset;
+  }
+
+  /** Records below this offset are durable (fsynced). */
+  get syncedOffset(): number {
+    return this.syncedNext;
+  }
+
+  get sizeBytes(): number {
+    let total = 0;
+    for (const segment of this.segments) total += segment.sizeBytes;
+    return total;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** Calls `listener` after every write and sync (offsets may have advanced). */
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Appends `payloads` as one atomic, contiguous batch; resolves with the offset of the first once
+   * written (not yet durable: see sync). Fails with resource_exhausted when a payload or the batch
+   * is too large or the queue is full, and with the mapped fs error (disk full: resource_exhausted)
+   * when the write fails, in which case nothing of the batch remains.
+   */
+  append(payloads: readonly Uint8Array[]): Promise<number> {
+    try {
+      this.checkUsable();
+      if (payloads.length === 0) throw new TidelogError("invalid_argument", "append: no records");
+      if (payloads.length > batchRecordsMax) {
+        throw new TidelogError(
+          "resource_exhausted",
+          `append: ${payloads.length} records exceed the batch limit of ${batchRecordsMax}`,
+        );
+      }
+      const frameLengths: number[] = [];
+      for (const payload of payloads) {
+        if (payload.length > framePayloadBytesMax) {
+          throw new TidelogError(
+            "resource_exhausted",
+            `append: a record of ${payload.length} bytes exceeds ${framePayloadBytesMax}`,
+          );
+        }
+        frameLengths.push(frameBytes(payload.length));
+      }
+      const encoded = encodeBatch(payloads);
+      if (this.queuedBytes + encoded.length > this.options.appendQueueBytesMax) {
+        throw new TidelogError("resource_exhausted", "append: the write queue is full");
+      }
+      return new Promise<number>((resolve, reject) => {
+        this.queue.push({ encoded, frameLengths, resolve, reject });
+        this.queuedBytes += encoded.length;
+        this.enqueuedCount++;
+        if (!this.drainScheduled) {
+          this.drainScheduled = true;
+          void this.exclusive(() => this.drain());
+        }
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Resolves when every append issued before the call is durable. */
+  async sync(): Promise<void> {
+    this.checkUsable();
+    await this.waitProcessed(this.enqueuedCount);
+    const target = this.nextOffset;
+    while (this.syncedNext < target && this.nextOffset >= target) {
+      this.checkUsable();
+      if (this.syncing === undefined) {
+        const covered = this.nextOffset;
+        const segment = this.active;
+        this.syncing = segment
+          .sync()
+          .then(() => {
+            this.syncedNext = Math.max(this.syncedNext, Math.min(covered, this.nextOffset));
+            this.notify();
+          })
+          .catch((error: unknown) => {
+            // A failed fsync leaves the page cache in an unknown state: the log refuses further use.
+            this.failure = new TidelogError(
+              "data_loss",
+              `fsync failed in ${this.directory}; the log is closed`,
+              {},
+              { cause: error },
+            );
+            throw this.failure;
+          })
+          .finally(() => {
+            this.syncing = undefined;
+          });
+      }
+      await this.syncing;
+    }
+  }
+
+  /** Reads the record at `offset`. */
+  async read(offset: number): Promise<StoredRecord> {
+    const [record] = await this.readRange(offset, { maxRecords: 1, maxBytes: 1 });
+    assert(record !== undefined, "readRange returns at least one record");
+    return record;
+  }
+
+  /**
+   * Reads records from `offset` in order, across segments. Throws out_of_range (with details
+   * requested/lowest/next) when `offset` is below the lowest retained offset or at/after the end.
+   */
+  async readRange(offset: number, options: ReadOptions): Promise<StoredRecord[]> {
+    this.checkUsable();
+    const end = Math.min(options.endOffset ?? this.nextOffset, this.nextOffset);
+    if (!Number.isSafeInteger(offset) || offset < this.lowestOffset || offset >= end) {
+      throw new TidelogError(
+        "out_of_range",
+        `offset ${offset} is outside [${this.lowestOffset}, ${end})`,
+        {
+          requested: offset,
+          lowest: this.lowestOffset,
+          next: end,
+        },
+      );
+    }
+    const records: StoredRecord[] = [];
+    let bytes = 0;
+    let at = offset;
+    while (
+      at < end &&
+      records.length < options.maxRecords &&
+      (records.length === 0 || bytes < options.maxBytes)
+    ) {
+      const segment = this.segmentFor(at);
+      if (segment === undefined || at >= segment.nextOffset) break;
+      const batch = await segment.read(
+        at,
+        end,
+        options.maxRecords - records.length,
+        Math.max(1, options.maxBytes - bytes),
+      );
+      for (const record of batch) {
+        records.push(record);
+        bytes += record.payload.length;
+      }
+      at = records.at(-1)!.offset + 1;
+    }
+    return records;
+  }
+
+  /** Drops whole sealed segments to honour the policy; returns how many were removed. */
+  async applyRetention(policy: RetentionPolicy, nowMs: number = Date.now()): Promise<number> {
+    return this.exclusive(async () => {
+      let removed = 0;
+      let size = this.sizeBytes;
+      while (this.segments.length > 1) {
+        const oldest = this.segments[0]!;
+        const overSize = policy.retentionBytes > 0 && size > policy.retentionBytes;
+        const tooOld =
+          policy.retentionMs > 0 && nowMs - oldest.lastWriteTimeMs > policy.retentionMs;
+        if (!overSize && !tooOld) break;
+        this.segments.shift();
+        size -= oldest.sizeBytes;
+        await oldest.remove();
+        removed++;
+      }
+      if (removed > 0) {
+        await fsyncDirectory(this.directory);
+        this.notify();
+      }
+      return removed;
+    });
+  }
+
+  /** Drops every sealed segment whose records all lie below `offset` (prefix truncation). */
+  async truncatePrefix(offset: number): Promise<number> {
+    return this.exclusive(async () => {
+      let removed = 0;
+      while (this.segments.length > 1 && this.segments[0]!.nextOffset <= offset) {
+        const oldest = this.segments.shift()!;
+        await oldest.remove();
+        removed++;
+      }
+      if (removed > 0) {
+        await fsyncDirectory(this.directory);
+        this.notify();
+      }
+      return removed;
+    });
+  }
+
+  /**
+   * Drops every record at or after `offset` (suffix truncation, e.g. a Raft conflict). When
+   * `offset` is below the lowest offset the log becomes empty and continues at `offset`.
+   */
+  async truncateSuffix(offset: number): Promise<void> {
+    assert(Number.isSafeInteger(offset) && offset >= 0, "truncateSuffix: bad offset");
+    await this.exclusive(async () => {
+      this.checkUsable();
+      if (offset >= this.nextOffset) return;
+      while (this.segments.length > 1 && this.active.baseOffset >= offset) {
+        await this.segments.pop()!.remove();
+      }
+      // Now active.baseOffset < offset ≤ active.nextOffset, unless one segment starts above offset.
+      if (this.active.baseOffset > offset) {
+        await this.segments.pop()!.remove();
+        const { segment } = await Segment.open(this.directory, offset, this.limits());
+        this.segments.push(segment);
+      } else {
+        await this.active.truncateFrom(offset);
+        await this.active.sync();
+      }
+      await fsyncDirectory(this.directory);
+      this.syncedNext = Math.min(this.syncedNext, this.nextOffset);
+      this.notify();
+    });
+  }
+
+  /**
+   * Streams the whole log from `fromOffset` (default: lowest) in batches, for snapshots. Only the
+   * records present when each batch is read are included; the caller bounds the end.
+   */
+  async *stream(
+    options: { fromOffset?: number; endOffset?: number; batchBytes?: number } = {},
+  ): AsyncGenerator<StoredRecord[]> {
+    let at = Math.max(options.fromOffset ?? this.lowestOffset, this.lowestOffset);
+    const end = options.endOffset ?? this.nextOffset;
+    while (at < end) {
+      const batch = await this.readRange(at, {
+        maxRecords: batchRecordsMax,
+        maxBytes: options.batchBytes ?? 1024 * 1024,
+        endOffset: end,
+      });
+      yield batch;
+      at = batch.at(-1)!.offset + 1;
+    }
+  }
+
+  /**
+   * Rebuilds a log in an empty `directory` from a stream such as `stream()` produced: the first
+   * record's offset becomes the lowest offset. Records must be contiguous.
+   */
+  static async restore(
+    directory: string,
+    source: AsyncIterable<readonly StoredRecord[]>,
+    options: Partial<LogOptions> = {},
+  ): Promise<Log> {
+    await rm(directory, { recursive: true, force: true });
+    let log: Log | undefined;
+    try {
+      for await (const batch of source) {
+        if (batch.length === 0) continue;
+        log ??= await Log.open(directory, { ...options, initialOffset: batch[0]!.offset });
+        for (let start = 0; start < batch.length; ) {
+          const expected = log.nextOffset;
+          if (batch[start]!.offset !== expected) {
+            throw new TidelogError(
+              "invalid_argument",
+              `restore: expected offset ${expected}, got ${batch[start]!.offset}`,
+            );
+          }
+          const slice = batch.slice(start, start + batchRecordsMax);
+          await log.append(slice.map((record) => record.payload));
+          start += slice.length;
+        }
+      }
+      log ??= await Log.open(directory, options);
+      await log.sync();
+      return log;
+    } catch (error) {
+      await log?.close();
+      throw error;
+    }
+  }
+
+  /** Writes queued appends, syncs, and closes every segment (trimming indexes). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.exclusive(async () => {
+      if (this.failure === undefined) {
+        await this.active.sync().catch(() => undefined);
+        this.syncedNext = this.nextOffset;
+      }
+      this.closed = true;
+      for (const segment of this.segments) await segment.close();
+    });
+    this.notify();
+  }
+
+  /** Closes and deletes the whole directory. */
+  async destroy(): Promise<void> {
+    await this.close();
+    await rm(this.directory, { recursive: true, force: true });
+  }
+
+  private get active(): Segment {
+    return this.segments.at(-1)!;
+  }
+
+  private limits() {
+    return {
+      storeBytesMax: this.options.segmentBytesMax,
+      indexBytesMax: this.options.indexBytesMax,
+    };
+  }
+
+  private segmentFor(offset: number): Segment | undefined {
+    let low = 0;
+    let high = this.segments.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1;
+      if (this.segments[middle]!.baseOffset <= offset) low = middle;
+      else high = middle - 1;
+    }
+    const segment = this.segments[low];
+    return segment !== undefined && segment.baseOffset <= offset ? segment : undefined;
+  }
+
+  private checkUsable(): void {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.closed) throw new TidelogError("unavailable", `log ${this.directory} is closed`);
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.chain.then(work);
+    this.chain = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      if (this.closed || this.failure !== undefined) {
+        this.settle(
+          this.queue.splice(0),
+          this.failure ?? new TidelogError("unavailable", "log closed"),
+        );
+        break;
+      }
+      let segment = this.active;
+      const first = this.queue[0]!;
+      if (segment.wouldOverflow(first.encoded.length, first.frameLengths.length)) {
+        if (segment.count === 0) {
+          this.settle(
+            this.queue.splice(0, 1),
+            new TidelogError(
+              "resource_exhausted",
+              "append: the batch does not fit in an empty segment",
+            ),
+          );
+          continue;
+        }
+        try {
+          segment = await this.roll();
+        } catch (error) {
+          this.settle(this.queue.splice(0), error);
+          break;
+        }
+      }
+      const group: PendingAppend[] = [];
+      let groupBytes = 0;
+      let groupRecords = 0;
+      for (const item of this.queue) {
+        const bytes = groupBytes + item.encoded.length;
+        const records = groupRecords + item.frameLengths.length;
+        if (
+          group.length > 0 &&
+          (bytes > this.options.writeBytesMax || segment.wouldOverflow(bytes, records))
+        )
+          break;
+        group.push(item);
+        groupBytes = bytes;
+        groupRecords = records;
+      }
+      this.queue.splice(0, group.length);
+      const encoded =
+        group.length === 1
+          ? group[0]!.encoded
+          : Buffer.concat(
+              group.map((item) => item.encoded),
+              groupBytes,
+            );
+      const frameLengths =
+        group.length === 1 ? group[0]!.frameLengths : group.flatMap((item) => item.frameLengths);
+      try {
+        let base = await segment.append(encoded, frameLengths);
+        this.queuedBytes -= groupBytes;
+        this.processedCount += group.length;
+        for (const item of group) {
+          item.resolve(base);
+          base += item.frameLengths.length;
+        }
+      } catch (error) {
+        this.settle(group, error);
+      }
+      this.wakeProcessed();
+      this.notify();
+    }
+    this.drainScheduled = false;
+  }
+
+  /** Rejects appends taken off the queue; they count as processed. */
+  private settle(items: PendingAppend[], error: unknown): void {
+    for (const item of items) {
+      this.queuedBytes -= item.encoded.length;
+      this.processedCount++;
+      item.reject(error);
+    }
+    this.wakeProcessed();
+  }
+
+  /** Seals the active segment (durably) and starts a new one at its next offset. */
+  private async roll(): Promise<Segment> {
+    const sealed = this.active;
+    await sealed.sync();
+    this.syncedNext = Math.max(this.syncedNext, sealed.nextOffset);
+    const { segment } = await Segment.open(this.directory, sealed.nextOffset, this.limits());
+    await fsyncDirectory(this.directory);
+    this.segments.push(segment);
+    return segment;
+  }
+
+  private waitProcessed(count: number): Promise<void> {
+    if (this.processedCount >= count) return Promise.resolve();
+    return new Promise((resolve) => this.processedWaiters.push({ count, resolve }));
+  }
+
+  private wakeProcessed(): void {
+    const ready = this.processedWaiters.filter((waiter) => waiter.count <= this.processedCount);
+    this.processedWaiters = this.processedWaiters.filter(
+      (waiter) => waiter.count > this.processedCount,
+    );
+    for (const waiter of ready) waiter.resolve();
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) listener();
+  }
+}

@@ -1,0 +1,275 @@
+// A segment: one store and one index, named by the absolute offset of its first record
+// (`<baseOffset>.store`, `<baseOffset>.index`, the offset zero-padded to 20 digits so names sort).
+//
+// Recovery on open never trusts the tail: index entries are checked against the frames they point
+// at, frames past the last good entry are validated and indexed, and the first torn or corrupt
+// frame ends the segment (store and index are cut there). A trailing batch that is incomplete is
+// dropped whole, so a batch is atomic across crashes.
+import { rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { assert } from "../assert.js";
+import { TidelogError } from "../errors.js";
+import { crc32c } from "./crc32c.js";
+import { frameHeaderBytes, framePayloadBytesMax, readFrameHeader } from "./frame.js";
+import { IndexFile } from "./index-file.js";
+import { Store } from "./store.js";
+
+export interface SegmentLimits {
+  /** The store may grow to this size (one batch may overshoot an empty segment). */
+  storeBytesMax: number;
+  /** Index file capacity; 12 bytes per record. */
+  indexBytesMax: number;
+}
+
+export interface StoredRecord {
+  offset: number;
+  payload: Buffer;
+}
+
+/** Bytes read from the store at once while recovering an unindexed tail. */
+const recoveryChunkBytes = 1024 * 1024;
+
+export function segmentFileName(baseOffset: number, extension: "store" | "index"): string {
+  return `${String(baseOffset).padStart(20, "0")}.${extension}`;
+}
+
+export class Segment {
+  private lastWriteMs: number;
+
+  private constructor(
+    readonly directory: string,
+    readonly baseOffset: number,
+    private readonly store: Store,
+    private readonly index: IndexFile,
+    private readonly limits: SegmentLimits,
+    lastWriteMs: number,
+  ) {
+    this.lastWriteMs = lastWriteMs;
+  }
+
+  static async open(
+    directory: string,
+    baseOffset: number,
+    limits: SegmentLimits,
+  ): Promise<{
+    segment: Segment;
+    recovery: { droppedBytes: number; rebuiltEntries: number };
+  }> {
+    const store = await Store.open(join(directory, segmentFileName(baseOffset, "store")));
+    const index = await IndexFile.open(
+      join(directory, segmentFileName(baseOffset, "index")),
+      limits.indexBytesMax,
+    );
+    const { mtimeMs } = await stat(store.path);
+    const segment = new Segment(directory, baseOffset, store, index, limits, mtimeMs);
+    const recovery = await segment.recover();
+    return { segment, recovery };
+  }
+
+  /** Number of records. */
+  get count(): number {
+    return this.index.count;
+  }
+
+  get nextOffset(): number {
+    return this.baseOffset + this.index.count;
+  }
+
+  get sizeBytes(): number {
+    return this.store.size;
+  }
+
+  /** Wall-clock time of the last append (the store's mtime after a reopen). */
+  get lastWriteTimeMs(): number {
+    return this.lastWriteMs;
+  }
+
+  /** True when a batch of `bytes` in `records` frames does not fit and the segment is not empty. */
+  wouldOverflow(bytes: number, records: number): boolean {
+    if (this.count === 0) return records > this.index.capacity;
+    return (
+      this.store.size + bytes > this.limits.storeBytesMax ||
+      this.count + records > this.index.capacity
+    );
+  }
+
+  /** True when no further record should go here. */
+  get isFull(): boolean {
+    return this.store.size >= this.limits.storeBytesMax || this.count >= this.index.capacity;
+  }
+
+  /**
+   * Appends encoded frames (see encodeBatch) holding `frameLengths.length` records. The caller
+   * serialises appends and checked `wouldOverflow`.
+   */
+  async append(encoded: Buffer, frameLengths: readonly number[]): Promise<number> {
+    const position = await this.store.append(encoded);
+    let at = position;
+    for (const length of frameLengths) {
+      this.index.append(at);
+      at += length;
+    }
+    this.lastWriteMs = Date.now();
+    return this.baseOffset + this.index.count - frameLengths.length;
+  }
+
+  async sync(): Promise<void> {
+    await this.store.sync();
+  }
+
+  /**
+   * Reads records from `offset` (inside this segment) up to `endOffset` (exclusive), at most
+   * `maxRecords` and about `maxBytes` of payload (at least one record is returned). Every frame is
+   * CRC-checked: a corrupt one is never served.
+   */
+  async read(
+    offset: number,
+    endOffset: number,
+    maxRecords: number,
+    maxBytes: number,
+  ): Promise<StoredRecord[]> {
+    const first = offset - this.baseOffset;
+    const end = Math.min(endOffset, this.nextOffset) - this.baseOffset;
+    assert(first >= 0 && first < end, "segment read outside its records");
+    const last = Math.min(end, first + maxRecords);
+    const startPosition = this.index.position(first);
+    // Estimate the span from the index: positions are exact, so the bytes to read are known.
+    let stop = first + 1;
+    while (stop < last && this.index.position(stop) - startPosition <= maxBytes) stop++;
+    const endPosition = stop < this.index.count ? this.index.position(stop) : this.store.size;
+    const data = await this.store.read(startPosition, endPosition - startPosition);
+    const records: StoredRecord[] = [];
+    let at = 0;
+    for (let relative = first; relative < stop; relative++) {
+      const header = readFrameHeader(data, at);
+      const frameEnd = at + frameHeaderBytes + (header?.payloadLength ?? 0);
+      if (
+        header === undefined ||
+        header.payloadLength > framePayloadBytesMax ||
+        frameEnd > data.length ||
+        crc32c(data, at + 8, frameEnd) !== header.crc
+      ) {
+        throw new TidelogError(
+          "data_loss",
+          `corrupt record at offset ${this.baseOffset + relative} in ${this.store.path}`,
+          { offset: this.baseOffset + relative, path: this.store.path },
+        );
+      }
+      records.push({
+        offset: this.baseOffset + relative,
+        payload: data.subarray(at + frameHeaderBytes, frameEnd),
+      });
+      at = frameEnd;
+    }
+    return records;
+  }
+
+  /** Drops records from `offset` on (offset within [baseOffset, nextOffset]). */
+  async truncateFrom(offset: number): Promise<void> {
+    const keep = offset - this.baseOffset;
+    assert(keep >= 0 && keep <= this.count, "segment truncate outside its records");
+    if (keep === this.count) return;
+    const position = this.index.position(keep);
+    this.index.truncate(keep);
+    await this.store.truncate(position);
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+    await this.index.close();
+  }
+
+  /** Closes and deletes both files. */
+  async remove(): Promise<void> {
+    await this.store.close();
+    this.index.release();
+    await rm(this.store.path, { force: true });
+    await rm(this.index.path, { force: true });
+  }
+
+  /** See the file comment. Returns what was dropped and rebuilt, for the log's report. */
+  private async recover(): Promise<{ droppedBytes: number; rebuiltEntries: number }> {
+    const storeSize = this.store.size;
+    // 1. Trust index entries only while the frame each points at is whole and intact; check from
+    //    the newest entry back (the common case: the newest is fine).
+    let good = this.index.count;
+    while (good > 0) {
+      const position = this.index.position(good - 1);
+      if (position < storeSize && (await this.frameAt(position, storeSize)) !== undefined) break;
+      good--;
+    }
+    this.index.truncate(good);
+    // 2. Walk frames after the last good entry, indexing each valid one.
+    let position = good === 0 ? 0 : this.index.position(good - 1);
+    if (good > 0) {
+      const frame = await this.frameAt(position, storeSize);
+      assert(frame !== undefined, "checked above");
+      position += frame.length;
+    }
+    let rebuilt = 0;
+    let buffer: Buffer = Buffer.alloc(0);
+    let bufferStart = position;
+    for (;;) {
+      if (position + frameHeaderBytes > storeSize) break;
+      if (position + frameHeaderBytes > bufferStart + buffer.length) {
+        bufferStart = position;
+        buffer = await this.store.read(
+          position,
+          Math.min(recoveryChunkBytes, storeSize - position),
+        );
+      }
+      let header = readFrameHeader(buffer, position - bufferStart);
+      if (header === undefined) break;
+      const frameLength = frameHeaderBytes + header.payloadLength;
+      if (header.payloadLength > framePayloadBytesMax || position + frameLength > storeSize) break;
+      if (position - bufferStart + frameLength > buffer.length) {
+        bufferStart = position;
+        buffer = await this.store.read(
+          position,
+          Math.min(Math.max(recoveryChunkBytes, frameLength), storeSize - position),
+        );
+        header = readFrameHeader(buffer, 0);
+        if (header === undefined) break;
+      }
+      const at = position - bufferStart;
+      if (crc32c(buffer, at + 8, at + frameLength) !== header.crc) break;
+      if (this.index.count >= this.index.capacity) break;
+      this.index.append(position);
+      rebuilt++;
+      position += frameLength;
+    }
+    // 3. A trailing batch that still expects records is incomplete: drop it whole.
+    if (this.index.count > 0) {
+      const lastPosition = this.index.position(this.index.count - 1);
+      const header = await this.frameAt(lastPosition, storeSize);
+      assert(header !== undefined, "last indexed frame is valid");
+      if (header.batchRemaining > 0) {
+        const keep = this.index.count - 1 - header.batchPosition;
+        assert(keep >= 0, "batch starts before the segment");
+        position = keep === 0 ? 0 : this.index.position(keep);
+        const dropped = this.index.count - keep;
+        this.index.truncate(keep);
+        rebuilt = Math.max(0, rebuilt - dropped);
+      }
+    }
+    const droppedBytes = storeSize - position;
+    if (droppedBytes > 0) await this.store.truncate(position);
+    return { droppedBytes, rebuiltEntries: rebuilt };
+  }
+
+  /** The header of the intact frame at `position`, with its total length; undefined if torn/corrupt. */
+  private async frameAt(
+    position: number,
+    storeSize: number,
+  ): Promise<{ length: number; batchPosition: number; batchRemaining: number } | undefined> {
+    if (position + frameHeaderBytes > storeSize) return undefined;
+    const headerBytes = await this.store.read(position, frameHeaderBytes);
+    const header = readFrameHeader(headerBytes, 0);
+    if (header === undefined || header.payloadLength > framePayloadBytesMax) return undefined;
+    const length = frameHeaderBytes + header.payloadLength;
+    if (position + length > storeSize) return undefined;
+    const frame = await this.store.read(position, length);
+    if (crc32c(frame, 8, length) !== header.crc) return undefined;
+    return { length, batchPosition: header.batchPosition, batchRemaining: header.batchRemaining };
+  }
+}

@@ -1,0 +1,235 @@
+// Topics: each a log in its own directory `<dataDir>/<name>/` with its configuration in
+// `topic.json`. Creation and deletion are crash-safe: a topic is created in a `.creating-*`
+// directory and renamed into place, and deleted by renaming it to `.deleted-*` before removal;
+// leftovers of either are cleaned on open.
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { TidelogError } from "../errors.js";
+import { fsyncDirectory } from "./fsync-directory.js";
+import { Log } from "./log.js";
+import type { LogOptions } from "./log-options.js";
+import { checkTopicName } from "./topic-name.js";
+
+export interface TopicConfig {
+  /** 0 = unlimited. */
+  retentionBytes: number;
+  /** 0 = unlimited. */
+  retentionMs: number;
+  /** 0 = the registry's default segment size. */
+  segmentBytes: number;
+}
+
+export const defaultTopicConfig: TopicConfig = {
+  retentionBytes: 0,
+  retentionMs: 0,
+  segmentBytes: 0,
+};
+
+export interface Topic {
+  readonly name: string;
+  config: TopicConfig;
+  readonly log: Log;
+}
+
+export interface TopicRegistryOptions {
+  /** Options for every topic's log; a topic's segmentBytes overrides segmentBytesMax. */
+  logOptions: Partial<LogOptions>;
+  /** The most topics the registry holds; creating more fails with resource_exhausted. */
+  topicsMax: number;
+}
+
+const configFileName = "topic.json";
+const creatingPrefix = ".creating-";
+const deletingPrefix = ".deleted-";
+
+export class TopicRegistry {
+  private readonly topics = new Map<string, Topic>();
+  private chain: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    readonly directory: string,
+    private readonly options: TopicRegistryOptions,
+  ) {}
+
+  static async open(
+    directory: string,
+    options: Partial<TopicRegistryOptions> = {},
+  ): Promise<TopicRegistry> {
+    const registry = new TopicRegistry(directory, {
+      logOptions: {},
+      topicsMax: 10_000,
+      ...options,
+    });
+    await mkdir(directory, { recursive: true });
+    for (const entry of await readdir(directory, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      if (entry.name.startsWith(creatingPrefix) || entry.name.startsWith(deletingPrefix)) {
+        await rm(join(directory, entry.name), { recursive: true, force: true });
+        continue;
+      }
+      const config = await readConfig(join(directory, entry.name));
+      if (config === undefined) continue;
+      const log = await Log.open(join(directory, entry.name), registry.logOptionsFor(config));
+      registry.topics.set(entry.name, { name: entry.name, config, log });
+    }
+    return registry;
+  }
+
+  get(name: string): Topic | undefined {
+    return this.topics.get(name);
+  }
+
+  /** The topic, or not_found. */
+  require(name: string): Topic {
+    const topic = this.topics.get(name);
+    if (topic === undefined)
+      throw new TidelogError("not_found", `topic ${JSON.stringify(name)} does not exist`, {
+        topic: name,
+      });
+    return topic;
+  }
+
+  list(): Topic[] {
+    return [...this.topics.values()].sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
+  }
+
+  /** Creates a topic; already_exists when it does (use `ensure` for create-if-missing). */
+  create(name: string, config: TopicConfig = defaultTopicConfig): Promise<Topic> {
+    return this.exclusive(async () => {
+      if (this.topics.has(name))
+        throw new TidelogError("already_exists", `topic ${JSON.stringify(name)} already exists`, {
+          topic: name,
+        });
+      return this.createLocked(name, config);
+    });
+  }
+
+  /** The topic, created with the default configuration when missing. */
+  async ensure(name: string): Promise<Topic> {
+    const existing = this.topics.get(name);
+    if (existing !== undefined) return existing;
+    return this.exclusive(
+      async () => this.topics.get(name) ?? this.createLocked(name, defaultTopicConfig),
+    );
+  }
+
+  /** Changes retention (applies at the next retention pass); segment size applies to new segments after reopen. */
+  update(name: string, config: TopicConfig): Promise<Topic> {
+    return this.exclusive(async () => {
+      const topic = this.require(name);
+      checkConfig(config);
+      await writeConfig(join(this.directory, name), config);
+      topic.config = config;
+      return topic;
+    });
+  }
+
+  delete(name: string): Promise<void> {
+    return this.exclusive(async () => {
+      const topic = this.require(name);
+      this.topics.delete(name);
+      await topic.log.close();
+      const doomed = join(this.directory, `${deletingPrefix}${name}`);
+      await rm(doomed, { recursive: true, force: true });
+      await rename(join(this.directory, name), doomed);
+      await fsyncDirectory(this.directory);
+      await rm(doomed, { recursive: true, force: true });
+    });
+  }
+
+  /** Applies every topic's retention; returns the number of segments removed. */
+  async applyRetention(nowMs: number = Date.now()): Promise<number> {
+    let removed = 0;
+    for (const topic of this.list()) {
+      if (topic.config.retentionBytes === 0 && topic.config.retentionMs === 0) continue;
+      removed += await topic.log.applyRetention(
+        { retentionBytes: topic.config.retentionBytes, retentionMs: topic.config.retentionMs },
+        nowMs,
+      );
+    }
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    await this.exclusive(async () => {
+      this.closed = true;
+      await Promise.all([...this.topics.values()].map((topic) => topic.log.close()));
+    });
+  }
+
+  private async createLocked(name: string, config: TopicConfig): Promise<Topic> {
+    if (this.closed) throw new TidelogError("unavailable", "the topic registry is closed");
+    checkTopicName(name);
+    checkConfig(config);
+    if (this.topics.size >= this.options.topicsMax) {
+      throw new TidelogError(
+        "resource_exhausted",
+        `cannot create more than ${this.options.topicsMax} topics`,
+      );
+    }
+    const staging = join(this.directory, `${creatingPrefix}${name}`);
+    await rm(staging, { recursive: true, force: true });
+    await mkdir(staging);
+    await writeConfig(staging, config);
+    const final = join(this.directory, name);
+    await rename(staging, final);
+    await fsyncDirectory(this.directory);
+    const log = await Log.open(final, this.logOptionsFor(config));
+    const topic: Topic = { name, config, log };
+    this.topics.set(name, topic);
+    return topic;
+  }
+
+  private logOptionsFor(config: TopicConfig): Partial<LogOptions> {
+    return config.segmentBytes > 0
+      ? { ...this.options.logOptions, segmentBytesMax: config.segmentBytes }
+      : this.options.logOptions;
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.chain.then(work);
+    this.chain = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+}
+
+function checkConfig(config: TopicConfig): void {
+  for (const [key, value] of Object.entries(config)) {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new TidelogError(
+        "invalid_argument",
+        `topic config ${key} must be a non-negative integer`,
+      );
+    }
+  }
+  if (config.segmentBytes !== 0 && config.segmentBytes < 1024) {
+    throw new TidelogError(
+      "invalid_argument",
+      "topic config segmentBytes must be 0 (default) or ≥ 1024",
+    );
+  }
+}
+
+async function writeConfig(directory: string, config: TopicConfig): Promise<void> {
+  const temporary = join(directory, `${configFileName}.tmp`);
+  await writeFile(temporary, `${JSON.stringify(config)}\n`, { flush: true });
+  await rename(temporary, join(directory, configFileName));
+  await fsyncDirectory(directory);
+}
+
+async function readConfig(directory: string): Promise<TopicConfig | undefined> {
+  try {
+    const parsed = JSON.parse(
+      await readFile(join(directory, configFileName), "utf8"),
+    ) as Partial<TopicConfig>;
+    return { ...defaultTopicConfig, ...parsed };
+  } catch {
+    return undefined;
+  }
+}
