@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { readFile, stat, truncate, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { IndexFile, indexEntryBytes } from "../../src/log/index-file.js";
+import { temporaryDirectory } from "./temp-directory.js";
+
+describe("IndexFile", () => {
+  it("grows a new file to its capacity before mapping", async (t) => {
+    const path = join(await temporaryDirectory(t), "0.index");
+    const index = await IndexFile.open(path, 10 * indexEntryBytes);
+    assert.equal(index.capacity, 10);
+    assert.equal((await stat(path)).size, 10 * indexEntryBytes);
+    // An all-zero first slot is well formed (offset 0 at position 0); the segment checks it
+    // against the store. Truncating to 0 gives the empty index the segment starts from.
+    index.truncate(0);
+    assert.equal(index.count, 0);
+    await index.close();
+  });
+
+  it("appends entries, reopens them and trims the file to the used entries on close", async (t) => {
+    const path = join(await temporaryDirectory(t), "0.index");
+    const index = await IndexFile.open(path, 100 * indexEntryBytes);
+    index.truncate(0);
+    const positions = [0, 112, 224, 5_000, 2 ** 33 + 17]; // the last needs the high u32
+    for (const position of positions) index.append(position);
+    assert.equal(index.count, positions.length);
+    positions.forEach((position, i) => assert.equal(index.position(i), position));
+    await index.close();
+    assert.equal((await stat(path)).size, positions.length * indexEntryBytes);
+
+    const reopened = await IndexFile.open(path, 100 * indexEntryBytes);
+    assert.equal(reopened.count, positions.length);
+    assert.equal(reopened.capacity, 100);
+    positions.forEach((position, i) => assert.equal(reopened.position(i), position));
+    await reopened.close();
+  });
+
+  it("zeroes truncated entries so they cannot reappear after a reopen", async (t) => {
+    const path = join(await temporaryDirectory(t), "0.index");
+    const index = await IndexFile.open(path, 16 * indexEntryBytes);
+    index.truncate(0);
+    for (let i = 0; i < 8; i++) index.append(i * 100);
+    index.truncate(3);
+    assert.equal(index.count, 3);
+    assert.throws(() => index.position(3), { name: "AssertionFailure" });
+    // Simulate a crash: read the mapped file without closing (no trim).
+    const bytes = await readFile(path);
+    assert.ok(bytes.subarray(3 * indexEntryBytes, 8 * indexEntryBytes).every((byte) => byte === 0));
+    index.append(300);
+    assert.equal(index.count, 4);
+    index.release();
+    const reopened = await IndexFile.open(path, 16 * indexEntryBytes);
+    assert.equal(reopened.count, 4);
+    assert.equal(reopened.position(3), 300);
+    await reopened.close();
+  });
+
+  it("counts only the well-formed prefix of a damaged file", async (t) => {
+    const directory = await temporaryDirectory(t);
+    const path = join(directory, "0.index");
+    const entries = Buffer.alloc(6 * indexEntryBytes);
+    for (let i = 0; i < 6; i++) {
+      entries.writeUInt32LE(i, i * indexEntryBytes);
+      entries.writeUInt32LE(i * 50, i * indexEntryBytes + 4);
+    }
+    entries.writeUInt32LE(99, 4 * indexEntryBytes); // entry 4 has the wrong relative offset
+    await writeFile(path, entries);
+    const index = await IndexFile.open(path, 32 * indexEntryBytes);
+    assert.equal(index.count, 4);
+    await index.close();
+
+    entries.writeUInt32LE(4, 4 * indexEntryBytes);
+    entries.writeUInt32LE(10, 3 * indexEntryBytes + 4); // positions must increase
+    await writeFile(path, entries);
+    const second = await IndexFile.open(path, 32 * indexEntryBytes);
+    assert.equal(second.count, 3);
+    await second.close();
+
+    await writeFile(path, entries.subarray(0, 2 * indexEntryBytes + 5)); // torn third entry
+    const third = await IndexFile.open(path, 32 * indexEntryBytes);
+    assert.ok(third.count >= 2 && third.count <= 3);
+    assert.equal(third.position(1), 50);
+    await third.close();
+  });
+
+  it("keeps a file larger than the requested capacity at its size", async (t) => {
+    const path = join(await temporaryDirectory(t), "0.index");
+    const index = await IndexFile.open(path, 20 * indexEntryBytes);
+    index.release();
+    const smaller = await IndexFile.open(path, 5 * indexEntryBytes);
+    assert.equal(smaller.capacity, 20);
+    await smaller.close();
+  });
+
+  it("asserts when full and when used after close", async (t) => {
+    const path = join(await temporaryDirectory(t), "0.index");
+    const index = await IndexFile.open(path, 2 * indexEntryBytes);
+    index.truncate(0);
+    index.append(0);
+    index.append(10);
+    assert.throws(() => index.append(20), { name: "AssertionFailure" });
+    await index.close();
+    assert.throws(() => index.position(0), { name: "AssertionFailure" });
+    await index.close(); // idempotent
+    await truncate(path, 0);
+  });
+});

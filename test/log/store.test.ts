@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { Store } from "../../src/log/store.js";
+import { temporaryDirectory } from "./temp-directory.js";
+
+describe("Store", () => {
+  it("appends at the end, returns positions and reads them back", async (t) => {
+    const path = join(await temporaryDirectory(t), "0.store");
+    const store = await Store.open(path);
+    assert.equal(store.size, 0);
+    assert.equal(await store.append(Buffer.from("hello ")), 0);
+    assert.equal(await store.append(Buffer.from("world")), 6);
+    assert.equal(store.size, 11);
+    assert.equal((await store.read(0, 11)).toString(), "hello world");
+    assert.equal((await store.read(6, 5)).toString(), "world");
+    assert.equal((await store.read(3, 0)).length, 0);
+    await store.sync();
+    await store.close();
+    assert.equal((await readFile(path)).toString(), "hello world");
+  });
+
+  it("reopens at the file's size and appends after it", async (t) => {
+    const path = join(await temporaryDirectory(t), "0.store");
+    const first = await Store.open(path);
+    await first.append(Buffer.alloc(1000, 1));
+    await first.close();
+    const second = await Store.open(path);
+    assert.equal(second.size, 1000);
+    assert.equal(await second.append(Buffer.alloc(10, 2)), 1000);
+    await second.close();
+    assert.equal((await stat(path)).size, 1010);
+  });
+
+  it("truncates the file and appends from the cut", async (t) => {
+    const path = join(await temporaryDirectory(t), "0.store");
+    const store = await Store.open(path);
+    await store.append(Buffer.from("0123456789"));
+    await store.truncate(4);
+    assert.equal(store.size, 4);
+    assert.equal((await stat(path)).size, 4);
+    assert.equal(await store.append(Buffer.from("xy")), 4);
+    assert.equal((await store.read(0, 6)).toString(), "0123xy");
+    await assert.rejects(store.truncate(100), { name: "AssertionFailure" });
+    await store.close();
+  });
+
+  it("refuses reads beyond its size (a programmer error)", async (t) => {
+    const store = await Store.open(join(await temporaryDirectory(t), "0.store"));
+    await store.append(Buffer.from("abc"));
+    await assert.rejects(store.read(2, 5), { name: "AssertionFailure" });
+    await store.close();
+  });
+
+  it("handles a large append (several MiB) in one call", async (t) => {
+    const store = await Store.open(join(await temporaryDirectory(t), "0.store"));
+    const big = Buffer.alloc(5 * 1024 * 1024);
+    for (let i = 0; i < big.length; i += 4096) big[i] = i & 0xff;
+    await store.append(big);
+    assert.ok((await store.read(0, big.length)).equals(big));
+    await store.close();
+  });
+
+  it("close waits for in-flight reads, and later use is refused", async (t) => {
+    const store = await Store.open(join(await temporaryDirectory(t), "0.store"));
+    await store.append(Buffer.alloc(1 << 20, 3));
+    const reads = Array.from({ length: 8 }, () => store.read(0, 1 << 20));
+    const closed = store.close();
+    for (const data of await Promise.all(reads)) assert.equal(data[12345], 3);
+    await closed;
+    await assert.rejects(store.read(0, 1), { name: "AssertionFailure" });
+    await store.close(); // idempotent
+  });
+
+  it("maps open failures to TidelogError", async (t) => {
+    const directory = await temporaryDirectory(t);
+    await assert.rejects(Store.open(join(directory, "missing", "0.store")), {
+      name: "TidelogError",
+      code: "not_found",
+    });
+  });
+});
