@@ -170,8 +170,27 @@ export class Segment {
     assert(keep >= 0 && keep <= this.count, "segment truncate outside its records");
     if (keep === this.count) return;
     const position = this.index.position(keep);
+    if (keep > 0) await this.closeBatch(keep - 1, position);
     this.index.truncate(keep);
     await this.store.truncate(position);
+  }
+
+  /**
+   * When a truncation cuts a batch, its last kept frame (relative `last`, ending at `end`) still
+   * expects more records, and recovery would drop the kept part as an incomplete batch. Rewrite
+   * that frame's header to end the batch, durably before the cut, so no crash between the two can
+   * make recovery drop records the truncation kept.
+   */
+  private async closeBatch(last: number, end: number): Promise<void> {
+    const position = this.index.position(last);
+    const frame = await this.store.read(position, end - position);
+    const header = readFrameHeader(frame, 0);
+    assert(header !== undefined, "kept frame has a header");
+    if (header.batchRemaining === 0) return;
+    frame.writeUInt16LE(0, 10);
+    frame.writeUInt32LE(crc32c(frame, 8, frame.length), 4);
+    await this.store.rewrite(position + 4, frame.subarray(4, frameHeaderBytes));
+    await this.store.sync();
   }
 
   async close(): Promise<void> {

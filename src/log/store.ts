@@ -63,6 +63,30 @@ export class Store {
     return position;
   }
 
+  /**
+   * Overwrites `data` at `position`, inside the written bytes. The store is append-only except for
+   * this: a suffix truncation inside a batch rewrites the last kept frame's header (see Segment).
+   */
+  async rewrite(position: number, data: Uint8Array): Promise<void> {
+    assert(position >= 0 && position + data.length <= this.bytes, "store rewrite beyond size");
+    const handle = this.live();
+    let written = 0;
+    try {
+      while (written < data.length) {
+        const { bytesWritten } = await handle.write(
+          data,
+          written,
+          data.length - written,
+          position + written,
+        );
+        assert(bytesWritten > 0, "write returned 0 bytes");
+        written += bytesWritten;
+      }
+    } catch (error) {
+      throw mapFsError(error, `rewrite in ${this.path}`);
+    }
+  }
+
   /** Reads `length` bytes at `position`; the range must lie below `size`. */
   async read(position: number, length: number): Promise<Buffer> {
     assert(position >= 0 && position + length <= this.bytes, "store read beyond size");
