@@ -1,10 +1,36 @@
 // Entry point of the `tidelog` command: dispatches to a subcommand.
+import { serveCommand, UsageError } from "./serve-command.js";
+
+const usage = `usage: tidelog <command> [flags]
+
+commands:
+  serve     run a node (tidelog serve --help for its flags)
+`;
+
 export async function main(argv: string[]): Promise<number> {
-  const [command] = argv;
-  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
-    process.stdout.write("usage: tidelog <command> [flags]\n\ncommands:\n  serve   run a node\n");
-    return 0;
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        process.stdout.write(usage);
+        return 0;
+      case "serve":
+        return await serveCommand(rest);
+      default:
+        process.stderr.write(`tidelog: unknown command ${JSON.stringify(command)}\n\n${usage}`);
+        return 2;
+    }
+  } catch (error) {
+    if (
+      error instanceof UsageError ||
+      (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+    ) {
+      process.stderr.write(`tidelog: ${(error as Error).message}\n`);
+      return 2;
+    }
+    throw error;
   }
-  process.stderr.write(`tidelog: unknown command "${command}" (try --help)\n`);
-  return 2;
 }

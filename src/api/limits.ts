@@ -1,0 +1,35 @@
+// Limits of the public API, named with their units. Every one is configurable (serve flags) and
+// answered with resource_exhausted when exceeded.
+export interface ApiLimits {
+  /** One record's value, key and headers together. */
+  recordBytesMax: number;
+  /** One request's records together; also bounds the bytes read for one request message. */
+  requestBytesMax: number;
+  /** Records in one produce request. */
+  requestRecordsMax: number;
+  /** Records in one consume response, and the default when a request asks for 0. */
+  consumeRecordsMax: number;
+  consumeRecordsDefault: number;
+  /** Payload bytes in one consume response (at least one record is always sent). */
+  consumeBytesMax: number;
+  /** Concurrent streaming calls (ConsumeStream, ProduceStream, Health.Watch) on this node. */
+  streamsMax: number;
+  /** Produce requests of one ProduceStream being committed at once. */
+  produceStreamInflightMax: number;
+}
+
+export const defaultApiLimits: ApiLimits = {
+  recordBytesMax: 1024 * 1024,
+  requestBytesMax: 8 * 1024 * 1024,
+  requestRecordsMax: 10_000,
+  consumeRecordsMax: 10_000,
+  consumeRecordsDefault: 1_000,
+  consumeBytesMax: 4 * 1024 * 1024,
+  streamsMax: 10_000,
+  produceStreamInflightMax: 1_024,
+};
+
+/** Bytes a request message may take on the wire: the payload limit plus framing overhead. */
+export function readMaxBytes(limits: ApiLimits): number {
+  return limits.requestBytesMax + limits.requestRecordsMax * 64 + 64 * 1024;
+}

@@ -1,0 +1,178 @@
+// tidelog.v1.LogService: decode, check limits, call the broker, encode.
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { Broker, DecodedRecord, RecordInput, TopicInfo } from "../cluster/broker.js";
+import { TidelogError } from "../errors.js";
+import {
+  type ConsumeRequest,
+  type ConsumeResponse,
+  ConsumeResponseSchema,
+  type LogService,
+  type ProduceRequest,
+  type ProduceResponse,
+  ProduceResponseSchema,
+  StartPosition,
+} from "../gen/tidelog/v1/log_service_pb.js";
+import { type Record as RecordMessage, RecordSchema } from "../gen/tidelog/v1/record_pb.js";
+import type { ApiLimits } from "./limits.js";
+import { orderedPipeline } from "./ordered-pipeline.js";
+import type { StreamCounter } from "./stream-counter.js";
+import { topicOrDefault } from "./topic-or-default.js";
+
+export interface LogServiceDeps {
+  broker: Broker;
+  limits: ApiLimits;
+  streams: StreamCounter;
+}
+
+export function createLogService({
+  broker,
+  limits,
+  streams,
+}: LogServiceDeps): ServiceImpl<typeof LogService> {
+  const produce = async (request: ProduceRequest): Promise<ProduceResponse> => {
+    const topic = topicOrDefault(request.topic);
+    const records = checkProduce(request, limits);
+    const offsets = await broker.produce(topic, records);
+    return create(ProduceResponseSchema, { offsets: offsets.map(BigInt) });
+  };
+
+  const consumeOnce = async (
+    request: ConsumeRequest,
+    info: TopicInfo,
+    offset: number,
+  ): Promise<ConsumeResponse> => {
+    const records = await broker.consume(info.name, offset, consumeLimits(request, limits));
+    return create(ConsumeResponseSchema, {
+      records: records.map(toRecordMessage),
+      nextOffset: BigInt(records.at(-1)!.offset + 1),
+      highWatermark: BigInt(info.nextOffset),
+    });
+  };
+
+  return {
+    produce,
+
+    produceStream(requests: AsyncIterable<ProduceRequest>) {
+      return streams.track(() =>
+        orderedPipeline(requests, produce, limits.produceStreamInflightMax),
+      );
+    },
+
+    async consume(request: ConsumeRequest): Promise<ConsumeResponse> {
+      const info = broker.topic(topicOrDefault(request.topic));
+      const offset = startOffset(request, info);
+      if (request.start !== StartPosition.UNSPECIFIED && offset >= info.nextOffset) {
+        return create(ConsumeResponseSchema, {
+          nextOffset: BigInt(offset),
+          highWatermark: BigInt(info.nextOffset),
+        });
+      }
+      checkInRange(info, offset, false);
+      return consumeOnce(request, info, offset);
+    },
+
+    consumeStream(request: ConsumeRequest, context: HandlerContext) {
+      return streams.track(async function* () {
+        const name = topicOrDefault(request.topic);
+        const first = broker.topic(name);
+        let offset = startOffset(request, first);
+        checkInRange(first, offset, true);
+        while (!context.signal.aborted) {
+          const info = broker.topic(name);
+          checkInRange(info, offset, true);
+          if (offset < info.nextOffset) {
+            const response = await consumeOnce(request, info, offset);
+            offset = Number(response.nextOffset);
+            yield response;
+            continue;
+          }
+          await broker.waitForRecords(name, offset, context.signal);
+        }
+      });
+    },
+  };
+}
+
+function checkProduce(request: ProduceRequest, limits: ApiLimits): RecordInput[] {
+  if (request.records.length > limits.requestRecordsMax) {
+    throw new TidelogError(
+      "resource_exhausted",
+      `a produce request holds at most ${limits.requestRecordsMax} records, got ${request.records.length}`,
+    );
+  }
+  let total = 0;
+  const records: RecordInput[] = [];
+  for (const [i, record] of request.records.entries()) {
+    let bytes = record.value.length + record.key.length;
+    for (const [name, value] of Object.entries(record.headers))
+      bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+    if (bytes > limits.recordBytesMax) {
+      throw new TidelogError(
+        "resource_exhausted",
+        `record ${i} is ${bytes} bytes; the limit is ${limits.recordBytesMax}`,
+      );
+    }
+    total += bytes;
+    if (total > limits.requestBytesMax) {
+      throw new TidelogError(
+        "resource_exhausted",
+        `the request's records exceed ${limits.requestBytesMax} bytes`,
+      );
+    }
+    records.push({ value: record.value, key: record.key, headers: record.headers });
+  }
+  return records;
+}
+
+function startOffset(request: ConsumeRequest, info: TopicInfo): number {
+  switch (request.start) {
+    case StartPosition.EARLIEST:
+      return info.lowestOffset;
+    case StartPosition.TAIL: {
+      const back =
+        request.tailBack > BigInt(info.nextOffset) ? info.nextOffset : Number(request.tailBack);
+      return Math.max(info.lowestOffset, info.nextOffset - back);
+    }
+    default:
+      return request.offset > BigInt(Number.MAX_SAFE_INTEGER)
+        ? Number.MAX_SAFE_INTEGER
+        : Number(request.offset);
+  }
+}
+
+/** A stream may start at the next offset (it waits); a unary read may not. */
+function checkInRange(info: TopicInfo, offset: number, waitAtEnd: boolean): void {
+  const pastEnd = waitAtEnd ? offset > info.nextOffset : offset >= info.nextOffset;
+  if (offset < info.lowestOffset || pastEnd) {
+    throw new TidelogError("out_of_range", `offset ${offset} is out of range`, {
+      topic: info.name,
+      requested: offset,
+      lowest: info.lowestOffset,
+      next: info.nextOffset,
+    });
+  }
+}
+
+function consumeLimits(request: ConsumeRequest, limits: ApiLimits) {
+  const maxRecords =
+    request.maxRecords === 0
+      ? limits.consumeRecordsDefault
+      : Math.min(request.maxRecords, limits.consumeRecordsMax);
+  const maxBytes =
+    request.maxBytes === 0
+      ? limits.consumeBytesMax
+      : Math.min(request.maxBytes, limits.consumeBytesMax);
+  return { maxRecords, maxBytes };
+}
+
+function toRecordMessage(record: DecodedRecord): RecordMessage {
+  return create(RecordSchema, {
+    value: record.value,
+    key: record.key,
+    headers: record.headers,
+    offset: BigInt(record.offset),
+    time: timestampFromMs(record.timeMs),
+  });
+}

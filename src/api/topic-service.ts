@@ -1,0 +1,98 @@
+// tidelog.v1.TopicService over the broker's topic operations.
+import { create } from "@bufbuild/protobuf";
+import { type Duration, durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { Broker, TopicConfig, TopicInfo } from "../cluster/broker.js";
+import { TidelogError } from "../errors.js";
+import {
+  CreateTopicResponseSchema,
+  DeleteTopicResponseSchema,
+  GetTopicResponseSchema,
+  ListTopicsResponseSchema,
+  type Topic,
+  type TopicConfig as TopicConfigMessage,
+  TopicConfigSchema,
+  TopicSchema,
+  type TopicService,
+  UpdateTopicResponseSchema,
+} from "../gen/tidelog/v1/topic_service_pb.js";
+import { topicOrDefault } from "./topic-or-default.js";
+
+export function createTopicService(broker: Broker): ServiceImpl<typeof TopicService> {
+  return {
+    async createTopic(request) {
+      const info = await broker.createTopic(
+        topicOrDefault(request.name),
+        fromMessage(request.config),
+      );
+      return create(CreateTopicResponseSchema, { topic: toMessage(info) });
+    },
+    async getTopic(request) {
+      return create(GetTopicResponseSchema, {
+        topic: toMessage(broker.topic(topicOrDefault(request.name))),
+      });
+    },
+    async listTopics() {
+      return create(ListTopicsResponseSchema, { topics: broker.topics().map(toMessage) });
+    },
+    async deleteTopic(request) {
+      await broker.deleteTopic(topicOrDefault(request.name));
+      return create(DeleteTopicResponseSchema, {});
+    },
+    async updateTopic(request) {
+      const name = topicOrDefault(request.name);
+      const current = broker.topic(name).config;
+      const wanted = fromMessage(request.config);
+      const paths = request.updateMask?.paths ?? [];
+      const config: TopicConfig =
+        paths.length === 0
+          ? wanted
+          : {
+              retentionBytes: paths.includes("retention_bytes")
+                ? wanted.retentionBytes
+                : current.retentionBytes,
+              retentionMs: paths.includes("retention") ? wanted.retentionMs : current.retentionMs,
+              segmentBytes: paths.includes("segment_bytes")
+                ? wanted.segmentBytes
+                : current.segmentBytes,
+            };
+      return create(UpdateTopicResponseSchema, {
+        topic: toMessage(await broker.updateTopic(name, config)),
+      });
+    },
+  };
+}
+
+function toSafeNumber(value: bigint, field: string): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new TidelogError("invalid_argument", `${field} is too large`);
+  }
+  return Number(value);
+}
+
+function fromMessage(config: TopicConfigMessage | undefined): TopicConfig {
+  if (config === undefined) return { retentionBytes: 0, retentionMs: 0, segmentBytes: 0 };
+  return {
+    retentionBytes: toSafeNumber(config.retentionBytes, "retention_bytes"),
+    retentionMs:
+      config.retention === undefined
+        ? 0
+        : Math.max(1, Math.round(durationMs(config.retention as Duration))),
+    segmentBytes: toSafeNumber(config.segmentBytes, "segment_bytes"),
+  };
+}
+
+function toMessage(info: TopicInfo): Topic {
+  return create(TopicSchema, {
+    name: info.name,
+    config: create(TopicConfigSchema, {
+      retentionBytes: BigInt(info.config.retentionBytes),
+      retention: info.config.retentionMs > 0 ? durationFromMs(info.config.retentionMs) : undefined,
+      segmentBytes: BigInt(info.config.segmentBytes),
+    }),
+    lowestOffset: BigInt(info.lowestOffset),
+    nextOffset: BigInt(info.nextOffset),
+    sizeBytes: BigInt(info.sizeBytes),
+    segmentCount: info.segmentCount,
+  });
+}

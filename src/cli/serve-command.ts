@@ -1,0 +1,136 @@
+// `tidelog serve`: runs one node until SIGTERM or SIGINT, then shuts down in order (stop
+// accepting, end streams, finish in-flight calls, sync and close the logs).
+import { parseArgs } from "node:util";
+import { defaultApiLimits } from "../api/limits.js";
+import { type NodeConfig, startNode } from "../server/node.js";
+
+export const serveHelp = `usage: tidelog serve [flags]
+
+Runs a tidelog node: gRPC, gRPC-Web and Connect (JSON or binary, HTTP/1.1 or HTTP/2 with prior
+knowledge) on one port.
+
+flags:
+  --id ID                      this node's id, unique in its cluster (default: node-1)
+  --listen HOST:PORT           address to serve on (default: 127.0.0.1:8080; port 0 picks one)
+  --data-dir DIR               where topics are stored; created if missing (default: ./data)
+  --bootstrap                  form a new one-node cluster (a restarted node needs no flag)
+  --join HOST:PORT             join the cluster that HOST:PORT belongs to (Raft replication;
+                               not available yet: this build runs standalone)
+  --no-auto-create-topics      producing to an unknown topic fails with not_found
+  --record-bytes-max N         largest record (value + key + headers) in bytes (default: 1048576)
+  --request-bytes-max N        largest produce request in bytes (default: 8388608)
+  --request-records-max N      most records in one produce request (default: 10000)
+  --consume-bytes-max N        most payload bytes in one consume response (default: 4194304)
+  --streams-max N              concurrent streaming calls (default: 10000)
+  --segment-bytes N            segment size for new topics (default: 67108864)
+  --retention-interval-ms N    how often retention runs (default: 30000)
+  --shutdown-grace-ms N        time in-flight calls get on shutdown (default: 5000)
+  -h, --help                   show this help
+`;
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    allowPositionals: false,
+    options: {
+      id: { type: "string", default: "node-1" },
+      listen: { type: "string", default: "127.0.0.1:8080" },
+      "data-dir": { type: "string", default: "./data" },
+      bootstrap: { type: "boolean", default: false },
+      join: { type: "string" },
+      "no-auto-create-topics": { type: "boolean", default: false },
+      "record-bytes-max": { type: "string" },
+      "request-bytes-max": { type: "string" },
+      "request-records-max": { type: "string" },
+      "consume-bytes-max": { type: "string" },
+      "streams-max": { type: "string" },
+      "segment-bytes": { type: "string" },
+      "retention-interval-ms": { type: "string" },
+      "shutdown-grace-ms": { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(serveHelp);
+    return 0;
+  }
+  if (values.join !== undefined) {
+    throw new UsageError("--join needs Raft replication, which this build does not have yet");
+  }
+  const { host, port } = parseHostPort(values.listen);
+  const integer = (flag: string, value: string | undefined, fallback: number, min = 1): number => {
+    if (value === undefined) return fallback;
+    const parsed = Number(value);
+    if (!Number.isSafeInteger(parsed) || parsed < min)
+      throw new UsageError(`--${flag} must be an integer ≥ ${min}`);
+    return parsed;
+  };
+  const config: NodeConfig = {
+    id: values.id,
+    host,
+    port,
+    dataDirectory: values["data-dir"],
+    autoCreateTopics: !values["no-auto-create-topics"],
+    limits: {
+      ...defaultApiLimits,
+      recordBytesMax: integer(
+        "record-bytes-max",
+        values["record-bytes-max"],
+        defaultApiLimits.recordBytesMax,
+      ),
+      requestBytesMax: integer(
+        "request-bytes-max",
+        values["request-bytes-max"],
+        defaultApiLimits.requestBytesMax,
+      ),
+      requestRecordsMax: integer(
+        "request-records-max",
+        values["request-records-max"],
+        defaultApiLimits.requestRecordsMax,
+      ),
+      consumeBytesMax: integer(
+        "consume-bytes-max",
+        values["consume-bytes-max"],
+        defaultApiLimits.consumeBytesMax,
+      ),
+      streamsMax: integer("streams-max", values["streams-max"], defaultApiLimits.streamsMax),
+    },
+    segmentBytesMax: integer("segment-bytes", values["segment-bytes"], 64 * 1024 * 1024, 1024),
+    retentionIntervalMs: integer("retention-interval-ms", values["retention-interval-ms"], 30_000),
+    shutdownGraceMs: integer("shutdown-grace-ms", values["shutdown-grace-ms"], 5_000, 0),
+  };
+  if (config.limits.recordBytesMax > config.limits.requestBytesMax) {
+    throw new UsageError("--record-bytes-max must not exceed --request-bytes-max");
+  }
+  const node = await startNode(config);
+  process.stdout.write(
+    `${JSON.stringify({ level: "info", message: "tidelog serving", id: config.id, address: node.address, dataDirectory: config.dataDirectory })}\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.stdout.write(
+        `${JSON.stringify({ level: "info", message: "shutting down", signal })}\n`,
+      );
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+      resolve();
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+  await node.stop();
+  process.stdout.write(`${JSON.stringify({ level: "info", message: "stopped" })}\n`);
+  return 0;
+}
+
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+export function parseHostPort(value: string): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[2]);
+  if (match === null || port > 65535)
+    throw new UsageError(`expected HOST:PORT, got ${JSON.stringify(value)}`);
+  return { host: match[1]!.replace(/^\[|\]$/g, ""), port };
+}

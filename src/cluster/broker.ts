@@ -1,0 +1,53 @@
+// What the API layer needs from a node: produce, consume, wait for new records, manage topics,
+// describe the cluster. A single-node broker (local-broker.ts) and the Raft-replicated one
+// implement it; the API layer does not know which it talks to.
+import type { TopicConfig } from "../log/topic-registry.js";
+import type { DecodedRecord, RecordInput } from "./record-codec.js";
+
+export type { TopicConfig } from "../log/topic-registry.js";
+export type { DecodedRecord, RecordInput } from "./record-codec.js";
+
+export interface TopicInfo {
+  name: string;
+  config: TopicConfig;
+  /** Oldest retained offset. */
+  lowestOffset: number;
+  /** The offset the next committed record will get: readers see records below it. */
+  nextOffset: number;
+  sizeBytes: number;
+  segmentCount: number;
+}
+
+export interface ConsumeLimits {
+  maxRecords: number;
+  maxBytes: number;
+}
+
+export interface ServerInfo {
+  id: string;
+  address: string;
+  isLeader: boolean;
+  voter: boolean;
+  term: number;
+  matchIndex: number;
+  lag: number;
+}
+
+export interface Broker {
+  /**
+   * Appends `records` to `topic` atomically and contiguously; resolves with their offsets once
+   * committed (durable on a majority). Creates the topic when missing if auto-creation is on.
+   */
+  produce(topic: string, records: readonly RecordInput[]): Promise<number[]>;
+  /** Committed records from `offset`; out_of_range outside [lowest, next). */
+  consume(topic: string, offset: number, limits: ConsumeLimits): Promise<DecodedRecord[]>;
+  /** Resolves once `topic` has a committed record at `offset`, the topic is gone, or `signal` aborts. */
+  waitForRecords(topic: string, offset: number, signal: AbortSignal): Promise<void>;
+  topic(name: string): TopicInfo;
+  topics(): TopicInfo[];
+  createTopic(name: string, config: TopicConfig): Promise<TopicInfo>;
+  updateTopic(name: string, config: TopicConfig): Promise<TopicInfo>;
+  deleteTopic(name: string): Promise<void>;
+  servers(): ServerInfo[];
+  close(): Promise<void>;
+}

@@ -1,0 +1,77 @@
+// The bytes of one record in a topic log (the log layer stores them as an opaque payload; the
+// offset is the record's position in the log and is not repeated here). Little-endian:
+//
+//   version u8 (=1) · timeMs f64 · keyLength u32 · key · headerCount u32 ·
+//   (nameLength u32 · name utf8 · valueLength u32 · value utf8)* · value (the rest)
+import { TidelogError } from "../errors.js";
+
+export interface RecordInput {
+  value: Uint8Array;
+  key: Uint8Array;
+  headers: { [name: string]: string };
+}
+
+export interface DecodedRecord extends RecordInput {
+  offset: number;
+  timeMs: number;
+}
+
+const version = 1;
+const fixedBytes = 1 + 8 + 4 + 4;
+
+export function encodeRecord(record: RecordInput, timeMs: number): Buffer {
+  const headerEntries = Object.entries(record.headers);
+  let size = fixedBytes + record.key.length + record.value.length;
+  const encodedHeaders: Buffer[] = [];
+  for (const [name, value] of headerEntries) {
+    const nameBytes = Buffer.from(name, "utf8");
+    const valueBytes = Buffer.from(value, "utf8");
+    encodedHeaders.push(nameBytes, valueBytes);
+    size += 8 + nameBytes.length + valueBytes.length;
+  }
+  const buffer = Buffer.allocUnsafe(size);
+  let at = buffer.writeUInt8(version, 0);
+  at = buffer.writeDoubleLE(timeMs, at);
+  at = buffer.writeUInt32LE(record.key.length, at);
+  buffer.set(record.key, at);
+  at += record.key.length;
+  at = buffer.writeUInt32LE(headerEntries.length, at);
+  for (const part of encodedHeaders) {
+    at = buffer.writeUInt32LE(part.length, at);
+    part.copy(buffer, at);
+    at += part.length;
+  }
+  buffer.set(record.value, at);
+  return buffer;
+}
+
+export function decodeRecord(offset: number, payload: Buffer): DecodedRecord {
+  const fail = () =>
+    new TidelogError("data_loss", `record at offset ${offset} is malformed`, { offset });
+  if (payload.length < fixedBytes || payload.readUInt8(0) !== version) throw fail();
+  let at = 1;
+  const timeMs = payload.readDoubleLE(at);
+  at += 8;
+  const keyLength = payload.readUInt32LE(at);
+  at += 4;
+  if (at + keyLength + 4 > payload.length) throw fail();
+  const key = payload.subarray(at, at + keyLength);
+  at += keyLength;
+  const headerCount = payload.readUInt32LE(at);
+  at += 4;
+  const headers: { [name: string]: string } = {};
+  for (let i = 0; i < headerCount; i++) {
+    if (at + 4 > payload.length) throw fail();
+    const nameLength = payload.readUInt32LE(at);
+    at += 4;
+    if (at + nameLength + 4 > payload.length) throw fail();
+    const name = payload.toString("utf8", at, at + nameLength);
+    at += nameLength;
+    const valueLength = payload.readUInt32LE(at);
+    at += 4;
+    if (at + valueLength > payload.length) throw fail();
+    headers[name] = payload.toString("utf8", at, at + valueLength);
+    at += valueLength;
+  }
+  return { offset, timeMs, key, value: payload.subarray(at), headers };
+}

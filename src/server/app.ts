@@ -1,0 +1,147 @@
+// The fastify application: every Connect service on one router (gRPC, gRPC-Web and Connect on
+// the same paths), CORS for browsers, HTTP probes, and protocol-correct answers for unknown paths.
+// `buildApp` wires dependencies; `serve.ts` listens.
+import type { DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter, cors as connectCors } from "@connectrpc/connect";
+import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
+import { createValidateInterceptor } from "@connectrpc/validate";
+import fastifyCors from "@fastify/cors";
+import Fastify, { type FastifyInstance } from "fastify";
+import { createClusterService, type MembershipOperations } from "../api/cluster-service.js";
+import type { ErrorLogger } from "../api/connect-error.js";
+import { createErrorInterceptor } from "../api/error-interceptor.js";
+import { HealthRegistry, registerHealth, ServingStatus } from "../api/health/index.js";
+import { type ApiLimits, readMaxBytes } from "../api/limits.js";
+import { createLogService } from "../api/log-service.js";
+import { registerReflection } from "../api/reflection/index.js";
+import { StreamCounter } from "../api/stream-counter.js";
+import { createTopicService } from "../api/topic-service.js";
+import type { Broker } from "../cluster/broker.js";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { ClusterService } from "../gen/tidelog/v1/cluster_service_pb.js";
+import { LogService } from "../gen/tidelog/v1/log_service_pb.js";
+import { TopicService } from "../gen/tidelog/v1/topic_service_pb.js";
+import {
+  defaultOnePortServerOptions,
+  OnePortServer,
+  type OnePortServerOptions,
+} from "./one-port-server.js";
+
+export interface AppDeps {
+  broker: Broker;
+  limits: ApiLimits;
+  membership?: MembershipOperations;
+  /** Extra Connect services on the same router (e.g. the Raft transport). */
+  extraRoutes?: (router: ConnectRouter) => void;
+  logError: ErrorLogger;
+  /** On close, in-flight calls get this long before their connections are destroyed. */
+  shutdownGraceMs: number;
+  serverOptions?: OnePortServerOptions;
+}
+
+export interface App {
+  fastify: FastifyInstance;
+  server: OnePortServer;
+  health: HealthRegistry;
+  streams: StreamCounter;
+  /** Aborted when shutdown starts: streaming handlers end cleanly. */
+  shutdownController: AbortController;
+}
+
+const publicServices: DescService[] = [LogService, TopicService, ClusterService, Health];
+
+export async function buildApp(deps: AppDeps): Promise<App> {
+  let server: OnePortServer | undefined;
+  const fastify = Fastify({
+    serverFactory: (handler) => {
+      server = new OnePortServer(
+        handler as never,
+        deps.serverOptions ?? defaultOnePortServerOptions,
+      );
+      return server as never;
+    },
+    forceCloseConnections: false,
+    logger: false,
+  });
+  if (server === undefined) throw new Error("fastify did not call serverFactory");
+  const health = new HealthRegistry();
+  const streams = new StreamCounter(deps.limits.streamsMax);
+  const shutdownController = new AbortController();
+
+  await fastify.register(fastifyCors, {
+    origin: true,
+    methods: [...connectCors.allowedMethods],
+    allowedHeaders: [...connectCors.allowedHeaders, "authorization"],
+    exposedHeaders: [...connectCors.exposedHeaders],
+    maxAge: 7200,
+  });
+
+  await fastify.register(fastifyConnectPlugin, {
+    routes: (router) => {
+      router.service(
+        LogService,
+        createLogService({ broker: deps.broker, limits: deps.limits, streams }),
+      );
+      router.service(TopicService, createTopicService(deps.broker));
+      router.service(ClusterService, createClusterService(deps.broker, deps.membership));
+      registerHealth(router, health);
+      registerReflection(router, publicServices);
+      deps.extraRoutes?.(router);
+    },
+    interceptors: [createErrorInterceptor(deps.logError), createValidateInterceptor()],
+    readMaxBytes: readMaxBytes(deps.limits),
+    shutdownSignal: shutdownController.signal,
+    jsonOptions: { ignoreUnknownFields: false },
+  });
+
+  fastify.get("/healthz", async () => ({ status: "ok" }));
+  fastify.get("/readyz", async (_request, reply) => {
+    const ready = !shutdownController.signal.aborted;
+    return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "shutting down" });
+  });
+
+  // Unknown paths: gRPC clients expect HTTP 200 with grpc-status 12 (UNIMPLEMENTED); others get
+  // a Connect-style JSON error.
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser("*", (_request, _payload, done) => done(null, undefined));
+  fastify.setNotFoundHandler((request, reply) => {
+    const message = `no method at ${request.method} ${request.url}`;
+    const contentType = String(request.headers["content-type"] ?? "");
+    if (contentType.startsWith("application/grpc")) {
+      return reply
+        .code(200)
+        .header(
+          "content-type",
+          contentType.startsWith("application/grpc-web") ? contentType : "application/grpc",
+        )
+        .header("grpc-status", String(Code.Unimplemented))
+        .header("grpc-message", encodeURIComponent(message))
+        .send();
+    }
+    return reply.code(404).send({ code: "unimplemented", message });
+  });
+  fastify.setErrorHandler((error, _request, reply) => {
+    const connectError = ConnectError.from(error);
+    const status = (error as { statusCode?: number }).statusCode ?? 500;
+    if (status >= 500) deps.logError("http handler failed", error);
+    return reply.code(status).send({
+      code: codeName(connectError.code),
+      message: status >= 500 ? "internal error" : connectError.rawMessage,
+    });
+  });
+
+  fastify.addHook("preClose", async () => {
+    health.shutdown();
+    shutdownController.abort(new ConnectError("server is shutting down", Code.Unavailable));
+    void server?.drain(deps.shutdownGraceMs);
+  });
+
+  health.setStatus("", ServingStatus.SERVING);
+  for (const service of publicServices) health.setStatus(service.typeName, ServingStatus.SERVING);
+  return { fastify, server, health, streams, shutdownController };
+}
+
+/** Connect's JSON name of a code: Code.InvalidArgument → "invalid_argument". */
+function codeName(code: Code): string {
+  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
+}

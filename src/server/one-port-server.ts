@@ -1,0 +1,131 @@
+// One TCP port for HTTP/2 with prior knowledge (gRPC, h2c clients) and HTTP/1.1 (curl, browsers):
+// the first bytes of each connection are sniffed for the HTTP/2 connection preface, then the
+// socket is handed to an `http2` or an `http` server sharing one request handler. This is what
+// the book did with cmux, done at the connection level.
+//
+// Shutdown is part of the design: `drain()` stops accepting, asks HTTP/2 sessions to finish
+// (GOAWAY) and closes idle HTTP/1.1 connections, then destroys whatever is left after the grace
+// period.
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import http2, {
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type Http2Session,
+} from "node:http2";
+import net, { type Socket } from "node:net";
+
+const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+export type RequestHandler = (
+  request: IncomingMessage | Http2ServerRequest,
+  response: ServerResponse | Http2ServerResponse,
+) => void;
+
+export interface OnePortServerOptions {
+  /** A connection that has not sent enough bytes to be classified by then is closed. */
+  sniffTimeoutMs: number;
+  /** HTTP/1.1: time allowed to receive request headers. */
+  headersTimeoutMs: number;
+  /** HTTP/1.1 keep-alive idle time. */
+  keepAliveTimeoutMs: number;
+  /** Concurrent streams per HTTP/2 connection. */
+  http2StreamsPerSessionMax: number;
+}
+
+export const defaultOnePortServerOptions: OnePortServerOptions = {
+  sniffTimeoutMs: 10_000,
+  headersTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 65_000,
+  http2StreamsPerSessionMax: 1000,
+};
+
+export class OnePortServer extends net.Server {
+  readonly http1: http.Server;
+  readonly http2: http2.Http2Server;
+  private readonly sessions = new Set<Http2Session>();
+  private readonly sockets = new Set<Socket>();
+
+  constructor(
+    handler: RequestHandler,
+    options: OnePortServerOptions = defaultOnePortServerOptions,
+  ) {
+    super();
+    // Streams (ConsumeStream over HTTP/1.1) are long-lived: no whole-request timeout.
+    this.http1 = http.createServer(
+      {
+        requestTimeout: 0,
+        headersTimeout: options.headersTimeoutMs,
+        keepAliveTimeout: options.keepAliveTimeoutMs,
+      },
+      handler,
+    );
+    this.http2 = http2.createServer(
+      { settings: { maxConcurrentStreams: options.http2StreamsPerSessionMax } },
+      handler,
+    );
+    this.http2.on("session", (session: Http2Session) => {
+      this.sessions.add(session);
+      session.once("close", () => this.sessions.delete(session));
+      session.on("error", () => undefined);
+    });
+    this.on("connection", (socket: Socket) => this.classify(socket, options.sniffTimeoutMs));
+  }
+
+  /** Connections currently open, of both kinds. */
+  get connectionCount(): number {
+    return this.sockets.size;
+  }
+
+  /**
+   * Lets in-flight work finish for `graceMs`, then destroys what is left. The caller stops
+   * accepting (fastify closes the listener right after its preClose hooks).
+   */
+  async drain(graceMs: number): Promise<void> {
+    for (const session of this.sessions) session.close();
+    this.http1.closeIdleConnections();
+    const deadline = Date.now() + graceMs;
+    while (this.sockets.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      this.http1.closeIdleConnections();
+    }
+    for (const session of this.sessions) session.destroy();
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  /** For fastify's forceCloseConnections hooks. */
+  closeIdleConnections(): void {
+    this.http1.closeIdleConnections();
+  }
+
+  closeAllConnections(): void {
+    for (const session of this.sessions) session.destroy();
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  private classify(socket: Socket, sniffTimeoutMs: number): void {
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    let received: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => socket.destroy(), sniffTimeoutMs);
+    const onData = (chunk: Buffer) => {
+      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+      const compared = Math.min(received.length, http2Preface.length);
+      const looksHttp2 = received.subarray(0, compared).equals(http2Preface.subarray(0, compared));
+      if (looksHttp2 && received.length < http2Preface.length) return; // need the whole preface
+      socket.off("data", onData);
+      clearTimeout(timer);
+      socket.pause();
+      socket.unshift(received);
+      // The HTTP/2 session reads what is buffered in the socket on its own (node#35475); the
+      // HTTP/1.1 server needs the paused socket flowing again.
+      if (looksHttp2) {
+        this.http2.emit("connection", socket);
+      } else {
+        this.http1.emit("connection", socket);
+        socket.resume();
+      }
+    };
+    socket.on("data", onData);
+  }
+}
