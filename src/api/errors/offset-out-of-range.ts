@@ -21,15 +21,18 @@ export interface OffsetOutOfRangeInit {
  */
 export function offsetOutOfRange(init: OffsetOutOfRangeInit): ConnectError {
   const { topic, requested, lowest, next } = init;
-  if (lowest > next || (requested >= lowest && requested <= next)) {
-    // A programmer error: the caller decided wrongly that the offset is out of range.
-    throw new Error(`offsetOutOfRange: ${requested} is not outside [${lowest}, ${next}]`);
+  if (lowest > next || (requested >= lowest && requested < next)) {
+    // A programmer error: the caller decided wrongly that the offset is out of range. (The next
+    // offset itself is accepted: a read that needs a record there may call it out of range.)
+    throw new Error(`offsetOutOfRange: ${requested} is a retained offset of [${lowest}, ${next})`);
   }
   const where =
     requested < lowest
       ? `below the lowest retained offset ${lowest}`
-      : `past the next offset ${next}`;
-  const message = `offset ${requested} of topic "${topic}" is out of range: ${where} (retained: ${lowest} to ${next})`;
+      : requested === next
+        ? `at the next offset ${next}, not written yet`
+        : `past the next offset ${next}`;
+  const message = `offset ${requested} of topic "${topic}" is out of range: ${where} (retained: from ${lowest} up to ${next}, exclusive)`;
   const detail: OffsetOutOfRange = create(OffsetOutOfRangeSchema, {
     topic,
     requested,

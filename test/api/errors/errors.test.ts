@@ -118,7 +118,11 @@ describe("error details through real clients", () => {
 
   test("offsetOutOfRange refuses an offset that is in range (a programmer error)", () => {
     assert.throws(() => offsetOutOfRange({ topic: "t", requested: 10n, lowest: 10n, next: 20n }));
-    assert.throws(() => offsetOutOfRange({ topic: "t", requested: 20n, lowest: 10n, next: 20n }));
+    assert.throws(() => offsetOutOfRange({ topic: "t", requested: 19n, lowest: 10n, next: 20n }));
+    assert.match(
+      offsetOutOfRange({ topic: "t", requested: 20n, lowest: 10n, next: 20n }).message,
+      /at the next offset 20, not written yet/,
+    );
     assert.throws(() => offsetOutOfRange({ topic: "t", requested: 0n, lowest: 5n, next: 4n }));
     assert.match(
       offsetOutOfRange({ topic: "t", requested: 9n, lowest: 10n, next: 20n }).message,
