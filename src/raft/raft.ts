@@ -677,7 +677,11 @@ export class Raft {
     if (this.state !== "leader") return conf;
     if (!this.tracker.voters.has(this.id)) {
       // Removed: the change is committed (it is being applied), so stepping down loses nothing.
+      // Hand over to the most up-to-date voter, which would otherwise wait out its lease.
+      const successor = this.mostUpToDateVoter();
       this.becomeFollower(this.term, null);
+      if (successor !== undefined)
+        this.send({ type: "timeoutNow", to: successor, term: this.term });
       return conf;
     }
     // The quorum may have shrunk, and new members need their first append.
@@ -692,6 +696,14 @@ export class Raft {
       this.abortLeaderTransfer();
     }
     return conf;
+  }
+
+  /** The voter other than us holding our whole log (lowest id on ties), if any. */
+  private mostUpToDateVoter(): NodeId | undefined {
+    const lastIndex = this.log.lastIndex();
+    return [...this.tracker.voters]
+      .sort()
+      .find((id) => id !== this.id && this.tracker.progress.get(id)?.match === lastIndex);
   }
 
   /** Hands leadership to `to`; while it is under way, proposals are refused. */
