@@ -10,12 +10,8 @@ import type { Message } from "@bufbuild/protobuf";
 /**
  * Describes the file tidelog/v1/cluster_service.proto.
  */
-export const file_tidelog_v1_cluster_service: GenFile =
-  /*@__PURE__*/
-  fileDesc(
-    "CiB0aWRlbG9nL3YxL2NsdXN0ZXJfc2VydmljZS5wcm90bxIKdGlkZWxvZy52MSJ3CgZTZXJ2ZXISCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIRCglpc19sZWFkZXIYAyABKAgSDQoFdm90ZXIYBCABKAgSDAoEdGVybRgFIAEoBBITCgttYXRjaF9pbmRleBgGIAEoBBILCgNsYWcYByABKAQiEwoRR2V0U2VydmVyc1JlcXVlc3QiOQoSR2V0U2VydmVyc1Jlc3BvbnNlEiMKB3NlcnZlcnMYASADKAsyEi50aWRlbG9nLnYxLlNlcnZlciJRCgtKb2luUmVxdWVzdBIWCgJpZBgBIAEoCUIKukgHcgUQARiAARIbCgdhZGRyZXNzGAIgASgJQgq6SAdyBRABGIAEEg0KBXZvdGVyGAMgASgIIg4KDEpvaW5SZXNwb25zZSImCgxMZWF2ZVJlcXVlc3QSFgoCaWQYASABKAlCCrpIB3IFEAEYgAEiDwoNTGVhdmVSZXNwb25zZSI4ChlUcmFuc2ZlckxlYWRlcnNoaXBSZXF1ZXN0EhsKCXRhcmdldF9pZBgBIAEoCUIIukgFcgMYgAEiHAoaVHJhbnNmZXJMZWFkZXJzaGlwUmVzcG9uc2UywAIKDkNsdXN0ZXJTZXJ2aWNlElAKCkdldFNlcnZlcnMSHS50aWRlbG9nLnYxLkdldFNlcnZlcnNSZXF1ZXN0Gh4udGlkZWxvZy52MS5HZXRTZXJ2ZXJzUmVzcG9uc2UiA5ACARI5CgRKb2luEhcudGlkZWxvZy52MS5Kb2luUmVxdWVzdBoYLnRpZGVsb2cudjEuSm9pblJlc3BvbnNlEjwKBUxlYXZlEhgudGlkZWxvZy52MS5MZWF2ZVJlcXVlc3QaGS50aWRlbG9nLnYxLkxlYXZlUmVzcG9uc2USYwoSVHJhbnNmZXJMZWFkZXJzaGlwEiUudGlkZWxvZy52MS5UcmFuc2ZlckxlYWRlcnNoaXBSZXF1ZXN0GiYudGlkZWxvZy52MS5UcmFuc2ZlckxlYWRlcnNoaXBSZXNwb25zZWIGcHJvdG8z",
-    [file_buf_validate_validate],
-  );
+export const file_tidelog_v1_cluster_service: GenFile = /*@__PURE__*/
+  fileDesc("CiB0aWRlbG9nL3YxL2NsdXN0ZXJfc2VydmljZS5wcm90bxIKdGlkZWxvZy52MSJ3CgZTZXJ2ZXISCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIRCglpc19sZWFkZXIYAyABKAgSDQoFdm90ZXIYBCABKAgSDAoEdGVybRgFIAEoBBITCgttYXRjaF9pbmRleBgGIAEoBBILCgNsYWcYByABKAQiEwoRR2V0U2VydmVyc1JlcXVlc3QiOQoSR2V0U2VydmVyc1Jlc3BvbnNlEiMKB3NlcnZlcnMYASADKAsyEi50aWRlbG9nLnYxLlNlcnZlciJRCgtKb2luUmVxdWVzdBIWCgJpZBgBIAEoCUIKukgHcgUQARiAARIbCgdhZGRyZXNzGAIgASgJQgq6SAdyBRABGIAEEg0KBXZvdGVyGAMgASgIIg4KDEpvaW5SZXNwb25zZSImCgxMZWF2ZVJlcXVlc3QSFgoCaWQYASABKAlCCrpIB3IFEAEYgAEiDwoNTGVhdmVSZXNwb25zZSI4ChlUcmFuc2ZlckxlYWRlcnNoaXBSZXF1ZXN0EhsKCXRhcmdldF9pZBgBIAEoCUIIukgFcgMYgAEiHAoaVHJhbnNmZXJMZWFkZXJzaGlwUmVzcG9uc2UywAIKDkNsdXN0ZXJTZXJ2aWNlElAKCkdldFNlcnZlcnMSHS50aWRlbG9nLnYxLkdldFNlcnZlcnNSZXF1ZXN0Gh4udGlkZWxvZy52MS5HZXRTZXJ2ZXJzUmVzcG9uc2UiA5ACARI5CgRKb2luEhcudGlkZWxvZy52MS5Kb2luUmVxdWVzdBoYLnRpZGVsb2cudjEuSm9pblJlc3BvbnNlEjwKBUxlYXZlEhgudGlkZWxvZy52MS5MZWF2ZVJlcXVlc3QaGS50aWRlbG9nLnYxLkxlYXZlUmVzcG9uc2USYwoSVHJhbnNmZXJMZWFkZXJzaGlwEiUudGlkZWxvZy52MS5UcmFuc2ZlckxlYWRlcnNoaXBSZXF1ZXN0GiYudGlkZWxvZy52MS5UcmFuc2ZlckxlYWRlcnNoaXBSZXNwb25zZWIGcHJvdG8z", [file_buf_validate_validate]);
 
 /**
  * Server describes one member of the cluster.
@@ -79,8 +75,7 @@ export type Server = Message<"tidelog.v1.Server"> & {
  * Describes the message tidelog.v1.Server.
  * Use `create(ServerSchema)` to create a new message.
  */
-export const ServerSchema: GenMessage<Server> =
-  /*@__PURE__*/
+export const ServerSchema: GenMessage<Server> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_cluster_service, 0);
 
 /**
@@ -88,14 +83,14 @@ export const ServerSchema: GenMessage<Server> =
  *
  * @generated from message tidelog.v1.GetServersRequest
  */
-export type GetServersRequest = Message<"tidelog.v1.GetServersRequest"> & {};
+export type GetServersRequest = Message<"tidelog.v1.GetServersRequest"> & {
+};
 
 /**
  * Describes the message tidelog.v1.GetServersRequest.
  * Use `create(GetServersRequestSchema)` to create a new message.
  */
-export const GetServersRequestSchema: GenMessage<GetServersRequest> =
-  /*@__PURE__*/
+export const GetServersRequestSchema: GenMessage<GetServersRequest> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_cluster_service, 1);
 
 /**
@@ -116,8 +111,7 @@ export type GetServersResponse = Message<"tidelog.v1.GetServersResponse"> & {
  * Describes the message tidelog.v1.GetServersResponse.
  * Use `create(GetServersResponseSchema)` to create a new message.
  */
-export const GetServersResponseSchema: GenMessage<GetServersResponse> =
-  /*@__PURE__*/
+export const GetServersResponseSchema: GenMessage<GetServersResponse> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_cluster_service, 2);
 
 /**
@@ -152,8 +146,7 @@ export type JoinRequest = Message<"tidelog.v1.JoinRequest"> & {
  * Describes the message tidelog.v1.JoinRequest.
  * Use `create(JoinRequestSchema)` to create a new message.
  */
-export const JoinRequestSchema: GenMessage<JoinRequest> =
-  /*@__PURE__*/
+export const JoinRequestSchema: GenMessage<JoinRequest> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_cluster_service, 3);
 
 /**
@@ -161,14 +154,14 @@ export const JoinRequestSchema: GenMessage<JoinRequest> =
  *
  * @generated from message tidelog.v1.JoinResponse
  */
-export type JoinResponse = Message<"tidelog.v1.JoinResponse"> & {};
+export type JoinResponse = Message<"tidelog.v1.JoinResponse"> & {
+};
 
 /**
  * Describes the message tidelog.v1.JoinResponse.
  * Use `create(JoinResponseSchema)` to create a new message.
  */
-export const JoinResponseSchema: GenMessage<JoinResponse> =
-  /*@__PURE__*/
+export const JoinResponseSchema: GenMessage<JoinResponse> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_cluster_service, 4);
 
 /**
@@ -189,8 +182,7 @@ export type LeaveRequest = Message<"tidelog.v1.LeaveRequest"> & {
  * Describes the message tidelog.v1.LeaveRequest.
  * Use `create(LeaveRequestSchema)` to create a new message.
  */
-export const LeaveRequestSchema: GenMessage<LeaveRequest> =
-  /*@__PURE__*/
+export const LeaveRequestSchema: GenMessage<LeaveRequest> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_cluster_service, 5);
 
 /**
@@ -198,14 +190,14 @@ export const LeaveRequestSchema: GenMessage<LeaveRequest> =
  *
  * @generated from message tidelog.v1.LeaveResponse
  */
-export type LeaveResponse = Message<"tidelog.v1.LeaveResponse"> & {};
+export type LeaveResponse = Message<"tidelog.v1.LeaveResponse"> & {
+};
 
 /**
  * Describes the message tidelog.v1.LeaveResponse.
  * Use `create(LeaveResponseSchema)` to create a new message.
  */
-export const LeaveResponseSchema: GenMessage<LeaveResponse> =
-  /*@__PURE__*/
+export const LeaveResponseSchema: GenMessage<LeaveResponse> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_cluster_service, 6);
 
 /**
@@ -226,8 +218,7 @@ export type TransferLeadershipRequest = Message<"tidelog.v1.TransferLeadershipRe
  * Describes the message tidelog.v1.TransferLeadershipRequest.
  * Use `create(TransferLeadershipRequestSchema)` to create a new message.
  */
-export const TransferLeadershipRequestSchema: GenMessage<TransferLeadershipRequest> =
-  /*@__PURE__*/
+export const TransferLeadershipRequestSchema: GenMessage<TransferLeadershipRequest> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_cluster_service, 7);
 
 /**
@@ -235,14 +226,14 @@ export const TransferLeadershipRequestSchema: GenMessage<TransferLeadershipReque
  *
  * @generated from message tidelog.v1.TransferLeadershipResponse
  */
-export type TransferLeadershipResponse = Message<"tidelog.v1.TransferLeadershipResponse"> & {};
+export type TransferLeadershipResponse = Message<"tidelog.v1.TransferLeadershipResponse"> & {
+};
 
 /**
  * Describes the message tidelog.v1.TransferLeadershipResponse.
  * Use `create(TransferLeadershipResponseSchema)` to create a new message.
  */
-export const TransferLeadershipResponseSchema: GenMessage<TransferLeadershipResponse> =
-  /*@__PURE__*/
+export const TransferLeadershipResponseSchema: GenMessage<TransferLeadershipResponse> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_cluster_service, 8);
 
 /**
@@ -264,7 +255,7 @@ export const ClusterService: GenService<{
     methodKind: "unary";
     input: typeof GetServersRequestSchema;
     output: typeof GetServersResponseSchema;
-  };
+  },
   /**
    * Join adds a server to the cluster, or changes the address or role of a member with that id.
    * It answers once the configuration change is committed.
@@ -275,7 +266,7 @@ export const ClusterService: GenService<{
     methodKind: "unary";
     input: typeof JoinRequestSchema;
     output: typeof JoinResponseSchema;
-  };
+  },
   /**
    * Leave removes a server from the cluster. It answers once the configuration change is
    * committed. Removing the leader makes it step down after the change commits.
@@ -286,7 +277,7 @@ export const ClusterService: GenService<{
     methodKind: "unary";
     input: typeof LeaveRequestSchema;
     output: typeof LeaveResponseSchema;
-  };
+  },
   /**
    * TransferLeadership makes another voter the leader. It answers once the target has become
    * leader, or fails (DEADLINE_EXCEEDED, UNAVAILABLE) if it did not.
@@ -297,5 +288,7 @@ export const ClusterService: GenService<{
     methodKind: "unary";
     input: typeof TransferLeadershipRequestSchema;
     output: typeof TransferLeadershipResponseSchema;
-  };
-}> = /*@__PURE__*/ serviceDesc(file_tidelog_v1_cluster_service, 0);
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_tidelog_v1_cluster_service, 0);
+

@@ -9,11 +9,8 @@ import type { Message } from "@bufbuild/protobuf";
 /**
  * Describes the file tidelog/v1/errors.proto.
  */
-export const file_tidelog_v1_errors: GenFile =
-  /*@__PURE__*/
-  fileDesc(
-    "Chd0aWRlbG9nL3YxL2Vycm9ycy5wcm90bxIKdGlkZWxvZy52MSJSChBPZmZzZXRPdXRPZlJhbmdlEhEKCXJlcXVlc3RlZBgBIAEoBBIOCgZsb3dlc3QYAiABKAQSDAoEbmV4dBgDIAEoBBINCgV0b3BpYxgEIAEoCSI2CglOb3RMZWFkZXISEQoJbGVhZGVyX2lkGAEgASgJEhYKDmxlYWRlcl9hZGRyZXNzGAIgASgJYgZwcm90bzM",
-  );
+export const file_tidelog_v1_errors: GenFile = /*@__PURE__*/
+  fileDesc("Chd0aWRlbG9nL3YxL2Vycm9ycy5wcm90bxIKdGlkZWxvZy52MSJSChBPZmZzZXRPdXRPZlJhbmdlEhEKCXJlcXVlc3RlZBgBIAEoBBIOCgZsb3dlc3QYAiABKAQSDAoEbmV4dBgDIAEoBBINCgV0b3BpYxgEIAEoCSI2CglOb3RMZWFkZXISEQoJbGVhZGVyX2lkGAEgASgJEhYKDmxlYWRlcl9hZGRyZXNzGAIgASgJYgZwcm90bzM");
 
 /**
  * OffsetOutOfRange is the detail of an OUT_OF_RANGE error from Consume or ConsumeStream: the
@@ -57,8 +54,7 @@ export type OffsetOutOfRange = Message<"tidelog.v1.OffsetOutOfRange"> & {
  * Describes the message tidelog.v1.OffsetOutOfRange.
  * Use `create(OffsetOutOfRangeSchema)` to create a new message.
  */
-export const OffsetOutOfRangeSchema: GenMessage<OffsetOutOfRange> =
-  /*@__PURE__*/
+export const OffsetOutOfRangeSchema: GenMessage<OffsetOutOfRange> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_errors, 0);
 
 /**
@@ -89,6 +85,6 @@ export type NotLeader = Message<"tidelog.v1.NotLeader"> & {
  * Describes the message tidelog.v1.NotLeader.
  * Use `create(NotLeaderSchema)` to create a new message.
  */
-export const NotLeaderSchema: GenMessage<NotLeader> =
-  /*@__PURE__*/
+export const NotLeaderSchema: GenMessage<NotLeader> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_errors, 1);
+

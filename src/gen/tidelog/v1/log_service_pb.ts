@@ -12,12 +12,8 @@ import type { Message } from "@bufbuild/protobuf";
 /**
  * Describes the file tidelog/v1/log_service.proto.
  */
-export const file_tidelog_v1_log_service: GenFile =
-  /*@__PURE__*/
-  fileDesc(
-    "Chx0aWRlbG9nL3YxL2xvZ19zZXJ2aWNlLnByb3RvEgp0aWRlbG9nLnYxIq8BCg5Qcm9kdWNlUmVxdWVzdBJ4CgV0b3BpYxgBIAEoCUJpukhmugFLCg10b3BpYy5ub3RfZG90Eh10b3BpYyBtdXN0IG5vdCBiZSAiLiIgb3IgIi4uIhobdGhpcyAhPSAnLicgJiYgdGhpcyAhPSAnLi4nchYY+QEyEV5bQS1aYS16MC05Ll8tXSokEiMKB3JlY29yZHMYAiADKAsyEi50aWRlbG9nLnYxLlJlY29yZCIiCg9Qcm9kdWNlUmVzcG9uc2USDwoHb2Zmc2V0cxgBIAMoBCKTAgoOQ29uc3VtZVJlcXVlc3QSeAoFdG9waWMYASABKAlCabpIZroBSwoNdG9waWMubm90X2RvdBIddG9waWMgbXVzdCBub3QgYmUgIi4iIG9yICIuLiIaG3RoaXMgIT0gJy4nICYmIHRoaXMgIT0gJy4uJ3IWGPkBMhFeW0EtWmEtejAtOS5fLV0qJBIOCgZvZmZzZXQYAiABKAQSHQoLbWF4X3JlY29yZHMYAyABKA1CCLpIBSoDGJBOEjIKBXN0YXJ0GAQgASgOMhkudGlkZWxvZy52MS5TdGFydFBvc2l0aW9uQgi6SAWCAQIQARIRCgl0YWlsX2JhY2sYBSABKAQSEQoJbWF4X2J5dGVzGAYgASgNImMKD0NvbnN1bWVSZXNwb25zZRIjCgdyZWNvcmRzGAEgAygLMhIudGlkZWxvZy52MS5SZWNvcmQSEwoLbmV4dF9vZmZzZXQYAiABKAQSFgoOaGlnaF93YXRlcm1hcmsYAyABKAQqZQoNU3RhcnRQb3NpdGlvbhIeChpTVEFSVF9QT1NJVElPTl9VTlNQRUNJRklFRBAAEhsKF1NUQVJUX1BPU0lUSU9OX0VBUkxJRVNUEAESFwoTU1RBUlRfUE9TSVRJT05fVEFJTBACMrMCCgpMb2dTZXJ2aWNlEkIKB1Byb2R1Y2USGi50aWRlbG9nLnYxLlByb2R1Y2VSZXF1ZXN0GhsudGlkZWxvZy52MS5Qcm9kdWNlUmVzcG9uc2USTAoNUHJvZHVjZVN0cmVhbRIaLnRpZGVsb2cudjEuUHJvZHVjZVJlcXVlc3QaGy50aWRlbG9nLnYxLlByb2R1Y2VSZXNwb25zZSgBMAESRwoHQ29uc3VtZRIaLnRpZGVsb2cudjEuQ29uc3VtZVJlcXVlc3QaGy50aWRlbG9nLnYxLkNvbnN1bWVSZXNwb25zZSIDkAIBEkoKDUNvbnN1bWVTdHJlYW0SGi50aWRlbG9nLnYxLkNvbnN1bWVSZXF1ZXN0GhsudGlkZWxvZy52MS5Db25zdW1lUmVzcG9uc2UwAWIGcHJvdG8z",
-    [file_buf_validate_validate, file_tidelog_v1_record],
-  );
+export const file_tidelog_v1_log_service: GenFile = /*@__PURE__*/
+  fileDesc("Chx0aWRlbG9nL3YxL2xvZ19zZXJ2aWNlLnByb3RvEgp0aWRlbG9nLnYxIq8BCg5Qcm9kdWNlUmVxdWVzdBJ4CgV0b3BpYxgBIAEoCUJpukhmugFLCg10b3BpYy5ub3RfZG90Eh10b3BpYyBtdXN0IG5vdCBiZSAiLiIgb3IgIi4uIhobdGhpcyAhPSAnLicgJiYgdGhpcyAhPSAnLi4nchYY+QEyEV5bQS1aYS16MC05Ll8tXSokEiMKB3JlY29yZHMYAiADKAsyEi50aWRlbG9nLnYxLlJlY29yZCIiCg9Qcm9kdWNlUmVzcG9uc2USDwoHb2Zmc2V0cxgBIAMoBCKTAgoOQ29uc3VtZVJlcXVlc3QSeAoFdG9waWMYASABKAlCabpIZroBSwoNdG9waWMubm90X2RvdBIddG9waWMgbXVzdCBub3QgYmUgIi4iIG9yICIuLiIaG3RoaXMgIT0gJy4nICYmIHRoaXMgIT0gJy4uJ3IWGPkBMhFeW0EtWmEtejAtOS5fLV0qJBIOCgZvZmZzZXQYAiABKAQSHQoLbWF4X3JlY29yZHMYAyABKA1CCLpIBSoDGJBOEjIKBXN0YXJ0GAQgASgOMhkudGlkZWxvZy52MS5TdGFydFBvc2l0aW9uQgi6SAWCAQIQARIRCgl0YWlsX2JhY2sYBSABKAQSEQoJbWF4X2J5dGVzGAYgASgNImMKD0NvbnN1bWVSZXNwb25zZRIjCgdyZWNvcmRzGAEgAygLMhIudGlkZWxvZy52MS5SZWNvcmQSEwoLbmV4dF9vZmZzZXQYAiABKAQSFgoOaGlnaF93YXRlcm1hcmsYAyABKAQqZQoNU3RhcnRQb3NpdGlvbhIeChpTVEFSVF9QT1NJVElPTl9VTlNQRUNJRklFRBAAEhsKF1NUQVJUX1BPU0lUSU9OX0VBUkxJRVNUEAESFwoTU1RBUlRfUE9TSVRJT05fVEFJTBACMrMCCgpMb2dTZXJ2aWNlEkIKB1Byb2R1Y2USGi50aWRlbG9nLnYxLlByb2R1Y2VSZXF1ZXN0GhsudGlkZWxvZy52MS5Qcm9kdWNlUmVzcG9uc2USTAoNUHJvZHVjZVN0cmVhbRIaLnRpZGVsb2cudjEuUHJvZHVjZVJlcXVlc3QaGy50aWRlbG9nLnYxLlByb2R1Y2VSZXNwb25zZSgBMAESRwoHQ29uc3VtZRIaLnRpZGVsb2cudjEuQ29uc3VtZVJlcXVlc3QaGy50aWRlbG9nLnYxLkNvbnN1bWVSZXNwb25zZSIDkAIBEkoKDUNvbnN1bWVTdHJlYW0SGi50aWRlbG9nLnYxLkNvbnN1bWVSZXF1ZXN0GhsudGlkZWxvZy52MS5Db25zdW1lUmVzcG9uc2UwAWIGcHJvdG8z", [file_buf_validate_validate, file_tidelog_v1_record]);
 
 /**
  * ProduceRequest is a batch of records to append to one topic.
@@ -46,8 +42,7 @@ export type ProduceRequest = Message<"tidelog.v1.ProduceRequest"> & {
  * Describes the message tidelog.v1.ProduceRequest.
  * Use `create(ProduceRequestSchema)` to create a new message.
  */
-export const ProduceRequestSchema: GenMessage<ProduceRequest> =
-  /*@__PURE__*/
+export const ProduceRequestSchema: GenMessage<ProduceRequest> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_log_service, 0);
 
 /**
@@ -69,8 +64,7 @@ export type ProduceResponse = Message<"tidelog.v1.ProduceResponse"> & {
  * Describes the message tidelog.v1.ProduceResponse.
  * Use `create(ProduceResponseSchema)` to create a new message.
  */
-export const ProduceResponseSchema: GenMessage<ProduceResponse> =
-  /*@__PURE__*/
+export const ProduceResponseSchema: GenMessage<ProduceResponse> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_log_service, 1);
 
 /**
@@ -129,8 +123,7 @@ export type ConsumeRequest = Message<"tidelog.v1.ConsumeRequest"> & {
  * Describes the message tidelog.v1.ConsumeRequest.
  * Use `create(ConsumeRequestSchema)` to create a new message.
  */
-export const ConsumeRequestSchema: GenMessage<ConsumeRequest> =
-  /*@__PURE__*/
+export const ConsumeRequestSchema: GenMessage<ConsumeRequest> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_log_service, 2);
 
 /**
@@ -167,8 +160,7 @@ export type ConsumeResponse = Message<"tidelog.v1.ConsumeResponse"> & {
  * Describes the message tidelog.v1.ConsumeResponse.
  * Use `create(ConsumeResponseSchema)` to create a new message.
  */
-export const ConsumeResponseSchema: GenMessage<ConsumeResponse> =
-  /*@__PURE__*/
+export const ConsumeResponseSchema: GenMessage<ConsumeResponse> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_log_service, 3);
 
 /**
@@ -203,8 +195,7 @@ export enum StartPosition {
 /**
  * Describes the enum tidelog.v1.StartPosition.
  */
-export const StartPositionSchema: GenEnum<StartPosition> =
-  /*@__PURE__*/
+export const StartPositionSchema: GenEnum<StartPosition> = /*@__PURE__*/
   enumDesc(file_tidelog_v1_log_service, 0);
 
 /**
@@ -232,7 +223,7 @@ export const LogService: GenService<{
     methodKind: "unary";
     input: typeof ProduceRequestSchema;
     output: typeof ProduceResponseSchema;
-  };
+  },
   /**
    * ProduceStream is Produce for a stream of batches: one response per request, in request order.
    * The stream ends with the first failing batch's error; batches answered before it are committed.
@@ -246,7 +237,7 @@ export const LogService: GenService<{
     methodKind: "bidi_streaming";
     input: typeof ProduceRequestSchema;
     output: typeof ProduceResponseSchema;
-  };
+  },
   /**
    * Consume reads committed records of a topic from the server's local state. An offset below the
    * lowest retained or past the next offset fails with OUT_OF_RANGE and an OffsetOutOfRange detail
@@ -260,7 +251,7 @@ export const LogService: GenService<{
     methodKind: "unary";
     input: typeof ConsumeRequestSchema;
     output: typeof ConsumeResponseSchema;
-  };
+  },
   /**
    * ConsumeStream sends every record from the requested position in order, in batches, then waits
    * (without polling) and sends new records as they are committed, until the client cancels. If
@@ -275,5 +266,7 @@ export const LogService: GenService<{
     methodKind: "server_streaming";
     input: typeof ConsumeRequestSchema;
     output: typeof ConsumeResponseSchema;
-  };
-}> = /*@__PURE__*/ serviceDesc(file_tidelog_v1_log_service, 0);
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_tidelog_v1_log_service, 0);
+

@@ -11,12 +11,8 @@ import type { Message } from "@bufbuild/protobuf";
 /**
  * Describes the file tidelog/v1/record.proto.
  */
-export const file_tidelog_v1_record: GenFile =
-  /*@__PURE__*/
-  fileDesc(
-    "Chd0aWRlbG9nL3YxL3JlY29yZC5wcm90bxIKdGlkZWxvZy52MSLAAQoGUmVjb3JkEg0KBXZhbHVlGAEgASgMEgsKA2tleRgCIAEoDBIwCgdoZWFkZXJzGAMgAygLMh8udGlkZWxvZy52MS5SZWNvcmQuSGVhZGVyc0VudHJ5Eg4KBm9mZnNldBgEIAEoBBIoCgR0aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AWIGcHJvdG8z",
-    [file_google_protobuf_timestamp],
-  );
+export const file_tidelog_v1_record: GenFile = /*@__PURE__*/
+  fileDesc("Chd0aWRlbG9nL3YxL3JlY29yZC5wcm90bxIKdGlkZWxvZy52MSLAAQoGUmVjb3JkEg0KBXZhbHVlGAEgASgMEgsKA2tleRgCIAEoDBIwCgdoZWFkZXJzGAMgAygLMh8udGlkZWxvZy52MS5SZWNvcmQuSGVhZGVyc0VudHJ5Eg4KBm9mZnNldBgEIAEoBBIoCgR0aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * Record is one entry of a topic's log.
@@ -70,6 +66,6 @@ export type Record = Message<"tidelog.v1.Record"> & {
  * Describes the message tidelog.v1.Record.
  * Use `create(RecordSchema)` to create a new message.
  */
-export const RecordSchema: GenMessage<Record> =
-  /*@__PURE__*/
+export const RecordSchema: GenMessage<Record> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_record, 0);
+

@@ -6,21 +6,14 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_buf_validate_validate } from "../../buf/validate/validate_pb.js";
 import type { Duration, FieldMask } from "@bufbuild/protobuf/wkt";
-import {
-  file_google_protobuf_duration,
-  file_google_protobuf_field_mask,
-} from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file tidelog/v1/topic_service.proto.
  */
-export const file_tidelog_v1_topic_service: GenFile =
-  /*@__PURE__*/
-  fileDesc(
-    "Ch50aWRlbG9nL3YxL3RvcGljX3NlcnZpY2UucHJvdG8SCnRpZGVsb2cudjEidQoLVG9waWNDb25maWcSFwoPcmV0ZW50aW9uX2J5dGVzGAEgASgEEjYKCXJldGVudGlvbhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIIukgFqgECKgASFQoNc2VnbWVudF9ieXRlcxgDIAEoBCKVAQoFVG9waWMSDAoEbmFtZRgBIAEoCRInCgZjb25maWcYAiABKAsyFy50aWRlbG9nLnYxLlRvcGljQ29uZmlnEhUKDWxvd2VzdF9vZmZzZXQYAyABKAQSEwoLbmV4dF9vZmZzZXQYBCABKAQSEgoKc2l6ZV9ieXRlcxgFIAEoBBIVCg1zZWdtZW50X2NvdW50GAYgASgNIrQBChJDcmVhdGVUb3BpY1JlcXVlc3QSdQoEbmFtZRgBIAEoCUJnukhkugFJCgxuYW1lLm5vdF9kb3QSHG5hbWUgbXVzdCBub3QgYmUgIi4iIG9yICIuLiIaG3RoaXMgIT0gJy4nICYmIHRoaXMgIT0gJy4uJ3IWGPkBMhFeW0EtWmEtejAtOS5fLV0qJBInCgZjb25maWcYAiABKAsyFy50aWRlbG9nLnYxLlRvcGljQ29uZmlnIjcKE0NyZWF0ZVRvcGljUmVzcG9uc2USIAoFdG9waWMYASABKAsyES50aWRlbG9nLnYxLlRvcGljIogBCg9HZXRUb3BpY1JlcXVlc3QSdQoEbmFtZRgBIAEoCUJnukhkugFJCgxuYW1lLm5vdF9kb3QSHG5hbWUgbXVzdCBub3QgYmUgIi4iIG9yICIuLiIaG3RoaXMgIT0gJy4nICYmIHRoaXMgIT0gJy4uJ3IWGPkBMhFeW0EtWmEtejAtOS5fLV0qJCI0ChBHZXRUb3BpY1Jlc3BvbnNlEiAKBXRvcGljGAEgASgLMhEudGlkZWxvZy52MS5Ub3BpYyITChFMaXN0VG9waWNzUmVxdWVzdCI3ChJMaXN0VG9waWNzUmVzcG9uc2USIQoGdG9waWNzGAEgAygLMhEudGlkZWxvZy52MS5Ub3BpYyKLAQoSRGVsZXRlVG9waWNSZXF1ZXN0EnUKBG5hbWUYASABKAlCZ7pIZLoBSQoMbmFtZS5ub3RfZG90EhxuYW1lIG11c3Qgbm90IGJlICIuIiBvciAiLi4iGht0aGlzICE9ICcuJyAmJiB0aGlzICE9ICcuLidyFhj5ATIRXltBLVphLXowLTkuXy1dKiQiFQoTRGVsZXRlVG9waWNSZXNwb25zZSKcAwoSVXBkYXRlVG9waWNSZXF1ZXN0EnUKBG5hbWUYASABKAlCZ7pIZLoBSQoMbmFtZS5ub3RfZG90EhxuYW1lIG11c3Qgbm90IGJlICIuIiBvciAiLi4iGht0aGlzICE9ICcuJyAmJiB0aGlzICE9ICcuLidyFhj5ATIRXltBLVphLXowLTkuXy1dKiQSJwoGY29uZmlnGAIgASgLMhcudGlkZWxvZy52MS5Ub3BpY0NvbmZpZxLlAQoLdXBkYXRlX21hc2sYAyABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrQrMBukivAboBqwEKEXVwZGF0ZV9tYXNrLnBhdGhzEkV1cGRhdGVfbWFzayBwYXRocyBtdXN0IGJlIHJldGVudGlvbl9ieXRlcywgcmV0ZW50aW9uIG9yIHNlZ21lbnRfYnl0ZXMaT3RoaXMucGF0aHMuYWxsKHBhdGgsIHBhdGggaW4gWydyZXRlbnRpb25fYnl0ZXMnLCAncmV0ZW50aW9uJywgJ3NlZ21lbnRfYnl0ZXMnXSkiNwoTVXBkYXRlVG9waWNSZXNwb25zZRIgCgV0b3BpYxgBIAEoCzIRLnRpZGVsb2cudjEuVG9waWMynAMKDFRvcGljU2VydmljZRJOCgtDcmVhdGVUb3BpYxIeLnRpZGVsb2cudjEuQ3JlYXRlVG9waWNSZXF1ZXN0Gh8udGlkZWxvZy52MS5DcmVhdGVUb3BpY1Jlc3BvbnNlEkoKCEdldFRvcGljEhsudGlkZWxvZy52MS5HZXRUb3BpY1JlcXVlc3QaHC50aWRlbG9nLnYxLkdldFRvcGljUmVzcG9uc2UiA5ACARJQCgpMaXN0VG9waWNzEh0udGlkZWxvZy52MS5MaXN0VG9waWNzUmVxdWVzdBoeLnRpZGVsb2cudjEuTGlzdFRvcGljc1Jlc3BvbnNlIgOQAgESTgoLRGVsZXRlVG9waWMSHi50aWRlbG9nLnYxLkRlbGV0ZVRvcGljUmVxdWVzdBofLnRpZGVsb2cudjEuRGVsZXRlVG9waWNSZXNwb25zZRJOCgtVcGRhdGVUb3BpYxIeLnRpZGVsb2cudjEuVXBkYXRlVG9waWNSZXF1ZXN0Gh8udGlkZWxvZy52MS5VcGRhdGVUb3BpY1Jlc3BvbnNlYgZwcm90bzM",
-    [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_field_mask],
-  );
+export const file_tidelog_v1_topic_service: GenFile = /*@__PURE__*/
+  fileDesc("Ch50aWRlbG9nL3YxL3RvcGljX3NlcnZpY2UucHJvdG8SCnRpZGVsb2cudjEidQoLVG9waWNDb25maWcSFwoPcmV0ZW50aW9uX2J5dGVzGAEgASgEEjYKCXJldGVudGlvbhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkIIukgFqgECKgASFQoNc2VnbWVudF9ieXRlcxgDIAEoBCKVAQoFVG9waWMSDAoEbmFtZRgBIAEoCRInCgZjb25maWcYAiABKAsyFy50aWRlbG9nLnYxLlRvcGljQ29uZmlnEhUKDWxvd2VzdF9vZmZzZXQYAyABKAQSEwoLbmV4dF9vZmZzZXQYBCABKAQSEgoKc2l6ZV9ieXRlcxgFIAEoBBIVCg1zZWdtZW50X2NvdW50GAYgASgNIrQBChJDcmVhdGVUb3BpY1JlcXVlc3QSdQoEbmFtZRgBIAEoCUJnukhkugFJCgxuYW1lLm5vdF9kb3QSHG5hbWUgbXVzdCBub3QgYmUgIi4iIG9yICIuLiIaG3RoaXMgIT0gJy4nICYmIHRoaXMgIT0gJy4uJ3IWGPkBMhFeW0EtWmEtejAtOS5fLV0qJBInCgZjb25maWcYAiABKAsyFy50aWRlbG9nLnYxLlRvcGljQ29uZmlnIjcKE0NyZWF0ZVRvcGljUmVzcG9uc2USIAoFdG9waWMYASABKAsyES50aWRlbG9nLnYxLlRvcGljIogBCg9HZXRUb3BpY1JlcXVlc3QSdQoEbmFtZRgBIAEoCUJnukhkugFJCgxuYW1lLm5vdF9kb3QSHG5hbWUgbXVzdCBub3QgYmUgIi4iIG9yICIuLiIaG3RoaXMgIT0gJy4nICYmIHRoaXMgIT0gJy4uJ3IWGPkBMhFeW0EtWmEtejAtOS5fLV0qJCI0ChBHZXRUb3BpY1Jlc3BvbnNlEiAKBXRvcGljGAEgASgLMhEudGlkZWxvZy52MS5Ub3BpYyITChFMaXN0VG9waWNzUmVxdWVzdCI3ChJMaXN0VG9waWNzUmVzcG9uc2USIQoGdG9waWNzGAEgAygLMhEudGlkZWxvZy52MS5Ub3BpYyKLAQoSRGVsZXRlVG9waWNSZXF1ZXN0EnUKBG5hbWUYASABKAlCZ7pIZLoBSQoMbmFtZS5ub3RfZG90EhxuYW1lIG11c3Qgbm90IGJlICIuIiBvciAiLi4iGht0aGlzICE9ICcuJyAmJiB0aGlzICE9ICcuLidyFhj5ATIRXltBLVphLXowLTkuXy1dKiQiFQoTRGVsZXRlVG9waWNSZXNwb25zZSKcAwoSVXBkYXRlVG9waWNSZXF1ZXN0EnUKBG5hbWUYASABKAlCZ7pIZLoBSQoMbmFtZS5ub3RfZG90EhxuYW1lIG11c3Qgbm90IGJlICIuIiBvciAiLi4iGht0aGlzICE9ICcuJyAmJiB0aGlzICE9ICcuLidyFhj5ATIRXltBLVphLXowLTkuXy1dKiQSJwoGY29uZmlnGAIgASgLMhcudGlkZWxvZy52MS5Ub3BpY0NvbmZpZxLlAQoLdXBkYXRlX21hc2sYAyABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrQrMBukivAboBqwEKEXVwZGF0ZV9tYXNrLnBhdGhzEkV1cGRhdGVfbWFzayBwYXRocyBtdXN0IGJlIHJldGVudGlvbl9ieXRlcywgcmV0ZW50aW9uIG9yIHNlZ21lbnRfYnl0ZXMaT3RoaXMucGF0aHMuYWxsKHBhdGgsIHBhdGggaW4gWydyZXRlbnRpb25fYnl0ZXMnLCAncmV0ZW50aW9uJywgJ3NlZ21lbnRfYnl0ZXMnXSkiNwoTVXBkYXRlVG9waWNSZXNwb25zZRIgCgV0b3BpYxgBIAEoCzIRLnRpZGVsb2cudjEuVG9waWMynAMKDFRvcGljU2VydmljZRJOCgtDcmVhdGVUb3BpYxIeLnRpZGVsb2cudjEuQ3JlYXRlVG9waWNSZXF1ZXN0Gh8udGlkZWxvZy52MS5DcmVhdGVUb3BpY1Jlc3BvbnNlEkoKCEdldFRvcGljEhsudGlkZWxvZy52MS5HZXRUb3BpY1JlcXVlc3QaHC50aWRlbG9nLnYxLkdldFRvcGljUmVzcG9uc2UiA5ACARJQCgpMaXN0VG9waWNzEh0udGlkZWxvZy52MS5MaXN0VG9waWNzUmVxdWVzdBoeLnRpZGVsb2cudjEuTGlzdFRvcGljc1Jlc3BvbnNlIgOQAgESTgoLRGVsZXRlVG9waWMSHi50aWRlbG9nLnYxLkRlbGV0ZVRvcGljUmVxdWVzdBofLnRpZGVsb2cudjEuRGVsZXRlVG9waWNSZXNwb25zZRJOCgtVcGRhdGVUb3BpYxIeLnRpZGVsb2cudjEuVXBkYXRlVG9waWNSZXF1ZXN0Gh8udGlkZWxvZy52MS5VcGRhdGVUb3BpY1Jlc3BvbnNlYgZwcm90bzM", [file_buf_validate_validate, file_google_protobuf_duration, file_google_protobuf_field_mask]);
 
 /**
  * TopicConfig is a topic's retention and storage configuration.
@@ -55,8 +48,7 @@ export type TopicConfig = Message<"tidelog.v1.TopicConfig"> & {
  * Describes the message tidelog.v1.TopicConfig.
  * Use `create(TopicConfigSchema)` to create a new message.
  */
-export const TopicConfigSchema: GenMessage<TopicConfig> =
-  /*@__PURE__*/
+export const TopicConfigSchema: GenMessage<TopicConfig> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_topic_service, 0);
 
 /**
@@ -112,8 +104,7 @@ export type Topic = Message<"tidelog.v1.Topic"> & {
  * Describes the message tidelog.v1.Topic.
  * Use `create(TopicSchema)` to create a new message.
  */
-export const TopicSchema: GenMessage<Topic> =
-  /*@__PURE__*/
+export const TopicSchema: GenMessage<Topic> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_topic_service, 1);
 
 /**
@@ -141,8 +132,7 @@ export type CreateTopicRequest = Message<"tidelog.v1.CreateTopicRequest"> & {
  * Describes the message tidelog.v1.CreateTopicRequest.
  * Use `create(CreateTopicRequestSchema)` to create a new message.
  */
-export const CreateTopicRequestSchema: GenMessage<CreateTopicRequest> =
-  /*@__PURE__*/
+export const CreateTopicRequestSchema: GenMessage<CreateTopicRequest> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_topic_service, 2);
 
 /**
@@ -163,8 +153,7 @@ export type CreateTopicResponse = Message<"tidelog.v1.CreateTopicResponse"> & {
  * Describes the message tidelog.v1.CreateTopicResponse.
  * Use `create(CreateTopicResponseSchema)` to create a new message.
  */
-export const CreateTopicResponseSchema: GenMessage<CreateTopicResponse> =
-  /*@__PURE__*/
+export const CreateTopicResponseSchema: GenMessage<CreateTopicResponse> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_topic_service, 3);
 
 /**
@@ -185,8 +174,7 @@ export type GetTopicRequest = Message<"tidelog.v1.GetTopicRequest"> & {
  * Describes the message tidelog.v1.GetTopicRequest.
  * Use `create(GetTopicRequestSchema)` to create a new message.
  */
-export const GetTopicRequestSchema: GenMessage<GetTopicRequest> =
-  /*@__PURE__*/
+export const GetTopicRequestSchema: GenMessage<GetTopicRequest> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_topic_service, 4);
 
 /**
@@ -207,8 +195,7 @@ export type GetTopicResponse = Message<"tidelog.v1.GetTopicResponse"> & {
  * Describes the message tidelog.v1.GetTopicResponse.
  * Use `create(GetTopicResponseSchema)` to create a new message.
  */
-export const GetTopicResponseSchema: GenMessage<GetTopicResponse> =
-  /*@__PURE__*/
+export const GetTopicResponseSchema: GenMessage<GetTopicResponse> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_topic_service, 5);
 
 /**
@@ -216,14 +203,14 @@ export const GetTopicResponseSchema: GenMessage<GetTopicResponse> =
  *
  * @generated from message tidelog.v1.ListTopicsRequest
  */
-export type ListTopicsRequest = Message<"tidelog.v1.ListTopicsRequest"> & {};
+export type ListTopicsRequest = Message<"tidelog.v1.ListTopicsRequest"> & {
+};
 
 /**
  * Describes the message tidelog.v1.ListTopicsRequest.
  * Use `create(ListTopicsRequestSchema)` to create a new message.
  */
-export const ListTopicsRequestSchema: GenMessage<ListTopicsRequest> =
-  /*@__PURE__*/
+export const ListTopicsRequestSchema: GenMessage<ListTopicsRequest> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_topic_service, 6);
 
 /**
@@ -244,8 +231,7 @@ export type ListTopicsResponse = Message<"tidelog.v1.ListTopicsResponse"> & {
  * Describes the message tidelog.v1.ListTopicsResponse.
  * Use `create(ListTopicsResponseSchema)` to create a new message.
  */
-export const ListTopicsResponseSchema: GenMessage<ListTopicsResponse> =
-  /*@__PURE__*/
+export const ListTopicsResponseSchema: GenMessage<ListTopicsResponse> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_topic_service, 7);
 
 /**
@@ -266,8 +252,7 @@ export type DeleteTopicRequest = Message<"tidelog.v1.DeleteTopicRequest"> & {
  * Describes the message tidelog.v1.DeleteTopicRequest.
  * Use `create(DeleteTopicRequestSchema)` to create a new message.
  */
-export const DeleteTopicRequestSchema: GenMessage<DeleteTopicRequest> =
-  /*@__PURE__*/
+export const DeleteTopicRequestSchema: GenMessage<DeleteTopicRequest> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_topic_service, 8);
 
 /**
@@ -275,14 +260,14 @@ export const DeleteTopicRequestSchema: GenMessage<DeleteTopicRequest> =
  *
  * @generated from message tidelog.v1.DeleteTopicResponse
  */
-export type DeleteTopicResponse = Message<"tidelog.v1.DeleteTopicResponse"> & {};
+export type DeleteTopicResponse = Message<"tidelog.v1.DeleteTopicResponse"> & {
+};
 
 /**
  * Describes the message tidelog.v1.DeleteTopicResponse.
  * Use `create(DeleteTopicResponseSchema)` to create a new message.
  */
-export const DeleteTopicResponseSchema: GenMessage<DeleteTopicResponse> =
-  /*@__PURE__*/
+export const DeleteTopicResponseSchema: GenMessage<DeleteTopicResponse> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_topic_service, 9);
 
 /**
@@ -318,8 +303,7 @@ export type UpdateTopicRequest = Message<"tidelog.v1.UpdateTopicRequest"> & {
  * Describes the message tidelog.v1.UpdateTopicRequest.
  * Use `create(UpdateTopicRequestSchema)` to create a new message.
  */
-export const UpdateTopicRequestSchema: GenMessage<UpdateTopicRequest> =
-  /*@__PURE__*/
+export const UpdateTopicRequestSchema: GenMessage<UpdateTopicRequest> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_topic_service, 10);
 
 /**
@@ -340,8 +324,7 @@ export type UpdateTopicResponse = Message<"tidelog.v1.UpdateTopicResponse"> & {
  * Describes the message tidelog.v1.UpdateTopicResponse.
  * Use `create(UpdateTopicResponseSchema)` to create a new message.
  */
-export const UpdateTopicResponseSchema: GenMessage<UpdateTopicResponse> =
-  /*@__PURE__*/
+export const UpdateTopicResponseSchema: GenMessage<UpdateTopicResponse> = /*@__PURE__*/
   messageDesc(file_tidelog_v1_topic_service, 11);
 
 /**
@@ -362,7 +345,7 @@ export const TopicService: GenService<{
     methodKind: "unary";
     input: typeof CreateTopicRequestSchema;
     output: typeof CreateTopicResponseSchema;
-  };
+  },
   /**
    * GetTopic describes a topic. NOT_FOUND if it does not exist.
    *
@@ -372,7 +355,7 @@ export const TopicService: GenService<{
     methodKind: "unary";
     input: typeof GetTopicRequestSchema;
     output: typeof GetTopicResponseSchema;
-  };
+  },
   /**
    * ListTopics describes every topic, ordered by name.
    *
@@ -382,7 +365,7 @@ export const TopicService: GenService<{
     methodKind: "unary";
     input: typeof ListTopicsRequestSchema;
     output: typeof ListTopicsResponseSchema;
-  };
+  },
   /**
    * DeleteTopic deletes a topic and all its records. NOT_FOUND if it does not exist.
    *
@@ -392,7 +375,7 @@ export const TopicService: GenService<{
     methodKind: "unary";
     input: typeof DeleteTopicRequestSchema;
     output: typeof DeleteTopicResponseSchema;
-  };
+  },
   /**
    * UpdateTopic changes a topic's configuration. New retention applies from the next retention
    * pass; a new segment size applies from the next segment. NOT_FOUND if it does not exist.
@@ -403,5 +386,7 @@ export const TopicService: GenService<{
     methodKind: "unary";
     input: typeof UpdateTopicRequestSchema;
     output: typeof UpdateTopicResponseSchema;
-  };
-}> = /*@__PURE__*/ serviceDesc(file_tidelog_v1_topic_service, 0);
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_tidelog_v1_topic_service, 0);
+
