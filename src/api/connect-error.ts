@@ -33,7 +33,7 @@ export function toConnectError(error: unknown, log: ErrorLogger): ConnectError {
       const requested = BigInt(details.requested);
       const lowest = BigInt(details.lowest as number);
       const next = BigInt(details.next as number);
-      if (requested < lowest || requested >= next) {
+      if (requested < lowest || requested > next) {
         return offsetOutOfRange({ topic: details.topic, requested, lowest, next });
       }
     }

@@ -63,13 +63,14 @@ export function createLogService({
     async consume(request: ConsumeRequest): Promise<ConsumeResponse> {
       const info = broker.topic(topicOrDefault(request.topic));
       const offset = startOffset(request, info);
-      if (request.start !== StartPosition.UNSPECIFIED && offset >= info.nextOffset) {
+      checkInRange(info, offset);
+      if (offset === info.nextOffset) {
+        // Caught up: no records yet (as Kafka answers a fetch at the high watermark).
         return create(ConsumeResponseSchema, {
           nextOffset: BigInt(offset),
           highWatermark: BigInt(info.nextOffset),
         });
       }
-      checkInRange(info, offset, false);
       return consumeOnce(request, info, offset);
     },
 
@@ -78,10 +79,10 @@ export function createLogService({
         const name = topicOrDefault(request.topic);
         const first = broker.topic(name);
         let offset = startOffset(request, first);
-        checkInRange(first, offset, true);
+        checkInRange(first, offset);
         while (!context.signal.aborted) {
           const info = broker.topic(name);
-          checkInRange(info, offset, true);
+          checkInRange(info, offset);
           if (offset < info.nextOffset) {
             const response = await consumeOnce(request, info, offset);
             offset = Number(response.nextOffset);
@@ -142,10 +143,9 @@ function startOffset(request: ConsumeRequest, info: TopicInfo): number {
   }
 }
 
-/** A stream may start at the next offset (it waits); a unary read may not. */
-function checkInRange(info: TopicInfo, offset: number, waitAtEnd: boolean): void {
-  const pastEnd = waitAtEnd ? offset > info.nextOffset : offset >= info.nextOffset;
-  if (offset < info.lowestOffset || pastEnd) {
+/** Offsets from the lowest retained up to the next offset (caught up) are valid starts. */
+function checkInRange(info: TopicInfo, offset: number): void {
+  if (offset < info.lowestOffset || offset > info.nextOffset) {
     throw new TidelogError("out_of_range", `offset ${offset} is out of range`, {
       topic: info.name,
       requested: offset,
