@@ -1,6 +1,9 @@
 // The fastify application: every Connect service on one router (gRPC, gRPC-Web and Connect on
 // the same paths), CORS for browsers, HTTP probes, and protocol-correct answers for unknown paths.
 // `buildApp` wires dependencies; `serve.ts` listens.
+
+import { setMaxListeners } from "node:events";
+import type { ServerHttp2Stream } from "node:http2";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, cors as connectCors } from "@connectrpc/connect";
 import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
@@ -67,6 +70,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const health = new HealthRegistry();
   const streams = new StreamCounter(deps.limits.streamsMax);
   const shutdownController = new AbortController();
+  // Every call in progress listens on the shutdown signal (connect links it into each call's
+  // signal and unlinks it when the call ends): thousands of listeners are expected, not a leak.
+  setMaxListeners(0, shutdownController.signal);
 
   await fastify.register(fastifyCors, {
     origin: true,
@@ -107,6 +113,27 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   fastify.setNotFoundHandler((request, reply) => {
     const message = `no method at ${request.method} ${request.url}`;
     const contentType = String(request.headers["content-type"] ?? "");
+    const stream = (request.raw as { stream?: ServerHttp2Stream }).stream;
+    if (
+      contentType.startsWith("application/grpc") &&
+      !contentType.startsWith("application/grpc-web") &&
+      stream !== undefined
+    ) {
+      // gRPC over HTTP/2 needs a trailers-only response: one HEADERS frame carrying the status and
+      // END_STREAM. The compatibility response that fastify writes always waits for trailers, so
+      // its headers lack END_STREAM and grpc-js reads the status as missing (INTERNAL).
+      reply.hijack();
+      stream.respond(
+        {
+          ":status": 200,
+          "content-type": "application/grpc",
+          "grpc-status": String(Code.Unimplemented),
+          "grpc-message": encodeURIComponent(message),
+        },
+        { endStream: true },
+      );
+      return;
+    }
     if (contentType.startsWith("application/grpc")) {
       return reply
         .code(200)
