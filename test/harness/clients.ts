@@ -284,11 +284,11 @@ export interface CurlResponse {
   body: string;
 }
 
-const statusMarker = "\n--tidelog-test-status:";
+const writeOutMarker = "\n--tidelog-test-write-out--\n";
 
 /**
- * `curl ARGS... URL` with the response status and headers captured: `-sS`, `-D` headers to stdout
- * and the status written after the body. `--max-time` bounds it.
+ * `curl ARGS... URL` with the response status and headers captured (`-w` with `%{http_code}` and
+ * `%{header_json}` after the body). `--max-time` bounds it.
  */
 export async function curl(args: readonly string[], timeoutMs = 20_000): Promise<CurlResponse> {
   const result = await runCommand(
@@ -297,28 +297,20 @@ export async function curl(args: readonly string[], timeoutMs = 20_000): Promise
       "-sS",
       "--max-time",
       String(Math.ceil(timeoutMs / 1000)),
-      "-D",
-      "/dev/stderr",
       "-w",
-      `${statusMarker}%{http_code}`,
+      `${writeOutMarker}%{http_code}${writeOutMarker}%{header_json}`,
       ...args,
     ],
     timeoutMs + 5_000,
   );
-  const at = result.stdout.lastIndexOf(statusMarker);
-  if (result.code !== 0 || at < 0) {
+  const parts = result.stdout.split(writeOutMarker);
+  if (result.code !== 0 || parts.length !== 3) {
     throw new Error(`curl exited ${result.code}: ${result.stderr}`);
   }
   const headers = new Map<string, string>();
-  for (const line of result.stderr.split(/\r?\n/)) {
-    const colon = line.indexOf(":");
-    if (colon > 0 && !line.startsWith("HTTP/")) {
-      headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
-    }
+  const headerJson = JSON.parse(parts[2]!) as { [name: string]: string[] };
+  for (const [name, values] of Object.entries(headerJson)) {
+    headers.set(name.toLowerCase(), values.join(", "));
   }
-  return {
-    status: Number(result.stdout.slice(at + statusMarker.length)),
-    headers,
-    body: result.stdout.slice(0, at),
-  };
+  return { status: Number(parts[1]), headers, body: parts[0]! };
 }
