@@ -28,7 +28,13 @@ export {
 } from "./describe.js";
 export { MemoryStorage } from "./memory-storage.js";
 export type { ProgressState } from "./progress.js";
-export { type ProgressStatus, RawNode, type Ready, type Status } from "./rawnode.js";
+export {
+  type BasicStatus,
+  type ProgressStatus,
+  RawNode,
+  type Ready,
+  type Status,
+} from "./rawnode.js";
 export { createRandom, type Random } from "./rng.js";
 export type { InitialState, Storage } from "./storage.js";
 export * from "./types.js";

@@ -90,7 +90,10 @@ export class Raft {
       this.term = hardState.term;
       this.vote = hardState.vote;
     }
-    if (config.applied > 0) this.log.appliedTo(config.applied);
+    // The application restarts from its latest snapshot unless it says it kept more.
+    const applied = config.applied > 0 ? config.applied : config.storage.snapshot().metadata.index;
+    this.log.commitTo(Math.max(this.log.committed, applied));
+    if (applied > this.log.applied) this.log.appliedTo(applied);
     this.becomeFollower(this.term, null);
   }
 

@@ -61,15 +61,19 @@ export interface ProgressStatus {
   pendingSnapshot: number;
 }
 
-export interface Status {
+/** What status() reports without allocating the progress table. */
+export interface BasicStatus {
   id: NodeId;
   hardState: HardState;
   softState: SoftState;
   applied: number;
   lastIndex: number;
   firstIndex: number;
-  confState: ConfState;
   leadTransferee: NodeId | null;
+}
+
+export interface Status extends BasicStatus {
+  confState: ConfState;
   /** Leader only: what it knows of each member, itself included. */
   progress: Map<NodeId, ProgressStatus>;
 }
@@ -139,7 +143,11 @@ export class RawNode {
     return this.raft.transferLeadership(to);
   }
 
-  /** The driver finished (ok) or gave up (failed) sending a snapshot to `id`. */
+  /**
+   * The driver finished (ok) or gave up (failed) sending a snapshot to `id`. Every snapshot
+   * message must eventually be reported one way or the other: until then the leader sends that
+   * follower nothing else (it may take long to stream a snapshot, so the core sets no timeout).
+   */
   snapshotStatus(id: NodeId, status: "ok" | "failed"): void {
     this.raft.snapshotStatus(id, status === "ok");
   }
@@ -214,6 +222,19 @@ export class RawNode {
     }
   }
 
+  basicStatus(): BasicStatus {
+    const raft = this.raft;
+    return {
+      id: raft.id,
+      hardState: raft.hardState(),
+      softState: raft.softState(),
+      applied: raft.log.applied,
+      lastIndex: raft.log.lastIndex(),
+      firstIndex: raft.log.firstIndex(),
+      leadTransferee: raft.leadTransferee,
+    };
+  }
+
   status(): Status {
     const raft = this.raft;
     const progress = new Map<NodeId, ProgressStatus>();
@@ -232,17 +253,7 @@ export class RawNode {
         });
       }
     }
-    return {
-      id: raft.id,
-      hardState: raft.hardState(),
-      softState: raft.softState(),
-      applied: raft.log.applied,
-      lastIndex: raft.log.lastIndex(),
-      firstIndex: raft.log.firstIndex(),
-      confState: raft.confState(),
-      leadTransferee: raft.leadTransferee,
-      progress,
-    };
+    return { ...this.basicStatus(), confState: raft.confState(), progress };
   }
 }
 

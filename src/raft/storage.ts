@@ -3,8 +3,9 @@
 // advance(). Implementations: MemoryStorage here; the driver's cache over the segmented log.
 //
 // Index contract: the log holds entries [firstIndex(), lastIndex()]; everything before
-// firstIndex() has been compacted into snapshot(), whose metadata.index is firstIndex() - 1.
-// An empty log has lastIndex() = firstIndex() - 1.
+// firstIndex() has been compacted, and snapshot() covers at least that much
+// (snapshot().metadata.index ≥ firstIndex() - 1; it may be newer when entries are kept behind
+// the snapshot for slow followers). An empty log has lastIndex() = firstIndex() - 1.
 
 import type { ConfState, Entry, HardState, Snapshot } from "./types.js";
 
