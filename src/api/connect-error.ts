@@ -4,7 +4,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AssertionFailure } from "../assert.js";
 import { type ErrorCode, TidelogError } from "../errors.js";
-import { offsetOutOfRange } from "./errors/index.js";
+import { notLeader, offsetOutOfRange } from "./errors/index.js";
 
 const codes: { [code in ErrorCode]: Code } = {
   invalid_argument: Code.InvalidArgument,
@@ -36,6 +36,12 @@ export function toConnectError(error: unknown, log: ErrorLogger): ConnectError {
       if (requested < lowest || requested > next) {
         return offsetOutOfRange({ topic: details.topic, requested, lowest, next });
       }
+    }
+    if (details.notLeader === true) {
+      return notLeader({
+        leaderId: String(details.leaderId ?? ""),
+        leaderAddress: String(details.leaderAddress ?? ""),
+      });
     }
     if (error.code === "internal" || error.code === "data_loss") log(error.message, error);
     return new ConnectError(error.message, codes[error.code]);

@@ -15,6 +15,7 @@ import {
   StartPosition,
 } from "../gen/tidelog/v1/log_service_pb.js";
 import { type Record as RecordMessage, RecordSchema } from "../gen/tidelog/v1/record_pb.js";
+import type { LeaderForwarder } from "./leader-forwarder.js";
 import type { ApiLimits } from "./limits.js";
 import { orderedPipeline } from "./ordered-pipeline.js";
 import type { StreamCounter } from "./stream-counter.js";
@@ -24,16 +25,24 @@ export interface LogServiceDeps {
   broker: Broker;
   limits: ApiLimits;
   streams: StreamCounter;
+  forwarder: LeaderForwarder;
 }
 
 export function createLogService({
   broker,
   limits,
   streams,
+  forwarder,
 }: LogServiceDeps): ServiceImpl<typeof LogService> {
-  const produce = async (request: ProduceRequest): Promise<ProduceResponse> => {
+  const produce = async (
+    request: ProduceRequest,
+    context: HandlerContext,
+  ): Promise<ProduceResponse> => {
     const topic = topicOrDefault(request.topic);
     const records = checkProduce(request, limits);
+    if (forwarder.shouldForward(context)) {
+      return forwarder.forward(context, (leader, options) => leader.log.produce(request, options));
+    }
     const offsets = await broker.produce(topic, records);
     return create(ProduceResponseSchema, { offsets: offsets.map(BigInt) });
   };
@@ -54,9 +63,13 @@ export function createLogService({
   return {
     produce,
 
-    produceStream(requests: AsyncIterable<ProduceRequest>) {
+    produceStream(requests: AsyncIterable<ProduceRequest>, context: HandlerContext) {
       return streams.track(() =>
-        orderedPipeline(requests, produce, limits.produceStreamInflightMax),
+        orderedPipeline(
+          requests,
+          (request) => produce(request, context),
+          limits.produceStreamInflightMax,
+        ),
       );
     },
 

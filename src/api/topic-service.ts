@@ -16,11 +16,20 @@ import {
   type TopicService,
   UpdateTopicResponseSchema,
 } from "../gen/tidelog/v1/topic_service_pb.js";
+import type { LeaderForwarder } from "./leader-forwarder.js";
 import { topicOrDefault } from "./topic-or-default.js";
 
-export function createTopicService(broker: Broker): ServiceImpl<typeof TopicService> {
+export function createTopicService(
+  broker: Broker,
+  forwarder: LeaderForwarder,
+): ServiceImpl<typeof TopicService> {
   return {
-    async createTopic(request) {
+    async createTopic(request, context) {
+      if (forwarder.shouldForward(context)) {
+        return forwarder.forward(context, (leader, options) =>
+          leader.topic.createTopic(request, options),
+        );
+      }
       const info = await broker.createTopic(
         topicOrDefault(request.name),
         fromMessage(request.config),
@@ -35,11 +44,21 @@ export function createTopicService(broker: Broker): ServiceImpl<typeof TopicServ
     async listTopics() {
       return create(ListTopicsResponseSchema, { topics: broker.topics().map(toMessage) });
     },
-    async deleteTopic(request) {
+    async deleteTopic(request, context) {
+      if (forwarder.shouldForward(context)) {
+        return forwarder.forward(context, (leader, options) =>
+          leader.topic.deleteTopic(request, options),
+        );
+      }
       await broker.deleteTopic(topicOrDefault(request.name));
       return create(DeleteTopicResponseSchema, {});
     },
-    async updateTopic(request) {
+    async updateTopic(request, context) {
+      if (forwarder.shouldForward(context)) {
+        return forwarder.forward(context, (leader, options) =>
+          leader.topic.updateTopic(request, options),
+        );
+      }
       const name = topicOrDefault(request.name);
       const current = broker.topic(name).config;
       const wanted = fromMessage(request.config);

@@ -1,4 +1,5 @@
 // Entry point of the `tidelog` command: dispatches to a subcommand.
+import { TidelogError } from "../errors.js";
 import { serveCommand, UsageError } from "./serve-command.js";
 
 const usage = `usage: tidelog <command> [flags]
@@ -30,6 +31,10 @@ export async function main(argv: string[]): Promise<number> {
     ) {
       process.stderr.write(`tidelog: ${(error as Error).message}\n`);
       return 2;
+    }
+    if (error instanceof TidelogError) {
+      process.stderr.write(`tidelog: ${error.message}\n`);
+      return 1;
     }
     throw error;
   }

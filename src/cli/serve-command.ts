@@ -2,7 +2,7 @@
 // accepting, end streams, finish in-flight calls, sync and close the logs).
 import { parseArgs } from "node:util";
 import { defaultApiLimits } from "../api/limits.js";
-import { type NodeConfig, startNode } from "../server/node.js";
+import { defaultRaftTimings, type NodeConfig, startNode } from "../server/node.js";
 
 export const serveHelp = `usage: tidelog serve [flags]
 
@@ -13,9 +13,15 @@ flags:
   --id ID                      this node's id, unique in its cluster (default: node-1)
   --listen HOST:PORT           address to serve on (default: 127.0.0.1:8080; port 0 picks one)
   --data-dir DIR               where topics are stored; created if missing (default: ./data)
-  --bootstrap                  form a new one-node cluster (a restarted node needs no flag)
-  --join HOST:PORT             join the cluster that HOST:PORT belongs to (Raft replication;
-                               not available yet: this build runs standalone)
+  --bootstrap                  form a new one-node cluster if the data directory is empty
+  --join HOST:PORT             join the cluster that HOST:PORT (any member) belongs to, if the
+                               data directory is empty. A node restarted on its data directory
+                               needs neither flag; a wiped member must be removed (Leave) first
+  --advertise HOST:PORT        address peers use to reach this node (default: --listen, with
+                               the bound port when it is 0)
+  --raft-tick-ms N             Raft tick length (default: 100)
+  --election-ticks N           election timeout in ticks, randomised up to twice (default: 10)
+  --snapshot-entries N         applied entries between snapshots (default: 50000)
   --no-auto-create-topics      producing to an unknown topic fails with not_found
   --record-bytes-max N         largest record (value + key + headers) in bytes (default: 1048576)
   --request-bytes-max N        largest produce request in bytes (default: 8388608)
@@ -38,6 +44,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
       "data-dir": { type: "string", default: "./data" },
       bootstrap: { type: "boolean", default: false },
       join: { type: "string" },
+      advertise: { type: "string" },
+      "raft-tick-ms": { type: "string" },
+      "election-ticks": { type: "string" },
+      "snapshot-entries": { type: "string" },
       "no-auto-create-topics": { type: "boolean", default: false },
       "record-bytes-max": { type: "string" },
       "request-bytes-max": { type: "string" },
@@ -54,9 +64,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.stdout.write(serveHelp);
     return 0;
   }
-  if (values.join !== undefined) {
-    throw new UsageError("--join needs Raft replication, which this build does not have yet");
+  if (values.join !== undefined && values.bootstrap) {
+    throw new UsageError("--bootstrap and --join exclude each other");
   }
+  if (values.join !== undefined) parseHostPort(values.join);
+  if (values.advertise !== undefined) parseHostPort(values.advertise);
   const { host, port } = parseHostPort(values.listen);
   const integer = (flag: string, value: string | undefined, fallback: number, min = 1): number => {
     if (value === undefined) return fallback;
@@ -70,6 +82,25 @@ export async function serveCommand(argv: string[]): Promise<number> {
     host,
     port,
     dataDirectory: values["data-dir"],
+    bootstrap: values.bootstrap,
+    ...(values.join === undefined ? {} : { join: values.join }),
+    ...(values.advertise === undefined ? {} : { advertise: values.advertise }),
+    raft: {
+      ...defaultRaftTimings,
+      tickMs: integer("raft-tick-ms", values["raft-tick-ms"], defaultRaftTimings.tickMs),
+      electionTicks: integer(
+        "election-ticks",
+        values["election-ticks"],
+        defaultRaftTimings.electionTicks,
+        2,
+      ),
+      snapshotEntries: integer(
+        "snapshot-entries",
+        values["snapshot-entries"],
+        defaultRaftTimings.snapshotEntries,
+        2,
+      ),
+    },
     autoCreateTopics: !values["no-auto-create-topics"],
     limits: {
       ...defaultApiLimits,

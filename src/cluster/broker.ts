@@ -49,5 +49,9 @@ export interface Broker {
   updateTopic(name: string, config: TopicConfig): Promise<TopicInfo>;
   deleteTopic(name: string): Promise<void>;
   servers(): ServerInfo[];
+  /** Whether this node leads: writes are only accepted by the leader (others forward them). */
+  isLeader(): boolean;
+  /** The leader as far as this node knows; undefined while no leader is known. */
+  leader(): { id: string; address: string | undefined } | undefined;
   close(): Promise<void>;
 }

@@ -216,7 +216,7 @@ function checkConfig(config: TopicConfig): void {
   }
 }
 
-async function writeConfig(directory: string, config: TopicConfig): Promise<void> {
+export async function writeConfig(directory: string, config: TopicConfig): Promise<void> {
   const temporary = join(directory, `${configFileName}.tmp`);
   await writeFile(temporary, `${JSON.stringify(config)}\n`, { flush: true });
   await rename(temporary, join(directory, configFileName));

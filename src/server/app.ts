@@ -14,6 +14,7 @@ import { createClusterService, type MembershipOperations } from "../api/cluster-
 import type { ErrorLogger } from "../api/connect-error.js";
 import { createErrorInterceptor } from "../api/error-interceptor.js";
 import { HealthRegistry, registerHealth, ServingStatus } from "../api/health/index.js";
+import { LeaderForwarder } from "../api/leader-forwarder.js";
 import { type ApiLimits, readMaxBytes } from "../api/limits.js";
 import { createLogService } from "../api/log-service.js";
 import { registerReflection } from "../api/reflection/index.js";
@@ -33,7 +34,9 @@ import {
 export interface AppDeps {
   broker: Broker;
   limits: ApiLimits;
-  membership?: MembershipOperations;
+  membership: MembershipOperations;
+  /** Forwarded writes give up after this long when the caller set no deadline. */
+  forwardTimeoutMs: number;
   /** Extra Connect services on the same router (e.g. the Raft transport). */
   extraRoutes?: (router: ConnectRouter) => void;
   logError: ErrorLogger;
@@ -70,6 +73,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const health = new HealthRegistry();
   const streams = new StreamCounter(deps.limits.streamsMax);
   const shutdownController = new AbortController();
+  const forwarder = new LeaderForwarder(deps.broker, deps.forwardTimeoutMs);
   // Every call in progress listens on the shutdown signal (connect links it into each call's
   // signal and unlinks it when the call ends): thousands of listeners are expected, not a leak.
   setMaxListeners(0, shutdownController.signal);
@@ -86,10 +90,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     routes: (router) => {
       router.service(
         LogService,
-        createLogService({ broker: deps.broker, limits: deps.limits, streams }),
+        createLogService({ broker: deps.broker, limits: deps.limits, streams, forwarder }),
       );
-      router.service(TopicService, createTopicService(deps.broker));
-      router.service(ClusterService, createClusterService(deps.broker, deps.membership));
+      router.service(TopicService, createTopicService(deps.broker, forwarder));
+      router.service(ClusterService, createClusterService(deps.broker, forwarder, deps.membership));
       registerHealth(router, health);
       registerReflection(router, publicServices);
       deps.extraRoutes?.(router);

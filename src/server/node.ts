@@ -1,24 +1,72 @@
-// A running tidelog node: the broker, the app on one port, and an orderly stop.
+// A running tidelog node: Raft storage and state machine, the app on one port (public API and
+// Raft transport), the Raft driver, and an orderly stop.
+import { readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { ApiLimits } from "../api/limits.js";
-import type { Broker } from "../cluster/broker.js";
-import { LocalBroker } from "../cluster/local-broker.js";
+import { newClusterId, RaftBroker } from "../cluster/raft-broker.js";
+import { createRaftService } from "../cluster/raft-service.js";
+import { createSnapshotFetcher } from "../cluster/snapshot-fetcher.js";
+import { encodeSnapshotState, TopicStateMachine } from "../cluster/topic-state-machine.js";
+import { TidelogError } from "../errors.js";
+import { RaftService } from "../gen/tidelog/raft/v1/raft_pb.js";
+import {
+  ClusterService,
+  GetServersRequestSchema,
+  JoinRequestSchema,
+} from "../gen/tidelog/v1/cluster_service_pb.js";
+import { fsyncDirectory } from "../log/fsync-directory.js";
+import { DiskStorage } from "../raft-driver/disk-storage.js";
+import { PeerTransport } from "../raft-driver/peer-transport.js";
+import { RaftNode } from "../raft-driver/raft-node.js";
 import { type App, buildApp } from "./app.js";
+
+export interface RaftTimings {
+  /** Wall-clock length of a Raft tick. */
+  tickMs: number;
+  /** Election timeout in ticks (randomised up to twice that). */
+  electionTicks: number;
+  heartbeatTicks: number;
+  /** Entries applied between snapshots (which let the Raft log be compacted). */
+  snapshotEntries: number;
+  /** Entries kept behind a snapshot for slightly lagging followers. */
+  compactionKeepEntries: number;
+}
+
+export const defaultRaftTimings: RaftTimings = {
+  tickMs: 100,
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  snapshotEntries: 50_000,
+  compactionKeepEntries: 10_000,
+};
 
 export interface NodeConfig {
   id: string;
   host: string;
   port: number;
+  /** The address peers and forwarded requests use; defaults to host:boundPort. */
+  advertise?: string;
   dataDirectory: string;
+  /** Form a new one-node cluster when the data directory holds no state. */
+  bootstrap: boolean;
+  /** Join the cluster of this member (host:port) when the data directory holds no state. */
+  join?: string;
   autoCreateTopics: boolean;
   limits: ApiLimits;
   segmentBytesMax: number;
   retentionIntervalMs: number;
   shutdownGraceMs: number;
+  raft: RaftTimings;
+  /** A storage failure the node cannot survive; by default the process exits. */
+  onFatal?: (error: unknown) => void;
 }
 
 export interface RunningNode {
   readonly app: App;
-  readonly broker: Broker;
+  readonly broker: RaftBroker;
   /** host:port actually bound (port 0 picks a free one). */
   readonly address: string;
   stop(): Promise<void>;
@@ -31,44 +79,198 @@ export function logError(message: string, error: unknown): void {
   );
 }
 
+function crash(error: unknown): void {
+  logError("fatal: storage failed; stopping so that nothing acknowledged is put at risk", error);
+  process.exit(70);
+}
+
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
-  const broker = await LocalBroker.open({
-    id: config.id,
-    address: `${config.host}:${config.port}`,
-    dataDirectory: config.dataDirectory,
-    autoCreateTopics: config.autoCreateTopics,
-    retentionIntervalMs: config.retentionIntervalMs,
-    segmentBytesMax: config.segmentBytesMax,
-  });
+  const storage = await DiskStorage.open(join(config.dataDirectory, "raft"));
+  const clusterFile = join(config.dataDirectory, "cluster-id");
+  const empty = storage.isEmpty;
+  if (empty && !config.bootstrap && config.join === undefined) {
+    await storage.close();
+    throw new TidelogError(
+      "failed_precondition",
+      `${config.dataDirectory} holds no cluster state: pass --bootstrap to form a new cluster or --join HOST:PORT to join one`,
+    );
+  }
+  const logOptions = { segmentBytesMax: config.segmentBytesMax };
+  const stateMachine = await TopicStateMachine.open(
+    config.dataDirectory,
+    storage.snapshot(),
+    logOptions,
+  );
+  const clusterId = (await readFile(clusterFile, "utf8").catch(() => "")).trim();
+  const broker = new RaftBroker(
+    {
+      id: config.id,
+      autoCreateTopics: config.autoCreateTopics,
+      catchUpTimeoutMs: 60_000,
+      transferTimeoutMs: 10 * config.raft.tickMs * config.raft.electionTicks,
+    },
+    stateMachine,
+    clusterId,
+  );
+  // Addresses peers announced in their messages: a new member answers its leader with them
+  // before its first snapshot tells it the membership.
+  const announcedAddresses = new Map<string, string>();
+  const fetcher = createSnapshotFetcher(() => broker.clusterId, 300_000);
   let app: App;
   try {
     app = await buildApp({
       broker,
+      membership: broker,
       limits: config.limits,
       logError,
       shutdownGraceMs: config.shutdownGraceMs,
+      forwardTimeoutMs: 30_000,
+      extraRoutes: (router) =>
+        router.service(
+          RaftService,
+          createRaftService({
+            clusterId: () => broker.clusterId,
+            node: () => broker.node,
+            stateMachine: () => stateMachine,
+            fetcher,
+            learnAddress: (id, peerAddress) => announcedAddresses.set(id, peerAddress),
+            fetchBatchBytes: 1024 * 1024,
+          }),
+        ),
     });
     await app.fastify.listen({ host: config.host, port: config.port });
   } catch (error) {
-    await broker.close();
+    await stateMachine.close();
+    await storage.close();
     throw error;
   }
   const bound = app.server.address();
-  const address =
-    typeof bound === "object" && bound !== null
-      ? `${config.host}:${bound.port}`
-      : `${config.host}:${config.port}`;
+  const port = typeof bound === "object" && bound !== null ? bound.port : config.port;
+  const address = config.advertise ?? `${config.host}:${port}`;
+
+  if (empty && config.bootstrap) {
+    broker.clusterId = newClusterId();
+    await writeDurably(clusterFile, broker.clusterId);
+    await storage.applySnapshot({
+      metadata: { index: 1, term: 1, confState: { voters: [config.id], learners: [] } },
+      data: encodeSnapshotState({ topics: [], servers: [{ id: config.id, address }] }),
+    });
+    await storage.setHardState({ term: 1, vote: null, commit: 1 }, true);
+    stateMachine.servers.set(config.id, address);
+  }
+
+  let node: RaftNode | undefined;
+  const transport = new PeerTransport({
+    clusterId: () => broker.clusterId,
+    selfAddress: address,
+    addressOf: (id) => stateMachine.servers.get(id) ?? announcedAddresses.get(id),
+    reportUnreachable: (id) => node?.reportUnreachable(id),
+    reportSnapshot: (id, status) => node?.snapshotStatus(id, status),
+    queueMessagesMax: 10_000,
+    stepTimeoutMs: 10_000,
+    snapshotTimeoutMs: 600_000,
+    retryDelayMs: config.raft.tickMs,
+  });
+  node = new RaftNode({
+    id: config.id,
+    storage,
+    stateMachine,
+    transport,
+    tickMs: config.raft.tickMs,
+    electionTicks: config.raft.electionTicks,
+    heartbeatTicks: config.raft.heartbeatTicks,
+    seed: hashSeed(config.id),
+    snapshotEntries: config.raft.snapshotEntries,
+    compactionKeepEntries: config.raft.compactionKeepEntries,
+    onFatal: config.onFatal ?? crash,
+  });
+  broker.attach(node);
+  node.start();
+  if (empty && config.bootstrap) node.campaign();
+  if (empty && config.join !== undefined) {
+    await joinCluster(config.join, config.id, address, broker, clusterFile);
+  }
+
+  // Retention runs on every node alone: it only drops whole sealed segments, so replicas keep
+  // identical records at identical offsets, each from its own lowest offset on.
+  const retentionTimer = setInterval(() => {
+    stateMachine.registry
+      .applyRetention()
+      .catch((error: unknown) => logError("retention failed", error));
+  }, config.retentionIntervalMs);
+  retentionTimer.unref();
+
   let stopping: Promise<void> | undefined;
-  return {
+  const running: RunningNode = {
     app,
     broker,
     address,
     stop() {
       stopping ??= (async () => {
+        clearInterval(retentionTimer);
+        if (broker.isLeader() && broker.mostCaughtUpVoter() !== undefined) {
+          // Hand over before leaving so the cluster does not wait out an election timeout.
+          await broker.transferLeadership("").catch(() => undefined);
+        }
         await app.fastify.close();
+        transport.close();
         await broker.close();
+        await storage.close();
       })();
       return stopping;
     },
   };
+  return running;
+}
+
+/** Asks `target` (any member) to add this node; retries until the cluster answers. */
+async function joinCluster(
+  target: string,
+  id: string,
+  address: string,
+  broker: RaftBroker,
+  clusterFile: string,
+): Promise<void> {
+  const client = createClient(ClusterService, createGrpcTransport({ baseUrl: `http://${target}` }));
+  const deadline = Date.now() + 300_000;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (broker.clusterId === "") {
+        const servers = await client.getServers(create(GetServersRequestSchema, {}), {
+          timeoutMs: 5_000,
+        });
+        if (servers.clusterId === "") throw new Error(`${target} does not know its cluster yet`);
+        broker.clusterId = servers.clusterId;
+        await writeDurably(clusterFile, broker.clusterId);
+      }
+      await client.join(create(JoinRequestSchema, { id, address, voter: true }), {
+        timeoutMs: 120_000,
+      });
+      return;
+    } catch (error) {
+      lastError = error;
+      if (error instanceof Error && "code" in error && (error as { code: unknown }).code === 6)
+        throw error; // already_exists
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+  throw new TidelogError(
+    "unavailable",
+    `could not join the cluster through ${target}: ${String(lastError)}`,
+  );
+}
+
+async function writeDurably(path: string, content: string): Promise<void> {
+  await writeFile(`${path}.tmp`, content, { flush: true });
+  await rename(`${path}.tmp`, path);
+  await fsyncDirectory(join(path, ".."));
+}
+
+/** A per-node seed for election jitter: different ids campaign at different times. */
+function hashSeed(id: string): number {
+  let hash = 2166136261;
+  for (const character of Buffer.from(`${id}:${process.pid}:${Date.now()}`))
+    hash = Math.imul(hash ^ character, 16777619);
+  return hash >>> 0;
 }

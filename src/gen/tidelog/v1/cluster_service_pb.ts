@@ -11,7 +11,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tidelog/v1/cluster_service.proto.
  */
 export const file_tidelog_v1_cluster_service: GenFile = /*@__PURE__*/
-  fileDesc("CiB0aWRlbG9nL3YxL2NsdXN0ZXJfc2VydmljZS5wcm90bxIKdGlkZWxvZy52MSJ3CgZTZXJ2ZXISCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIRCglpc19sZWFkZXIYAyABKAgSDQoFdm90ZXIYBCABKAgSDAoEdGVybRgFIAEoBBITCgttYXRjaF9pbmRleBgGIAEoBBILCgNsYWcYByABKAQiEwoRR2V0U2VydmVyc1JlcXVlc3QiOQoSR2V0U2VydmVyc1Jlc3BvbnNlEiMKB3NlcnZlcnMYASADKAsyEi50aWRlbG9nLnYxLlNlcnZlciJRCgtKb2luUmVxdWVzdBIWCgJpZBgBIAEoCUIKukgHcgUQARiAARIbCgdhZGRyZXNzGAIgASgJQgq6SAdyBRABGIAEEg0KBXZvdGVyGAMgASgIIg4KDEpvaW5SZXNwb25zZSImCgxMZWF2ZVJlcXVlc3QSFgoCaWQYASABKAlCCrpIB3IFEAEYgAEiDwoNTGVhdmVSZXNwb25zZSI4ChlUcmFuc2ZlckxlYWRlcnNoaXBSZXF1ZXN0EhsKCXRhcmdldF9pZBgBIAEoCUIIukgFcgMYgAEiHAoaVHJhbnNmZXJMZWFkZXJzaGlwUmVzcG9uc2UywAIKDkNsdXN0ZXJTZXJ2aWNlElAKCkdldFNlcnZlcnMSHS50aWRlbG9nLnYxLkdldFNlcnZlcnNSZXF1ZXN0Gh4udGlkZWxvZy52MS5HZXRTZXJ2ZXJzUmVzcG9uc2UiA5ACARI5CgRKb2luEhcudGlkZWxvZy52MS5Kb2luUmVxdWVzdBoYLnRpZGVsb2cudjEuSm9pblJlc3BvbnNlEjwKBUxlYXZlEhgudGlkZWxvZy52MS5MZWF2ZVJlcXVlc3QaGS50aWRlbG9nLnYxLkxlYXZlUmVzcG9uc2USYwoSVHJhbnNmZXJMZWFkZXJzaGlwEiUudGlkZWxvZy52MS5UcmFuc2ZlckxlYWRlcnNoaXBSZXF1ZXN0GiYudGlkZWxvZy52MS5UcmFuc2ZlckxlYWRlcnNoaXBSZXNwb25zZWIGcHJvdG8z", [file_buf_validate_validate]);
+  fileDesc("CiB0aWRlbG9nL3YxL2NsdXN0ZXJfc2VydmljZS5wcm90bxIKdGlkZWxvZy52MSJ3CgZTZXJ2ZXISCgoCaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIRCglpc19sZWFkZXIYAyABKAgSDQoFdm90ZXIYBCABKAgSDAoEdGVybRgFIAEoBBITCgttYXRjaF9pbmRleBgGIAEoBBILCgNsYWcYByABKAQiEwoRR2V0U2VydmVyc1JlcXVlc3QiTQoSR2V0U2VydmVyc1Jlc3BvbnNlEiMKB3NlcnZlcnMYASADKAsyEi50aWRlbG9nLnYxLlNlcnZlchISCgpjbHVzdGVyX2lkGAIgASgJIlEKC0pvaW5SZXF1ZXN0EhYKAmlkGAEgASgJQgq6SAdyBRABGIABEhsKB2FkZHJlc3MYAiABKAlCCrpIB3IFEAEYgAQSDQoFdm90ZXIYAyABKAgiIgoMSm9pblJlc3BvbnNlEhIKCmNsdXN0ZXJfaWQYASABKAkiJgoMTGVhdmVSZXF1ZXN0EhYKAmlkGAEgASgJQgq6SAdyBRABGIABIg8KDUxlYXZlUmVzcG9uc2UiOAoZVHJhbnNmZXJMZWFkZXJzaGlwUmVxdWVzdBIbCgl0YXJnZXRfaWQYASABKAlCCLpIBXIDGIABIhwKGlRyYW5zZmVyTGVhZGVyc2hpcFJlc3BvbnNlMsACCg5DbHVzdGVyU2VydmljZRJQCgpHZXRTZXJ2ZXJzEh0udGlkZWxvZy52MS5HZXRTZXJ2ZXJzUmVxdWVzdBoeLnRpZGVsb2cudjEuR2V0U2VydmVyc1Jlc3BvbnNlIgOQAgESOQoESm9pbhIXLnRpZGVsb2cudjEuSm9pblJlcXVlc3QaGC50aWRlbG9nLnYxLkpvaW5SZXNwb25zZRI8CgVMZWF2ZRIYLnRpZGVsb2cudjEuTGVhdmVSZXF1ZXN0GhkudGlkZWxvZy52MS5MZWF2ZVJlc3BvbnNlEmMKElRyYW5zZmVyTGVhZGVyc2hpcBIlLnRpZGVsb2cudjEuVHJhbnNmZXJMZWFkZXJzaGlwUmVxdWVzdBomLnRpZGVsb2cudjEuVHJhbnNmZXJMZWFkZXJzaGlwUmVzcG9uc2ViBnByb3RvMw", [file_buf_validate_validate]);
 
 /**
  * Server describes one member of the cluster.
@@ -105,6 +105,13 @@ export type GetServersResponse = Message<"tidelog.v1.GetServersResponse"> & {
    * @generated from field: repeated tidelog.v1.Server servers = 1;
    */
   servers: Server[];
+
+  /**
+   * The cluster's id (a joining node learns it here before it joins).
+   *
+   * @generated from field: string cluster_id = 2;
+   */
+  clusterId: string;
 };
 
 /**
@@ -155,6 +162,12 @@ export const JoinRequestSchema: GenMessage<JoinRequest> = /*@__PURE__*/
  * @generated from message tidelog.v1.JoinResponse
  */
 export type JoinResponse = Message<"tidelog.v1.JoinResponse"> & {
+  /**
+   * The cluster's id: the joining node refuses Raft messages from any other cluster.
+   *
+   * @generated from field: string cluster_id = 1;
+   */
+  clusterId: string;
 };
 
 /**

@@ -13,7 +13,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file tidelog/raft/v1/raft.proto.
  */
 export const file_tidelog_raft_v1_raft: GenFile = /*@__PURE__*/
-  fileDesc("Chp0aWRlbG9nL3JhZnQvdjEvcmFmdC5wcm90bxIPdGlkZWxvZy5yYWZ0LnYxImQKBUVudHJ5EhEKBWluZGV4GAEgASgEQgIwAhIQCgR0ZXJtGAIgASgEQgIwAhIoCgR0eXBlGAMgASgOMhoudGlkZWxvZy5yYWZ0LnYxLkVudHJ5VHlwZRIMCgRkYXRhGAQgASgMIi0KCUNvbmZTdGF0ZRIOCgZ2b3RlcnMYASADKAkSEAoIbGVhcm5lcnMYAiADKAkiZwoQU25hcHNob3RNZXRhZGF0YRIRCgVpbmRleBgBIAEoBEICMAISEAoEdGVybRgCIAEoBEICMAISLgoKY29uZl9zdGF0ZRgDIAEoCzIaLnRpZGVsb2cucmFmdC52MS5Db25mU3RhdGUiTQoIU25hcHNob3QSMwoIbWV0YWRhdGEYASABKAsyIS50aWRlbG9nLnJhZnQudjEuU25hcHNob3RNZXRhZGF0YRIMCgRkYXRhGAIgASgMIp0DCgdNZXNzYWdlEioKBHR5cGUYASABKA4yHC50aWRlbG9nLnJhZnQudjEuTWVzc2FnZVR5cGUSDAoEZnJvbRgCIAEoCRIKCgJ0bxgDIAEoCRIQCgR0ZXJtGAQgASgEQgIwAhIaCg5wcmV2X2xvZ19pbmRleBgFIAEoBEICMAISGQoNcHJldl9sb2dfdGVybRgGIAEoBEICMAISJwoHZW50cmllcxgHIAMoCzIWLnRpZGVsb2cucmFmdC52MS5FbnRyeRISCgZjb21taXQYCCABKARCAjACEhEKBWluZGV4GAkgASgEQgIwAhIOCgZyZWplY3QYCiABKAgSFgoKaGludF9pbmRleBgLIAEoBEICMAISFQoJaGludF90ZXJtGAwgASgEQgIwAhIaCg5sYXN0X2xvZ19pbmRleBgNIAEoBEICMAISGQoNbGFzdF9sb2dfdGVybRgOIAEoBEICMAISEAoIdHJhbnNmZXIYDyABKAgSKwoIc25hcHNob3QYECABKAsyGS50aWRlbG9nLnJhZnQudjEuU25hcHNob3QiTQoLU3RlcFJlcXVlc3QSEgoKY2x1c3Rlcl9pZBgBIAEoCRIqCghtZXNzYWdlcxgCIAMoCzIYLnRpZGVsb2cucmFmdC52MS5NZXNzYWdlIg4KDFN0ZXBSZXNwb25zZSKGAQoURmV0Y2hTbmFwc2hvdFJlcXVlc3QSEgoKY2x1c3Rlcl9pZBgBIAEoCRIaCg5zbmFwc2hvdF9pbmRleBgCIAEoBEICMAISDQoFdG9waWMYAyABKAkSFwoLZnJvbV9vZmZzZXQYBCABKARCAjACEhYKCmVuZF9vZmZzZXQYBSABKARCAjACIkMKFUZldGNoU25hcHNob3RSZXNwb25zZRIYCgxmaXJzdF9vZmZzZXQYASABKARCAjACEhAKCHBheWxvYWRzGAIgAygMKloKCUVudHJ5VHlwZRIaChZFTlRSWV9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRRU5UUllfVFlQRV9OT1JNQUwQARIaChZFTlRSWV9UWVBFX0NPTkZfQ0hBTkdFEAIq1gIKC01lc3NhZ2VUeXBlEhwKGE1FU1NBR0VfVFlQRV9VTlNQRUNJRklFRBAAEhcKE01FU1NBR0VfVFlQRV9BUFBFTkQQARIgChxNRVNTQUdFX1RZUEVfQVBQRU5EX1JFU1BPTlNFEAISFQoRTUVTU0FHRV9UWVBFX1ZPVEUQAxIeChpNRVNTQUdFX1RZUEVfVk9URV9SRVNQT05TRRAEEhkKFU1FU1NBR0VfVFlQRV9QUkVfVk9URRAFEiIKHk1FU1NBR0VfVFlQRV9QUkVfVk9URV9SRVNQT05TRRAGEhoKFk1FU1NBR0VfVFlQRV9IRUFSVEJFQVQQBxIjCh9NRVNTQUdFX1RZUEVfSEVBUlRCRUFUX1JFU1BPTlNFEAgSGQoVTUVTU0FHRV9UWVBFX1NOQVBTSE9UEAkSHAoYTUVTU0FHRV9UWVBFX1RJTUVPVVRfTk9XEAoytAEKC1JhZnRTZXJ2aWNlEkMKBFN0ZXASHC50aWRlbG9nLnJhZnQudjEuU3RlcFJlcXVlc3QaHS50aWRlbG9nLnJhZnQudjEuU3RlcFJlc3BvbnNlEmAKDUZldGNoU25hcHNob3QSJS50aWRlbG9nLnJhZnQudjEuRmV0Y2hTbmFwc2hvdFJlcXVlc3QaJi50aWRlbG9nLnJhZnQudjEuRmV0Y2hTbmFwc2hvdFJlc3BvbnNlMAFiBnByb3RvMw");
+  fileDesc("Chp0aWRlbG9nL3JhZnQvdjEvcmFmdC5wcm90bxIPdGlkZWxvZy5yYWZ0LnYxIlwKBUVudHJ5Eg0KBWluZGV4GAEgASgEEgwKBHRlcm0YAiABKAQSKAoEdHlwZRgDIAEoDjIaLnRpZGVsb2cucmFmdC52MS5FbnRyeVR5cGUSDAoEZGF0YRgEIAEoDCItCglDb25mU3RhdGUSDgoGdm90ZXJzGAEgAygJEhAKCGxlYXJuZXJzGAIgAygJIl8KEFNuYXBzaG90TWV0YWRhdGESDQoFaW5kZXgYASABKAQSDAoEdGVybRgCIAEoBBIuCgpjb25mX3N0YXRlGAMgASgLMhoudGlkZWxvZy5yYWZ0LnYxLkNvbmZTdGF0ZSJNCghTbmFwc2hvdBIzCghtZXRhZGF0YRgBIAEoCzIhLnRpZGVsb2cucmFmdC52MS5TbmFwc2hvdE1ldGFkYXRhEgwKBGRhdGEYAiABKAwi+QIKB01lc3NhZ2USKgoEdHlwZRgBIAEoDjIcLnRpZGVsb2cucmFmdC52MS5NZXNzYWdlVHlwZRIMCgRmcm9tGAIgASgJEgoKAnRvGAMgASgJEgwKBHRlcm0YBCABKAQSFgoOcHJldl9sb2dfaW5kZXgYBSABKAQSFQoNcHJldl9sb2dfdGVybRgGIAEoBBInCgdlbnRyaWVzGAcgAygLMhYudGlkZWxvZy5yYWZ0LnYxLkVudHJ5Eg4KBmNvbW1pdBgIIAEoBBINCgVpbmRleBgJIAEoBBIOCgZyZWplY3QYCiABKAgSEgoKaGludF9pbmRleBgLIAEoBBIRCgloaW50X3Rlcm0YDCABKAQSFgoObGFzdF9sb2dfaW5kZXgYDSABKAQSFQoNbGFzdF9sb2dfdGVybRgOIAEoBBIQCgh0cmFuc2ZlchgPIAEoCBIrCghzbmFwc2hvdBgQIAEoCzIZLnRpZGVsb2cucmFmdC52MS5TbmFwc2hvdCJlCgtTdGVwUmVxdWVzdBISCgpjbHVzdGVyX2lkGAEgASgJEioKCG1lc3NhZ2VzGAIgAygLMhgudGlkZWxvZy5yYWZ0LnYxLk1lc3NhZ2USFgoOc2VuZGVyX2FkZHJlc3MYAyABKAkiDgoMU3RlcFJlc3BvbnNlInoKFEZldGNoU25hcHNob3RSZXF1ZXN0EhIKCmNsdXN0ZXJfaWQYASABKAkSFgoOc25hcHNob3RfaW5kZXgYAiABKAQSDQoFdG9waWMYAyABKAkSEwoLZnJvbV9vZmZzZXQYBCABKAQSEgoKZW5kX29mZnNldBgFIAEoBCI/ChVGZXRjaFNuYXBzaG90UmVzcG9uc2USFAoMZmlyc3Rfb2Zmc2V0GAEgASgEEhAKCHBheWxvYWRzGAIgAygMKloKCUVudHJ5VHlwZRIaChZFTlRSWV9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRRU5UUllfVFlQRV9OT1JNQUwQARIaChZFTlRSWV9UWVBFX0NPTkZfQ0hBTkdFEAIq1gIKC01lc3NhZ2VUeXBlEhwKGE1FU1NBR0VfVFlQRV9VTlNQRUNJRklFRBAAEhcKE01FU1NBR0VfVFlQRV9BUFBFTkQQARIgChxNRVNTQUdFX1RZUEVfQVBQRU5EX1JFU1BPTlNFEAISFQoRTUVTU0FHRV9UWVBFX1ZPVEUQAxIeChpNRVNTQUdFX1RZUEVfVk9URV9SRVNQT05TRRAEEhkKFU1FU1NBR0VfVFlQRV9QUkVfVk9URRAFEiIKHk1FU1NBR0VfVFlQRV9QUkVfVk9URV9SRVNQT05TRRAGEhoKFk1FU1NBR0VfVFlQRV9IRUFSVEJFQVQQBxIjCh9NRVNTQUdFX1RZUEVfSEVBUlRCRUFUX1JFU1BPTlNFEAgSGQoVTUVTU0FHRV9UWVBFX1NOQVBTSE9UEAkSHAoYTUVTU0FHRV9UWVBFX1RJTUVPVVRfTk9XEAoytAEKC1JhZnRTZXJ2aWNlEkMKBFN0ZXASHC50aWRlbG9nLnJhZnQudjEuU3RlcFJlcXVlc3QaHS50aWRlbG9nLnJhZnQudjEuU3RlcFJlc3BvbnNlEmAKDUZldGNoU25hcHNob3QSJS50aWRlbG9nLnJhZnQudjEuRmV0Y2hTbmFwc2hvdFJlcXVlc3QaJi50aWRlbG9nLnJhZnQudjEuRmV0Y2hTbmFwc2hvdFJlc3BvbnNlMAFiBnByb3RvMw");
 
 /**
  * Entry is one Raft log entry.
@@ -22,12 +22,12 @@ export const file_tidelog_raft_v1_raft: GenFile = /*@__PURE__*/
  */
 export type Entry = Message$1<"tidelog.raft.v1.Entry"> & {
   /**
-   * @generated from field: uint64 index = 1 [jstype = JS_NUMBER];
+   * @generated from field: uint64 index = 1;
    */
   index: bigint;
 
   /**
-   * @generated from field: uint64 term = 2 [jstype = JS_NUMBER];
+   * @generated from field: uint64 term = 2;
    */
   term: bigint;
 
@@ -80,12 +80,12 @@ export const ConfStateSchema: GenMessage<ConfState> = /*@__PURE__*/
  */
 export type SnapshotMetadata = Message$1<"tidelog.raft.v1.SnapshotMetadata"> & {
   /**
-   * @generated from field: uint64 index = 1 [jstype = JS_NUMBER];
+   * @generated from field: uint64 index = 1;
    */
   index: bigint;
 
   /**
-   * @generated from field: uint64 term = 2 [jstype = JS_NUMBER];
+   * @generated from field: uint64 term = 2;
    */
   term: bigint;
 
@@ -149,19 +149,19 @@ export type Message = Message$1<"tidelog.raft.v1.Message"> & {
   to: string;
 
   /**
-   * @generated from field: uint64 term = 4 [jstype = JS_NUMBER];
+   * @generated from field: uint64 term = 4;
    */
   term: bigint;
 
   /**
    * append
    *
-   * @generated from field: uint64 prev_log_index = 5 [jstype = JS_NUMBER];
+   * @generated from field: uint64 prev_log_index = 5;
    */
   prevLogIndex: bigint;
 
   /**
-   * @generated from field: uint64 prev_log_term = 6 [jstype = JS_NUMBER];
+   * @generated from field: uint64 prev_log_term = 6;
    */
   prevLogTerm: bigint;
 
@@ -173,14 +173,14 @@ export type Message = Message$1<"tidelog.raft.v1.Message"> & {
   /**
    * append, heartbeat
    *
-   * @generated from field: uint64 commit = 8 [jstype = JS_NUMBER];
+   * @generated from field: uint64 commit = 8;
    */
   commit: bigint;
 
   /**
    * append_response
    *
-   * @generated from field: uint64 index = 9 [jstype = JS_NUMBER];
+   * @generated from field: uint64 index = 9;
    */
   index: bigint;
 
@@ -192,24 +192,24 @@ export type Message = Message$1<"tidelog.raft.v1.Message"> & {
   reject: boolean;
 
   /**
-   * @generated from field: uint64 hint_index = 11 [jstype = JS_NUMBER];
+   * @generated from field: uint64 hint_index = 11;
    */
   hintIndex: bigint;
 
   /**
-   * @generated from field: uint64 hint_term = 12 [jstype = JS_NUMBER];
+   * @generated from field: uint64 hint_term = 12;
    */
   hintTerm: bigint;
 
   /**
    * vote, pre_vote
    *
-   * @generated from field: uint64 last_log_index = 13 [jstype = JS_NUMBER];
+   * @generated from field: uint64 last_log_index = 13;
    */
   lastLogIndex: bigint;
 
   /**
-   * @generated from field: uint64 last_log_term = 14 [jstype = JS_NUMBER];
+   * @generated from field: uint64 last_log_term = 14;
    */
   lastLogTerm: bigint;
 
@@ -250,6 +250,14 @@ export type StepRequest = Message$1<"tidelog.raft.v1.StepRequest"> & {
    * @generated from field: repeated tidelog.raft.v1.Message messages = 2;
    */
   messages: Message[];
+
+  /**
+   * The sender's address, so that a node that has not yet learnt the membership (a new member
+   * before its first snapshot) can answer.
+   *
+   * @generated from field: string sender_address = 3;
+   */
+  senderAddress: string;
 };
 
 /**
@@ -288,7 +296,7 @@ export type FetchSnapshotRequest = Message$1<"tidelog.raft.v1.FetchSnapshotReque
   /**
    * The snapshot's index, to refuse a fetch for a snapshot this node no longer serves.
    *
-   * @generated from field: uint64 snapshot_index = 2 [jstype = JS_NUMBER];
+   * @generated from field: uint64 snapshot_index = 2;
    */
   snapshotIndex: bigint;
 
@@ -300,14 +308,14 @@ export type FetchSnapshotRequest = Message$1<"tidelog.raft.v1.FetchSnapshotReque
   /**
    * First offset wanted; records below the topic's lowest retained offset are not sent.
    *
-   * @generated from field: uint64 from_offset = 4 [jstype = JS_NUMBER];
+   * @generated from field: uint64 from_offset = 4;
    */
   fromOffset: bigint;
 
   /**
    * Offset the snapshot covers up to (exclusive).
    *
-   * @generated from field: uint64 end_offset = 5 [jstype = JS_NUMBER];
+   * @generated from field: uint64 end_offset = 5;
    */
   endOffset: bigint;
 };
@@ -326,7 +334,7 @@ export const FetchSnapshotRequestSchema: GenMessage<FetchSnapshotRequest> = /*@_
  */
 export type FetchSnapshotResponse = Message$1<"tidelog.raft.v1.FetchSnapshotResponse"> & {
   /**
-   * @generated from field: uint64 first_offset = 1 [jstype = JS_NUMBER];
+   * @generated from field: uint64 first_offset = 1;
    */
   firstOffset: bigint;
 

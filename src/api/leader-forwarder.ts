@@ -1,0 +1,80 @@
+// Any node accepts any request: a write that reaches a follower is forwarded to the leader over
+// the public API (gRPC over h2c) and its answer relayed. A forwarded request carries a header so
+// a node that is not the leader either (leadership moved meanwhile) answers NotLeader instead of
+// forwarding again: one hop at most.
+import { type Client, createClient, type HandlerContext } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { Broker } from "../cluster/broker.js";
+import { TidelogError } from "../errors.js";
+import { ClusterService } from "../gen/tidelog/v1/cluster_service_pb.js";
+import { LogService } from "../gen/tidelog/v1/log_service_pb.js";
+import { TopicService } from "../gen/tidelog/v1/topic_service_pb.js";
+
+export const forwardedHeader = "tidelog-forwarded";
+
+export interface LeaderClients {
+  log: Client<typeof LogService>;
+  topic: Client<typeof TopicService>;
+  cluster: Client<typeof ClusterService>;
+}
+
+export class LeaderForwarder {
+  private cached: { address: string; clients: LeaderClients } | undefined;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly defaultTimeoutMs: number,
+  ) {}
+
+  /** True when this call should run on the leader instead of here. */
+  shouldForward(context: HandlerContext): boolean {
+    return !this.broker.isLeader() && !context.requestHeader.has(forwardedHeader);
+  }
+
+  /** Runs `call` against the leader with the caller's deadline, marking the request forwarded. */
+  async forward<T>(
+    context: HandlerContext,
+    call: (clients: LeaderClients, options: CallOptions) => Promise<T>,
+  ): Promise<T> {
+    const leader = this.broker.leader();
+    if (leader?.address === undefined || leader.address === "") {
+      throw new TidelogError(
+        "unavailable",
+        "no leader is known yet (election in progress); retry",
+        {
+          notLeader: true,
+          leaderId: leader?.id ?? "",
+          leaderAddress: "",
+        },
+      );
+    }
+    const remaining = context.timeoutMs();
+    const options: CallOptions = {
+      headers: { [forwardedHeader]: "1" },
+      timeoutMs: remaining === undefined ? this.defaultTimeoutMs : Math.max(1, remaining),
+      signal: context.signal,
+    };
+    return call(this.clientsFor(leader.address), options);
+  }
+
+  private clientsFor(address: string): LeaderClients {
+    if (this.cached?.address !== address) {
+      const transport = createGrpcTransport({ baseUrl: `http://${address}` });
+      this.cached = {
+        address,
+        clients: {
+          log: createClient(LogService, transport),
+          topic: createClient(TopicService, transport),
+          cluster: createClient(ClusterService, transport),
+        },
+      };
+    }
+    return this.cached.clients;
+  }
+}
+
+export interface CallOptions {
+  headers: Record<string, string>;
+  timeoutMs: number;
+  signal: AbortSignal;
+}

@@ -1,0 +1,308 @@
+// The replicated broker: writes are Raft proposals on the leader (a follower's API layer forwards
+// them there); reads come from this node's applied state, which holds committed records only.
+import { randomUUID } from "node:crypto";
+import { TidelogError } from "../errors.js";
+import { checkTopicName } from "../log/topic-name.js";
+import type { Topic } from "../log/topic-registry.js";
+import type { ConfChange } from "../raft/index.js";
+import type { RaftNode } from "../raft-driver/raft-node.js";
+import type { Broker, ConsumeLimits, ServerInfo, TopicConfig, TopicInfo } from "./broker.js";
+import { type AdminCommand, encodeAdmin, encodeAppend } from "./commands.js";
+import {
+  type DecodedRecord,
+  decodeRecord,
+  encodeRecord,
+  type RecordInput,
+} from "./record-codec.js";
+import type { TopicStateMachine } from "./topic-state-machine.js";
+
+export interface RaftBrokerOptions {
+  id: string;
+  autoCreateTopics: boolean;
+  /** How long a learner may take to catch up before Join gives up promoting it. */
+  catchUpTimeoutMs: number;
+  /** How long a leadership transfer may take. */
+  transferTimeoutMs: number;
+}
+
+export class RaftBroker implements Broker {
+  private nodeValue: RaftNode | undefined;
+
+  constructor(
+    private readonly options: RaftBrokerOptions,
+    readonly stateMachine: TopicStateMachine,
+    private clusterIdValue: string,
+  ) {}
+
+  /** Binds the Raft node (created once the server listens and its address is known). */
+  attach(node: RaftNode): void {
+    this.nodeValue = node;
+  }
+
+  get clusterId(): string {
+    return this.clusterIdValue;
+  }
+
+  set clusterId(value: string) {
+    this.clusterIdValue = value;
+  }
+
+  get node(): RaftNode {
+    if (this.nodeValue === undefined) throw new TidelogError("unavailable", "the node is starting");
+    return this.nodeValue;
+  }
+
+  isLeader(): boolean {
+    return this.nodeValue?.isLeader ?? false;
+  }
+
+  leader(): { id: string; address: string | undefined } | undefined {
+    const lead = this.nodeValue?.softState.lead;
+    if (lead === null || lead === undefined) return undefined;
+    return { id: lead, address: this.stateMachine.servers.get(lead) };
+  }
+
+  async produce(name: string, records: readonly RecordInput[]): Promise<number[]> {
+    if (records.length === 0) return [];
+    this.requireLeader();
+    checkTopicName(name);
+    if (!this.options.autoCreateTopics) this.stateMachine.registry.require(name);
+    const timeMs = Date.now();
+    const data = encodeAppend({
+      topic: name,
+      createIfMissing: this.options.autoCreateTopics,
+      records: records.map((record) => encodeRecord(record, timeMs)),
+    });
+    const base = (await this.node.propose(data)) as number;
+    return records.map((_, i) => base + i);
+  }
+
+  async consume(name: string, offset: number, limits: ConsumeLimits): Promise<DecodedRecord[]> {
+    const topic = this.stateMachine.registry.require(name);
+    const stored = await topic.log.readRange(offset, limits);
+    return stored.map((record) => decodeRecord(record.offset, record.payload));
+  }
+
+  waitForRecords(name: string, offset: number, signal: AbortSignal): Promise<void> {
+    const machine = this.stateMachine;
+    const topic = machine.registry.require(name);
+    const ready = () =>
+      machine.registry.get(name) !== topic || topic.log.nextOffset > offset || signal.aborted;
+    if (ready()) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const check = () => {
+        if (!ready()) return;
+        unsubscribeLog();
+        unsubscribeMachine();
+        signal.removeEventListener("abort", check);
+        resolve();
+      };
+      const unsubscribeLog = topic.log.subscribe(check);
+      const unsubscribeMachine = machine.onChange(check);
+      signal.addEventListener("abort", check, { once: true });
+    });
+  }
+
+  topic(name: string): TopicInfo {
+    return describe(this.stateMachine.registry.require(name));
+  }
+
+  topics(): TopicInfo[] {
+    return this.stateMachine.registry.list().map(describe);
+  }
+
+  async createTopic(name: string, config: TopicConfig): Promise<TopicInfo> {
+    checkTopicName(name);
+    await this.proposeAdmin({ op: "createTopic", name, config });
+    return this.topic(name);
+  }
+
+  async updateTopic(name: string, config: TopicConfig): Promise<TopicInfo> {
+    this.stateMachine.registry.require(name);
+    await this.proposeAdmin({ op: "updateTopic", name, config });
+    return this.topic(name);
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    this.stateMachine.registry.require(name);
+    await this.proposeAdmin({ op: "deleteTopic", name });
+  }
+
+  servers(): ServerInfo[] {
+    const node = this.nodeValue;
+    if (node === undefined) return [];
+    const status = node.status();
+    const conf = node.confState;
+    const lastIndex = status.lastIndex;
+    const describeServer = (id: string, voter: boolean): ServerInfo => {
+      const progress = status.progress.get(id);
+      const matchIndex = progress?.match ?? (id === node.id ? node.applied : 0);
+      return {
+        id,
+        address: this.stateMachine.servers.get(id) ?? "",
+        isLeader: status.softState.lead === id,
+        voter,
+        term: status.hardState.term,
+        matchIndex,
+        lag: progress === undefined && id !== node.id ? 0 : Math.max(0, lastIndex - matchIndex),
+      };
+    };
+    return [
+      ...conf.voters.map((id) => describeServer(id, true)),
+      ...conf.learners.map((id) => describeServer(id, false)),
+    ];
+  }
+
+  /** Adds a server as a learner, and promotes it to voter once it has caught up (leader only). */
+  async join(id: string, address: string, voter: boolean): Promise<string> {
+    this.requireLeader();
+    const node = this.node;
+    const conf = node.confState;
+    const isVoter = conf.voters.includes(id);
+    const isLearner = conf.learners.includes(id);
+    if (isVoter || isLearner) {
+      // A member that joins again may have lost its state (a wiped data directory): letting it
+      // vote could lose committed entries. It must be removed (Leave) first, explicitly.
+      throw new TidelogError(
+        "already_exists",
+        `server ${id} is already a member (at ${this.stateMachine.servers.get(id) ?? "an unknown address"}); remove it with Leave before it joins again`,
+      );
+    }
+    if (this.stateMachine.servers.get(id) !== address)
+      await this.proposeAdmin({ op: "registerServer", id, address });
+    await this.proposeConfChange({ type: "addLearner", nodeId: id });
+    if (voter) {
+      await this.waitCaughtUp(id);
+      await this.proposeConfChange({ type: "addVoter", nodeId: id });
+    }
+    return this.clusterId;
+  }
+
+  /** Removes a server (leader only); a leader removing itself steps down once that commits. */
+  async leave(id: string): Promise<void> {
+    this.requireLeader();
+    const conf = this.node.confState;
+    if (!conf.voters.includes(id) && !conf.learners.includes(id)) {
+      throw new TidelogError("not_found", `server ${id} is not a member`);
+    }
+    await this.proposeConfChange({ type: "removeNode", nodeId: id });
+    if (this.isLeader())
+      await this.proposeAdmin({ op: "unregisterServer", id }).catch(() => undefined);
+  }
+
+  /** Hands leadership to `targetId` (or the most caught-up voter when empty) and waits for it. */
+  async transferLeadership(targetId: string): Promise<void> {
+    this.requireLeader();
+    const node = this.node;
+    const target = targetId === "" ? this.mostCaughtUpVoter() : targetId;
+    if (target === undefined)
+      throw new TidelogError("failed_precondition", "no other voter to hand leadership to");
+    if (!node.confState.voters.includes(target))
+      throw new TidelogError("not_found", `${target} is not a voter`);
+    if (target === node.id) return;
+    if (!node.transferLeadership(target))
+      throw new TidelogError("failed_precondition", `cannot transfer leadership to ${target} now`);
+    const deadline = Date.now() + this.options.transferTimeoutMs;
+    while (Date.now() < deadline) {
+      const lead = node.softState.lead;
+      if (lead === target) return;
+      if (lead !== node.id && lead !== null && !node.isLeader) return;
+      await delay(20);
+    }
+    throw new TidelogError(
+      "unavailable",
+      `leadership transfer to ${target} did not finish in ${this.options.transferTimeoutMs} ms`,
+    );
+  }
+
+  mostCaughtUpVoter(): string | undefined {
+    const node = this.node;
+    const status = node.status();
+    let best: { id: string; match: number } | undefined;
+    for (const id of node.confState.voters) {
+      if (id === node.id) continue;
+      const match = status.progress.get(id)?.match ?? 0;
+      if (best === undefined || match > best.match) best = { id, match };
+    }
+    return best?.id;
+  }
+
+  async close(): Promise<void> {
+    await this.nodeValue?.stop();
+    await this.stateMachine.close();
+  }
+
+  private requireLeader(): void {
+    if (this.isLeader()) return;
+    const leader = this.leader();
+    throw new TidelogError(
+      "unavailable",
+      leader === undefined
+        ? "no leader is elected yet; retry"
+        : `not the leader; ${leader.id} leads`,
+      {
+        notLeader: true,
+        leaderId: leader?.id ?? "",
+        leaderAddress: leader?.address ?? "",
+      },
+    );
+  }
+
+  private async proposeAdmin(command: AdminCommand): Promise<unknown> {
+    this.requireLeader();
+    return this.node.propose(encodeAdmin(command));
+  }
+
+  private async proposeConfChange(change: ConfChange): Promise<void> {
+    this.requireLeader();
+    const deadline = Date.now() + this.options.catchUpTimeoutMs;
+    for (;;) {
+      try {
+        await this.node.proposeConfChange(change);
+        return;
+      } catch (error) {
+        // One change at a time: wait for the pending one to apply, then retry.
+        const pending =
+          error instanceof TidelogError && error.details.reason === "confChangePending";
+        if (!pending || Date.now() > deadline) throw error;
+        await delay(20);
+      }
+    }
+  }
+
+  private async waitCaughtUp(id: string): Promise<void> {
+    const node = this.node;
+    const deadline = Date.now() + this.options.catchUpTimeoutMs;
+    while (Date.now() < deadline) {
+      this.requireLeader();
+      const status = node.status();
+      const match = status.progress.get(id)?.match ?? 0;
+      if (match >= node.applied) return;
+      await delay(20);
+    }
+    throw new TidelogError(
+      "unavailable",
+      `server ${id} did not catch up within ${this.options.catchUpTimeoutMs} ms; it stays a learner`,
+    );
+  }
+}
+
+export function newClusterId(): string {
+  return randomUUID();
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function describe(topic: Topic): TopicInfo {
+  const log = topic.log;
+  return {
+    name: topic.name,
+    config: { ...topic.config },
+    lowestOffset: log.lowestOffset,
+    nextOffset: log.nextOffset,
+    sizeBytes: log.sizeBytes,
+    segmentCount: log.segmentCount,
+  };
+}

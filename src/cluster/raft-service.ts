@@ -1,0 +1,81 @@
+// tidelog.raft.v1.RaftService on this node: Step hands peers' messages to the Raft driver (for a
+// snapshot, after fetching its content from the sender); FetchSnapshot streams a topic's records
+// to a follower installing a snapshot.
+import { create } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { TidelogError } from "../errors.js";
+import {
+  FetchSnapshotResponseSchema,
+  type RaftService,
+  StepResponseSchema,
+} from "../gen/tidelog/raft/v1/raft_pb.js";
+import { messageFromProto } from "../raft-driver/message-codec.js";
+import type { RaftNode } from "../raft-driver/raft-node.js";
+import type { SnapshotFetcher, TopicStateMachine } from "./topic-state-machine.js";
+
+export interface RaftServiceDeps {
+  clusterId: () => string;
+  node: () => RaftNode;
+  stateMachine: () => TopicStateMachine;
+  fetcher: SnapshotFetcher;
+  /** Remembers where a peer said it is (used until the membership lists it). */
+  learnAddress: (id: string, address: string) => void;
+  /** Records per FetchSnapshot response message. */
+  fetchBatchBytes: number;
+}
+
+export function createRaftService(deps: RaftServiceDeps): ServiceImpl<typeof RaftService> {
+  return {
+    async step(request) {
+      checkCluster(deps, request.clusterId);
+      const node = deps.node();
+      for (const proto of request.messages) {
+        const message = messageFromProto(proto);
+        if (message.to !== node.id) {
+          throw new TidelogError(
+            "failed_precondition",
+            `message for ${message.to} reached ${node.id}`,
+          );
+        }
+        if (request.senderAddress !== "") deps.learnAddress(message.from, request.senderAddress);
+        if (message.type === "snapshot") {
+          await deps.stateMachine().prepareSnapshot(message.snapshot, message.from, deps.fetcher);
+        }
+        node.step(message);
+      }
+      return create(StepResponseSchema, {});
+    },
+
+    async *fetchSnapshot(request) {
+      checkCluster(deps, request.clusterId);
+      const topic = deps.stateMachine().registry.require(request.topic);
+      const end = Number(request.endOffset);
+      if (topic.log.nextOffset < end) {
+        throw new TidelogError(
+          "unavailable",
+          `topic ${request.topic} has not reached ${end} here yet`,
+        );
+      }
+      const from = Math.max(Number(request.fromOffset), topic.log.lowestOffset);
+      for await (const batch of topic.log.stream({
+        fromOffset: from,
+        endOffset: end,
+        batchBytes: deps.fetchBatchBytes,
+      })) {
+        yield create(FetchSnapshotResponseSchema, {
+          firstOffset: BigInt(batch[0]!.offset),
+          payloads: batch.map((record) => record.payload),
+        });
+      }
+    },
+  };
+}
+
+function checkCluster(deps: RaftServiceDeps, clusterId: string): void {
+  if (clusterId !== deps.clusterId()) {
+    throw new TidelogError(
+      "failed_precondition",
+      `message from cluster ${JSON.stringify(clusterId)}, this node is in ${JSON.stringify(deps.clusterId())}`,
+    );
+  }
+}

@@ -1,0 +1,189 @@
+// The Raft log and state on disk, behind the core's synchronous Storage interface.
+//
+// Reads are served from an in-memory mirror (MemoryStorage) of the entries since the last
+// compaction; compaction keeps that bounded. Writes go to disk first-class: entries to a
+// segmented log (src/log) whose offsets are Raft indexes, hard state to a two-slot file, the
+// latest snapshot's metadata to an atomically replaced file. Nothing here is durable until the
+// promise of the write that carried it resolves.
+//
+//   <dir>/entries/   segmented log; payload = term f64 · type u8 · data
+//   <dir>/hard-state two-slot hard state (hard-state-file.ts)
+//   <dir>/snapshot   the latest snapshot: metadata and the state machine's description (JSON + bytes)
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fsyncDirectory } from "../log/fsync-directory.js";
+import { Log } from "../log/log.js";
+import {
+  type ConfState,
+  type Entry,
+  type HardState,
+  type InitialState,
+  MemoryStorage,
+  type Snapshot,
+  type Storage,
+} from "../raft/index.js";
+import { HardStateFile } from "./hard-state-file.js";
+
+const entryHeaderBytes = 9;
+
+export class DiskStorage implements Storage {
+  private entriesLog: Log;
+
+  private constructor(
+    readonly directory: string,
+    private readonly memory: MemoryStorage,
+    entriesLog: Log,
+    private readonly hardStateFile: HardStateFile,
+  ) {
+    this.entriesLog = entriesLog;
+  }
+
+  /** Opens (or creates empty) the storage in `directory`, loading the retained entries. */
+  static async open(directory: string): Promise<DiskStorage> {
+    await mkdir(directory, { recursive: true });
+    const snapshot = await readSnapshot(join(directory, "snapshot"));
+    const memory = new MemoryStorage(snapshot);
+    const hardStateFile = await HardStateFile.open(join(directory, "hard-state"));
+    const snapshotIndex = snapshot?.metadata.index ?? 0;
+    let entriesLog = await Log.open(join(directory, "entries"), {
+      initialOffset: snapshotIndex + 1,
+    });
+    if (entriesLog.nextOffset <= snapshotIndex || entriesLog.lowestOffset > snapshotIndex + 1) {
+      // The entries do not continue the snapshot (it was installed from a leader): start after it.
+      await entriesLog.destroy();
+      entriesLog = await Log.open(join(directory, "entries"), { initialOffset: snapshotIndex + 1 });
+    }
+    const from = snapshotIndex + 1;
+    if (entriesLog.nextOffset > from) {
+      const loaded: Entry[] = [];
+      for await (const batch of entriesLog.stream({ fromOffset: from })) {
+        for (const record of batch) loaded.push(decodeEntry(record.offset, record.payload));
+      }
+      memory.append(loaded);
+    }
+    const hardState = hardStateFile.loaded;
+    memory.setHardState({ ...hardState, commit: Math.max(hardState.commit, snapshotIndex) });
+    return new DiskStorage(directory, memory, entriesLog, hardStateFile);
+  }
+
+  /** True when nothing was ever stored: a node that must bootstrap or join. */
+  get isEmpty(): boolean {
+    const state = this.memory.initialState();
+    return (
+      state.hardState.term === 0 &&
+      this.memory.snapshot().metadata.index === 0 &&
+      this.lastIndex() === 0
+    );
+  }
+
+  initialState(): InitialState {
+    return this.memory.initialState();
+  }
+  entries(lo: number, hi: number, maxBytes: number): Entry[] {
+    return this.memory.entries(lo, hi, maxBytes);
+  }
+  term(i: number): number {
+    return this.memory.term(i);
+  }
+  firstIndex(): number {
+    return this.memory.firstIndex();
+  }
+  lastIndex(): number {
+    return this.memory.lastIndex();
+  }
+  snapshot(): Snapshot {
+    return this.memory.snapshot();
+  }
+
+  /** Appends entries, first dropping any stored entry at or after entries[0].index. */
+  async append(entries: readonly Entry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const first = entries[0]!.index;
+    if (first < this.entriesLog.nextOffset) await this.entriesLog.truncateSuffix(first);
+    this.memory.append(entries);
+    const fresh = entries.filter((entry) => entry.index >= this.entriesLog.nextOffset);
+    for (let start = 0; start < fresh.length; start += 4096) {
+      await this.entriesLog.append(fresh.slice(start, start + 4096).map(encodeEntry));
+    }
+  }
+
+  /** Makes appended entries durable. */
+  async syncEntries(): Promise<void> {
+    await this.entriesLog.sync();
+  }
+
+  async setHardState(hardState: HardState, sync: boolean): Promise<void> {
+    this.memory.setHardState(hardState);
+    await this.hardStateFile.write(hardState, sync);
+  }
+
+  /** Replaces everything with a snapshot received from the leader (durably). */
+  async applySnapshot(snapshot: Snapshot): Promise<void> {
+    await writeSnapshot(join(this.directory, "snapshot"), snapshot);
+    this.memory.applySnapshot(snapshot);
+    await this.entriesLog.destroy();
+    this.entriesLog = await Log.open(join(this.directory, "entries"), {
+      initialOffset: snapshot.metadata.index + 1,
+    });
+  }
+
+  /** Records a snapshot the state machine took at `index` (its state there is durable). */
+  async createSnapshot(index: number, confState: ConfState, data: Uint8Array): Promise<Snapshot> {
+    const snapshot = this.memory.createSnapshot(index, confState, data);
+    await writeSnapshot(join(this.directory, "snapshot"), snapshot);
+    return snapshot;
+  }
+
+  /** Drops entries before `compactIndex` (≤ the snapshot index) from memory and, by segment, from disk. */
+  async compact(compactIndex: number): Promise<void> {
+    this.memory.compact(compactIndex);
+    await this.entriesLog.truncatePrefix(compactIndex);
+  }
+
+  async close(): Promise<void> {
+    await this.entriesLog.close();
+    await this.hardStateFile.close();
+  }
+}
+
+function encodeEntry(entry: Entry): Buffer {
+  const buffer = Buffer.allocUnsafe(entryHeaderBytes + entry.data.length);
+  buffer.writeDoubleLE(entry.term, 0);
+  buffer.writeUInt8(entry.type === "confChange" ? 1 : 0, 8);
+  buffer.set(entry.data, entryHeaderBytes);
+  return buffer;
+}
+
+function decodeEntry(index: number, payload: Buffer): Entry {
+  return {
+    index,
+    term: payload.readDoubleLE(0),
+    type: payload.readUInt8(8) === 1 ? "confChange" : "normal",
+    data: payload.subarray(entryHeaderBytes),
+  };
+}
+
+async function writeSnapshot(path: string, snapshot: Snapshot): Promise<void> {
+  const header = Buffer.from(JSON.stringify(snapshot.metadata), "utf8");
+  const body = Buffer.alloc(4 + header.length + snapshot.data.length);
+  body.writeUInt32LE(header.length, 0);
+  header.copy(body, 4);
+  body.set(snapshot.data, 4 + header.length);
+  const temporary = `${path}.tmp`;
+  await writeFile(temporary, body, { flush: true });
+  await rename(temporary, path);
+  await fsyncDirectory(join(path, ".."));
+}
+
+async function readSnapshot(path: string): Promise<Snapshot | undefined> {
+  await rm(`${path}.tmp`, { force: true });
+  let body: Buffer;
+  try {
+    body = await readFile(path);
+  } catch {
+    return undefined;
+  }
+  const headerLength = body.readUInt32LE(0);
+  const metadata = JSON.parse(body.toString("utf8", 4, 4 + headerLength)) as Snapshot["metadata"];
+  return { metadata, data: new Uint8Array(body.subarray(4 + headerLength)) };
+}

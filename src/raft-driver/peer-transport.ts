@@ -1,0 +1,120 @@
+// Sends Raft messages to peers over the RaftService on their public port (gRPC over h2c).
+//
+// One sender per peer with at most one Step call in flight: messages queued while a call is out
+// go together in the next call, so a busy leader batches naturally. The queue is bounded; when
+// it is full, new messages are dropped (Raft resends) and the peer is reported unreachable.
+// A failed call reports the peer unreachable and, for snapshots, the snapshot as failed.
+import { create } from "@bufbuild/protobuf";
+import { type Client, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { RaftService, StepRequestSchema } from "../gen/tidelog/raft/v1/raft_pb.js";
+import type { Message, NodeId } from "../raft/index.js";
+import { messageToProto } from "./message-codec.js";
+import type { Transport } from "./raft-node.js";
+
+export interface PeerTransportOptions {
+  /** The cluster's id (a joining node learns it after it starts). */
+  clusterId: () => string;
+  /** This node's address, sent with every batch. */
+  selfAddress: string;
+  /** The address (host:port) of a peer, or undefined when unknown. */
+  addressOf: (id: NodeId) => string | undefined;
+  reportUnreachable: (id: NodeId) => void;
+  reportSnapshot: (id: NodeId, status: "ok" | "failed") => void;
+  /** Messages waiting for one peer. */
+  queueMessagesMax: number;
+  /** A Step call taking longer fails (snapshots get longer: their content is fetched in it). */
+  stepTimeoutMs: number;
+  snapshotTimeoutMs: number;
+  /** Pause after a failed call before the next one to the same peer. */
+  retryDelayMs: number;
+}
+
+interface Peer {
+  queue: Message[];
+  sending: boolean;
+  address: string | undefined;
+  client: Client<typeof RaftService> | undefined;
+}
+
+export class PeerTransport implements Transport {
+  private readonly peers = new Map<NodeId, Peer>();
+  private closed = false;
+
+  constructor(private readonly options: PeerTransportOptions) {}
+
+  send(messages: Message[]): void {
+    if (this.closed) return;
+    for (const message of messages) {
+      const peer = this.peer(message.to);
+      if (peer.queue.length >= this.options.queueMessagesMax) {
+        if (message.type === "snapshot") this.options.reportSnapshot(message.to, "failed");
+        this.options.reportUnreachable(message.to);
+        continue;
+      }
+      peer.queue.push(message);
+    }
+    for (const [id, peer] of this.peers)
+      if (peer.queue.length > 0 && !peer.sending) void this.pump(id, peer);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.peers.clear();
+  }
+
+  private peer(id: NodeId): Peer {
+    let peer = this.peers.get(id);
+    if (peer === undefined) {
+      peer = { queue: [], sending: false, address: undefined, client: undefined };
+      this.peers.set(id, peer);
+    }
+    return peer;
+  }
+
+  private clientFor(id: NodeId, peer: Peer): Client<typeof RaftService> | undefined {
+    const address = this.options.addressOf(id);
+    if (address === undefined) return undefined;
+    if (peer.client === undefined || peer.address !== address) {
+      peer.address = address;
+      peer.client = createClient(
+        RaftService,
+        createGrpcTransport({ baseUrl: `http://${address}` }),
+      );
+    }
+    return peer.client;
+  }
+
+  private async pump(id: NodeId, peer: Peer): Promise<void> {
+    peer.sending = true;
+    try {
+      while (peer.queue.length > 0 && !this.closed) {
+        const batch = peer.queue.splice(0, peer.queue.length);
+        const snapshots = batch.filter((message) => message.type === "snapshot");
+        const client = this.clientFor(id, peer);
+        try {
+          if (client === undefined) throw new Error(`no address for peer ${id}`);
+          await client.step(
+            create(StepRequestSchema, {
+              clusterId: this.options.clusterId(),
+              senderAddress: this.options.selfAddress,
+              messages: batch.map(messageToProto),
+            }),
+            {
+              timeoutMs:
+                snapshots.length > 0 ? this.options.snapshotTimeoutMs : this.options.stepTimeoutMs,
+            },
+          );
+          for (const _ of snapshots) this.options.reportSnapshot(id, "ok");
+        } catch (error) {
+          if (process.env.TIDELOG_DEBUG) console.error("step to", id, "failed:", error);
+          for (const _ of snapshots) this.options.reportSnapshot(id, "failed");
+          this.options.reportUnreachable(id);
+          await new Promise((resolve) => setTimeout(resolve, this.options.retryDelayMs));
+        }
+      }
+    } finally {
+      peer.sending = false;
+    }
+  }
+}

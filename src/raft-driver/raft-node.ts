@@ -1,0 +1,326 @@
+// The driver: runs the pure Raft core against real time, disk and network.
+//
+// One loop handles Readys in order, following the core's contract (rawnode.ts): persist the
+// snapshot, entries and hard state (fsync when the Ready says so) before any of its messages
+// leave, then apply committed entries, then advance. Proposals made while a Ready is being
+// persisted join the next one: concurrent writes share one fsync and one round of appends
+// (group commit). Time enters only through the tick timer.
+import { TidelogError } from "../errors.js";
+import {
+  type ConfChange,
+  type ConfState,
+  createRandom,
+  decodeConfChange,
+  type Entry,
+  type Message,
+  type NodeId,
+  type ProposeResult,
+  RawNode,
+  type Snapshot,
+  type SoftState,
+  type Status,
+} from "../raft/index.js";
+import type { DiskStorage } from "./disk-storage.js";
+
+/** The replicated state machine the driver applies committed entries to. */
+export interface StateMachine {
+  /** Applies a committed normal entry (deterministically); the result goes to its proposer. */
+  apply(entry: Entry): Promise<unknown>;
+  /** Replaces the state with a snapshot's (its content was fetched by prepareSnapshot). */
+  restore(snapshot: Snapshot): Promise<void>;
+  /** Makes the state as of the last applied entry durable; returns the snapshot's description. */
+  checkpoint(): Promise<Uint8Array>;
+}
+
+/** Sends messages to peers, best effort (Raft retries what is lost). */
+export interface Transport {
+  send(messages: Message[]): void;
+}
+
+export interface RaftNodeOptions {
+  id: NodeId;
+  storage: DiskStorage;
+  stateMachine: StateMachine;
+  transport: Transport;
+  /** Wall-clock length of one tick. */
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  /** Seed of the election-timeout jitter. */
+  seed: number;
+  /** Take a snapshot once this many entries were applied since the last one. */
+  snapshotEntries: number;
+  /** Entries kept behind a snapshot for followers that lag a little. */
+  compactionKeepEntries: number;
+  /** Called with fatal storage errors: the node cannot go on safely and must stop. */
+  onFatal: (error: unknown) => void;
+}
+
+interface Waiter {
+  term: number;
+  resolve: (result: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+export class RaftNode {
+  private readonly raw: RawNode;
+  private readonly waiters = new Map<number, Waiter>();
+  private readonly confWaiters = new Map<number, Waiter>();
+  private readonly softStateListeners = new Set<(state: SoftState) => void>();
+  private readonly appliedListeners = new Set<(index: number) => void>();
+  private processing = false;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private appliedIndex: number;
+  private conf: ConfState;
+  private softStateValue: SoftState = { lead: null, state: "follower" };
+
+  constructor(private readonly options: RaftNodeOptions) {
+    const snapshot = options.storage.snapshot();
+    this.appliedIndex = snapshot.metadata.index;
+    this.conf = options.storage.initialState().confState;
+    this.raw = new RawNode({
+      id: options.id,
+      storage: options.storage,
+      random: createRandom(options.seed),
+      electionTicks: options.electionTicks,
+      heartbeatTicks: options.heartbeatTicks,
+      applied: this.appliedIndex,
+      preVote: true,
+      checkQuorum: true,
+    });
+  }
+
+  get id(): NodeId {
+    return this.options.id;
+  }
+
+  get applied(): number {
+    return this.appliedIndex;
+  }
+
+  get confState(): ConfState {
+    return this.conf;
+  }
+
+  get softState(): SoftState {
+    return this.softStateValue;
+  }
+
+  get isLeader(): boolean {
+    return this.softStateValue.state === "leader";
+  }
+
+  status(): Status {
+    return this.raw.status();
+  }
+
+  start(): void {
+    this.tickTimer = setInterval(() => {
+      this.raw.tick();
+      this.schedule();
+    }, this.options.tickMs);
+    this.schedule();
+  }
+
+  /** Stops ticking and processing; pending proposals fail with unavailable. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.tickTimer);
+    while (this.processing) await new Promise((resolve) => setTimeout(resolve, 5));
+    const error = new TidelogError("unavailable", "the node is shutting down");
+    for (const waiter of [...this.waiters.values(), ...this.confWaiters.values()])
+      waiter.reject(error);
+    this.waiters.clear();
+    this.confWaiters.clear();
+  }
+
+  onSoftState(listener: (state: SoftState) => void): () => void {
+    this.softStateListeners.add(listener);
+    return () => this.softStateListeners.delete(listener);
+  }
+
+  onApplied(listener: (index: number) => void): () => void {
+    this.appliedListeners.add(listener);
+    return () => this.appliedListeners.delete(listener);
+  }
+
+  /** Feeds a message from a peer. */
+  step(message: Message): void {
+    if (this.stopped) return;
+    this.raw.step(message);
+    this.schedule();
+  }
+
+  campaign(): void {
+    this.raw.campaign();
+    this.schedule();
+  }
+
+  reportUnreachable(id: NodeId): void {
+    this.raw.reportUnreachable(id);
+    this.schedule();
+  }
+
+  snapshotStatus(id: NodeId, status: "ok" | "failed"): void {
+    this.raw.snapshotStatus(id, status);
+    this.schedule();
+  }
+
+  /**
+   * Proposes a command; resolves with the state machine's result once it is committed and
+   * applied here. Fails with unavailable (not the leader: nothing was written) or aborted
+   * (leadership changed and the entry was replaced: nothing was written).
+   */
+  propose(data: Uint8Array): Promise<unknown> {
+    return this.track(this.waiters, this.raw.propose(data));
+  }
+
+  /** Proposes a membership change; resolves once applied here. */
+  proposeConfChange(change: ConfChange): Promise<unknown> {
+    return this.track(this.confWaiters, this.raw.proposeConfChange(change));
+  }
+
+  transferLeadership(to: NodeId): boolean {
+    const started = this.raw.transferLeadership(to);
+    this.schedule();
+    return started;
+  }
+
+  private track(waiters: Map<number, Waiter>, result: ProposeResult): Promise<unknown> {
+    if (this.stopped)
+      return Promise.reject(new TidelogError("unavailable", "the node is shutting down"));
+    if (!result.accepted) {
+      return Promise.reject(
+        new TidelogError(
+          result.reason === "notLeader" ? "unavailable" : "unavailable",
+          `proposal refused: ${result.reason}`,
+          {
+            reason: result.reason,
+          },
+        ),
+      );
+    }
+    this.schedule();
+    return new Promise((resolve, reject) => {
+      waiters.set(result.lastIndex, { term: result.term, resolve, reject });
+    });
+  }
+
+  private schedule(): void {
+    if (this.processing || this.stopped) return;
+    this.processing = true;
+    setImmediate(() => {
+      this.loop().then(
+        () => {
+          this.processing = false;
+          if (!this.stopped && this.raw.hasReady()) this.schedule();
+        },
+        (error: unknown) => {
+          this.stopped = true;
+          clearInterval(this.tickTimer);
+          this.options.onFatal(error);
+        },
+      );
+    });
+  }
+
+  private async loop(): Promise<void> {
+    const { storage, stateMachine, transport } = this.options;
+    while (!this.stopped && this.raw.hasReady()) {
+      const ready = this.raw.ready();
+      if (ready.softState !== undefined) this.changeSoftState(ready.softState);
+      if (ready.snapshot !== undefined) await storage.applySnapshot(ready.snapshot);
+      if (ready.entries.length > 0) await storage.append(ready.entries);
+      const persisted: Promise<void>[] = [];
+      if (ready.entries.length > 0 && ready.mustSync) persisted.push(storage.syncEntries());
+      if (ready.hardState !== undefined)
+        persisted.push(storage.setHardState(ready.hardState, ready.mustSync));
+      await Promise.all(persisted);
+      if (ready.messages.length > 0) transport.send(ready.messages);
+      if (ready.snapshot !== undefined) {
+        await stateMachine.restore(ready.snapshot);
+        this.conf = ready.snapshot.metadata.confState;
+        this.setApplied(ready.snapshot.metadata.index);
+      }
+      for (const entry of ready.committedEntries) {
+        let result: unknown;
+        let failure: unknown;
+        if (entry.type === "confChange") {
+          this.conf = this.raw.applyConfChange(decodeConfChange(entry.data));
+        } else if (entry.data.length > 0) {
+          try {
+            result = await stateMachine.apply(entry);
+          } catch (error) {
+            // A deterministic refusal (say, topic exists): every replica refuses alike.
+            if (!(error instanceof TidelogError)) throw error;
+            failure = error;
+          }
+        }
+        this.settle(
+          entry.type === "confChange" ? this.confWaiters : this.waiters,
+          entry,
+          result,
+          failure,
+        );
+        this.setApplied(entry.index);
+      }
+      this.raw.advance();
+      await this.maybeSnapshot();
+    }
+  }
+
+  private settle(
+    waiters: Map<number, Waiter>,
+    entry: Entry,
+    result: unknown,
+    failure: unknown,
+  ): void {
+    const waiter = waiters.get(entry.index);
+    if (waiter === undefined) return;
+    waiters.delete(entry.index);
+    if (waiter.term !== entry.term) {
+      waiter.reject(
+        new TidelogError(
+          "aborted",
+          "leadership changed before the write committed; it was not applied",
+        ),
+      );
+    } else if (failure !== undefined) {
+      waiter.reject(failure);
+    } else {
+      waiter.resolve(result);
+    }
+  }
+
+  private setApplied(index: number): void {
+    this.appliedIndex = index;
+    // Proposals at or below an installed snapshot's index can no longer be matched: they are lost.
+    for (const waiters of [this.waiters, this.confWaiters]) {
+      for (const [waitingIndex, waiter] of waiters) {
+        if (waitingIndex > index) continue;
+        waiters.delete(waitingIndex);
+        waiter.reject(
+          new TidelogError("aborted", "the write was replaced by a snapshot; it was not applied"),
+        );
+      }
+    }
+    for (const listener of this.appliedListeners) listener(index);
+  }
+
+  private changeSoftState(state: SoftState): void {
+    this.softStateValue = state;
+    for (const listener of this.softStateListeners) listener(state);
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const { storage, stateMachine, snapshotEntries, compactionKeepEntries } = this.options;
+    const last = storage.snapshot().metadata.index;
+    if (this.appliedIndex - last < snapshotEntries) return;
+    const index = this.appliedIndex;
+    const data = await stateMachine.checkpoint();
+    await storage.createSnapshot(index, this.conf, data);
+    const compactTo = index - compactionKeepEntries;
+    if (compactTo > storage.firstIndex()) await storage.compact(compactTo);
+  }
+}
