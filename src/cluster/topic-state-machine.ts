@@ -15,8 +15,11 @@ import { Log, type StoredRecord } from "../log/log.js";
 import type { LogOptions } from "../log/log-options.js";
 import { type TopicConfig, TopicRegistry, writeConfig } from "../log/topic-registry.js";
 import type { Entry, Snapshot } from "../raft/index.js";
-import type { StateMachine } from "../raft-driver/raft-node.js";
-import { decodeCommand } from "./commands.js";
+import type { ApplyOutcome, StateMachine } from "../raft-driver/raft-node.js";
+import { type Command, decodeCommand } from "./commands.js";
+
+/** Refusals every replica makes alike, from the command and the state alone (no I/O involved). */
+const deterministicRefusals = new Set(["not_found", "already_exists", "invalid_argument"]);
 
 export interface SnapshotTopic {
   name: string;
@@ -114,33 +117,80 @@ export class TopicStateMachine implements StateMachine {
     return () => this.changeListeners.delete(listener);
   }
 
-  async apply(entry: Entry): Promise<unknown> {
-    const command = decodeCommand(entry.data);
+  /**
+   * Applies entries in order. Consecutive appends to existing topics are issued without waiting
+   * for each other (each log keeps them in order and coalesces their writes); anything else waits
+   * for them first, so the outcome is the same as one-by-one application.
+   */
+  async applyBatch(entries: readonly Entry[]): Promise<ApplyOutcome[]> {
+    const outcomes: ApplyOutcome[] = new Array(entries.length);
+    const inFlight: { index: number; write: Promise<number> }[] = [];
+    const settleInFlight = async () => {
+      for (const { index, write } of inFlight.splice(0))
+        outcomes[index] = { ok: true, result: await write };
+    };
+    try {
+      for (const [index, entry] of entries.entries()) {
+        if (entry.data.length === 0) {
+          outcomes[index] = { ok: true, result: undefined };
+          continue;
+        }
+        const command = decodeCommand(entry.data);
+        if (command.kind === "append") {
+          const topic = this.registry.get(command.append.topic);
+          if (topic !== undefined) {
+            inFlight.push({ index, write: topic.log.append(command.append.records) });
+            continue;
+          }
+        }
+        await settleInFlight();
+        outcomes[index] = await this.applyOne(command);
+      }
+      await settleInFlight();
+    } finally {
+      // A failed write still leaves the others in flight: never leave a rejection unobserved.
+      for (const { write } of inFlight) write.catch(() => undefined);
+      this.notify();
+    }
+    return outcomes;
+  }
+
+  /** One command whose refusal (not I/O failure) is deterministic. */
+  private async applyOne(command: Command): Promise<ApplyOutcome> {
+    const refuse = (error: unknown): ApplyOutcome => {
+      if (
+        error instanceof TidelogError &&
+        (deterministicRefusals.has(error.code) || error.details.deterministic === true)
+      ) {
+        return { ok: false, error };
+      }
+      throw error;
+    };
     try {
       if (command.kind === "append") {
         const { topic: name, createIfMissing, records } = command.append;
         const topic = createIfMissing
           ? await this.registry.ensure(name)
           : this.registry.require(name);
-        return await topic.log.append(records);
+        return { ok: true, result: await topic.log.append(records) };
       }
       const admin = command.admin;
       switch (admin.op) {
         case "createTopic":
-          return await this.registry.create(admin.name, admin.config);
+          return { ok: true, result: await this.registry.create(admin.name, admin.config) };
         case "updateTopic":
-          return await this.registry.update(admin.name, admin.config);
+          return { ok: true, result: await this.registry.update(admin.name, admin.config) };
         case "deleteTopic":
-          return await this.registry.delete(admin.name);
+          return { ok: true, result: await this.registry.delete(admin.name) };
         case "registerServer":
           this.servers.set(admin.id, admin.address);
-          return undefined;
+          return { ok: true, result: undefined };
         case "unregisterServer":
           this.servers.delete(admin.id);
-          return undefined;
+          return { ok: true, result: undefined };
       }
-    } finally {
-      this.notify();
+    } catch (error) {
+      return refuse(error);
     }
   }
 

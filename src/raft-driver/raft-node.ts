@@ -22,10 +22,19 @@ import {
 } from "../raft/index.js";
 import type { DiskStorage } from "./disk-storage.js";
 
+const debugReady = process.env.TIDELOG_DEBUG_READY === "1";
+
+/** What applying one entry gave: a result for its proposer, or a deterministic refusal. */
+export type ApplyOutcome = { ok: true; result: unknown } | { ok: false; error: TidelogError };
+
 /** The replicated state machine the driver applies committed entries to. */
 export interface StateMachine {
-  /** Applies a committed normal entry (deterministically); the result goes to its proposer. */
-  apply(entry: Entry): Promise<unknown>;
+  /**
+   * Applies committed normal entries in order, deterministically; one outcome per entry. A
+   * refusal every replica makes alike (topic exists) is an outcome; an I/O failure is thrown and
+   * is fatal (the node restarts and replays from its last checkpoint).
+   */
+  applyBatch(entries: readonly Entry[]): Promise<ApplyOutcome[]>;
   /** Replaces the state with a snapshot's (its content was fetched by prepareSnapshot). */
   restore(snapshot: Snapshot): Promise<void>;
   /** Makes the state as of the last applied entry durable; returns the snapshot's description. */
@@ -229,6 +238,7 @@ export class RaftNode {
     const { storage, stateMachine, transport } = this.options;
     while (!this.stopped && this.raw.hasReady()) {
       const ready = this.raw.ready();
+      const began = debugReady ? performance.now() : 0;
       if (ready.softState !== undefined) this.changeSoftState(ready.softState);
       if (ready.snapshot !== undefined) await storage.applySnapshot(ready.snapshot);
       if (ready.entries.length > 0) await storage.append(ready.entries);
@@ -243,39 +253,42 @@ export class RaftNode {
         this.conf = ready.snapshot.metadata.confState;
         this.setApplied(ready.snapshot.metadata.index);
       }
-      for (const entry of ready.committedEntries) {
-        let result: unknown;
-        let failure: unknown;
-        if (entry.type === "confChange") {
-          this.conf = this.raw.applyConfChange(decodeConfChange(entry.data));
-        } else if (entry.data.length > 0) {
-          try {
-            result = await stateMachine.apply(entry);
-          } catch (error) {
-            // A deterministic refusal (say, topic exists): every replica refuses alike.
-            if (!(error instanceof TidelogError)) throw error;
-            failure = error;
-          }
-        }
-        this.settle(
-          entry.type === "confChange" ? this.confWaiters : this.waiters,
-          entry,
-          result,
-          failure,
-        );
-        this.setApplied(entry.index);
-      }
+      await this.applyCommitted(ready.committedEntries);
       this.raw.advance();
       await this.maybeSnapshot();
+      if (debugReady) {
+        process.stderr.write(
+          `${began.toFixed(1)} ready entries=${ready.entries.length} committed=${ready.committedEntries.length} messages=${ready.messages.length} sync=${ready.mustSync} ms=${(performance.now() - began).toFixed(2)}\n`,
+        );
+      }
     }
   }
 
-  private settle(
-    waiters: Map<number, Waiter>,
-    entry: Entry,
-    result: unknown,
-    failure: unknown,
-  ): void {
+  /** Applies runs of normal entries as batches, and membership changes between them, in order. */
+  private async applyCommitted(entries: readonly Entry[]): Promise<void> {
+    let start = 0;
+    while (start < entries.length) {
+      const first = entries[start]!;
+      if (first.type === "confChange") {
+        this.conf = this.raw.applyConfChange(decodeConfChange(first.data));
+        this.settle(this.confWaiters, first, { ok: true, result: undefined });
+        this.setApplied(first.index);
+        start++;
+        continue;
+      }
+      let end = start;
+      while (end < entries.length && entries[end]!.type === "normal") end++;
+      const run = entries.slice(start, end);
+      const outcomes = await this.options.stateMachine.applyBatch(run);
+      for (const [i, entry] of run.entries()) {
+        this.settle(this.waiters, entry, outcomes[i]!);
+        this.setApplied(entry.index);
+      }
+      start = end;
+    }
+  }
+
+  private settle(waiters: Map<number, Waiter>, entry: Entry, outcome: ApplyOutcome): void {
     const waiter = waiters.get(entry.index);
     if (waiter === undefined) return;
     waiters.delete(entry.index);
@@ -286,10 +299,10 @@ export class RaftNode {
           "leadership changed before the write committed; it was not applied",
         ),
       );
-    } else if (failure !== undefined) {
-      waiter.reject(failure);
+    } else if (!outcome.ok) {
+      waiter.reject(outcome.error);
     } else {
-      waiter.resolve(result);
+      waiter.resolve(outcome.result);
     }
   }
 

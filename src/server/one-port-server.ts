@@ -63,6 +63,18 @@ export class OnePortServer extends net.Server {
       { settings: { maxConcurrentStreams: options.http2StreamsPerSessionMax } },
       handler,
     );
+    // A response may complete before its request was read to the end: an error answered early,
+    // such as a message over the size limit. The client must then be told to stop sending
+    // (RFC 9113 §8.1: RST_STREAM with NO_ERROR after the complete response), or it keeps the
+    // stream half open, blocked on flow control, for as long as it likes. Node does this by itself
+    // only for responses without trailers whose body was never read; gRPC always has trailers.
+    this.http2.on("request", (request: Http2ServerRequest, response: Http2ServerResponse) => {
+      response.once("finish", () => {
+        if (!request.complete && !request.stream.destroyed) {
+          request.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        }
+      });
+    });
     this.http2.on("session", (session: Http2Session) => {
       this.sessions.add(session);
       session.once("close", () => this.sessions.delete(session));
@@ -104,6 +116,8 @@ export class OnePortServer extends net.Server {
 
   private classify(socket: Socket, sniffTimeoutMs: number): void {
     this.sockets.add(socket);
+    // Small RPC answers must not wait for Nagle's algorithm (40 ms stalls with delayed ACKs).
+    socket.setNoDelay(true);
     socket.once("close", () => this.sockets.delete(socket));
     socket.on("error", () => socket.destroy());
     let received: Buffer = Buffer.alloc(0);
