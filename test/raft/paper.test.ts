@@ -532,6 +532,16 @@ function figure8c(): InteractionEnv {
       }
     });
   }
+  // The leader hears the acknowledgements: it knows 3@2 is on a majority.
+  quiet(env, () => {
+    env.deliver(["1"], []);
+    env.processReady("1");
+  });
+  const leaderStatus = env.node("1").raw.status();
+  assert.ok(
+    ["2", "3"].every((id) => (leaderStatus.progress.get(id)?.match ?? 0) >= 3),
+    "the leader knows 2 and 3 hold index 3",
+  );
   const holders = env
     .ids()
     .filter((id) => logOf(env, id).some((e) => e.index === 3 && e.term === 2));

@@ -66,7 +66,8 @@ class ClusterSimulation implements NodeObserver {
   private now = 0;
   private nextNodeNumber: number;
   private nextProposal = 1;
-  private crashRate: number;
+  private readonly crashRate: number;
+  private readonly leaderCrashRate: number;
 
   // Invariant state.
   private readonly leaderOfTerm = new Map<number, NodeId>();
@@ -88,6 +89,7 @@ class ClusterSimulation implements NodeObserver {
     };
     this.network = new SimNetwork(createRandom(options.seed ^ 0x5eed), faults);
     this.crashRate = random.nextFloat() * 0.002;
+    this.leaderCrashRate = random.nextFloat() * 0.01;
     this.raftOptions = {
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: 1 + random.nextInt(3),
@@ -105,7 +107,7 @@ class ClusterSimulation implements NodeObserver {
       this.addNode(new SimNode(id, storage, this.raftOptions, options.seed * 31 + this.nodes.size));
     }
     this.trace(
-      `seed ${options.seed}: ${JSON.stringify({ ...faults, crashRate: this.crashRate, ...this.raftOptions })}`,
+      `seed ${options.seed}: ${JSON.stringify({ ...faults, crashRate: this.crashRate, leaderCrashRate: this.leaderCrashRate, ...this.raftOptions })}`,
     );
   }
 
@@ -202,6 +204,17 @@ class ClusterSimulation implements NodeObserver {
       } else if (!node.up && !node.retired && random.nextFloat() < 0.01) {
         this.trace(`restart ${node.id}`);
         node.restart();
+      }
+    }
+    // Leaders crash more often than others: it is where the interesting histories start
+    // (figure 8 needs a few leaders crashing in quick succession).
+    if (random.nextFloat() < this.leaderCrashRate) {
+      const leader = this.leader();
+      if (leader !== undefined) {
+        this.trace(
+          `crash leader ${leader.id}${leader.writing ? " (losing an unsynced write)" : ""}`,
+        );
+        leader.crash();
       }
     }
     // Partitions: occasionally split, occasionally heal.
