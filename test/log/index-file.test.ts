@@ -7,7 +7,7 @@ import { temporaryDirectory } from "./temp-directory.js";
 
 describe("IndexFile", () => {
   it("grows a new file to its capacity before mapping", async (t) => {
-    const path = join(await temporaryDirectory(t), "0.index");
+    const path = join(await temporaryDirectory(), "0.index");
     const index = await IndexFile.open(path, 10 * indexEntryBytes);
     assert.equal(index.capacity, 10);
     assert.equal((await stat(path)).size, 10 * indexEntryBytes);
@@ -19,25 +19,29 @@ describe("IndexFile", () => {
   });
 
   it("appends entries, reopens them and trims the file to the used entries on close", async (t) => {
-    const path = join(await temporaryDirectory(t), "0.index");
+    const path = join(await temporaryDirectory(), "0.index");
     const index = await IndexFile.open(path, 100 * indexEntryBytes);
     index.truncate(0);
     const positions = [0, 112, 224, 5_000, 2 ** 33 + 17]; // the last needs the high u32
     for (const position of positions) index.append(position);
     assert.equal(index.count, positions.length);
-    positions.forEach((position, i) => assert.equal(index.position(i), position));
+    positions.forEach((position, i) => {
+      assert.equal(index.position(i), position);
+    });
     await index.close();
     assert.equal((await stat(path)).size, positions.length * indexEntryBytes);
 
     const reopened = await IndexFile.open(path, 100 * indexEntryBytes);
     assert.equal(reopened.count, positions.length);
     assert.equal(reopened.capacity, 100);
-    positions.forEach((position, i) => assert.equal(reopened.position(i), position));
+    positions.forEach((position, i) => {
+      assert.equal(reopened.position(i), position);
+    });
     await reopened.close();
   });
 
   it("zeroes truncated entries so they cannot reappear after a reopen", async (t) => {
-    const path = join(await temporaryDirectory(t), "0.index");
+    const path = join(await temporaryDirectory(), "0.index");
     const index = await IndexFile.open(path, 16 * indexEntryBytes);
     index.truncate(0);
     for (let i = 0; i < 8; i++) index.append(i * 100);
@@ -57,7 +61,7 @@ describe("IndexFile", () => {
   });
 
   it("counts only the well-formed prefix of a damaged file", async (t) => {
-    const directory = await temporaryDirectory(t);
+    const directory = await temporaryDirectory();
     const path = join(directory, "0.index");
     const entries = Buffer.alloc(6 * indexEntryBytes);
     for (let i = 0; i < 6; i++) {
@@ -85,7 +89,7 @@ describe("IndexFile", () => {
   });
 
   it("keeps a file larger than the requested capacity at its size", async (t) => {
-    const path = join(await temporaryDirectory(t), "0.index");
+    const path = join(await temporaryDirectory(), "0.index");
     const index = await IndexFile.open(path, 20 * indexEntryBytes);
     index.release();
     const smaller = await IndexFile.open(path, 5 * indexEntryBytes);
@@ -94,7 +98,7 @@ describe("IndexFile", () => {
   });
 
   it("asserts when full and when used after close", async (t) => {
-    const path = join(await temporaryDirectory(t), "0.index");
+    const path = join(await temporaryDirectory(), "0.index");
     const index = await IndexFile.open(path, 2 * indexEntryBytes);
     index.truncate(0);
     index.append(0);

@@ -47,7 +47,7 @@ describe("Segment", () => {
   });
 
   it("appends batches, reads ranges with maxRecords/maxBytes/endOffset", async (t) => {
-    const directory = await temporaryDirectory(t);
+    const directory = await temporaryDirectory();
     const { segment } = await Segment.open(directory, 100, limits);
     assert.equal(segment.count, 0);
     assert.equal(await appendBatch(segment, payloadsFor(100, 3)), 100);
@@ -58,7 +58,9 @@ describe("Segment", () => {
       range.map((record) => record.offset),
       [101, 102, 103, 104],
     );
-    range.forEach((record) => assert.deepEqual(record.payload, payloadFor(record.offset, 100)));
+    range.forEach((record) => {
+      assert.deepEqual(record.payload, payloadFor(record.offset, 100));
+    });
     assert.equal((await segment.read(101, 103, 100, 1_000_000)).length, 2);
     // maxBytes bounds the span (frames are 112 bytes); at least one record comes back.
     assert.equal((await segment.read(100, 108, 100, 1)).length, 1);
@@ -67,7 +69,7 @@ describe("Segment", () => {
   });
 
   it("reopens a cleanly closed segment unchanged", async (t) => {
-    const directory = await temporaryDirectory(t);
+    const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [1, 4, 2]);
     const { segment, recovery } = await Segment.open(directory, 0, limits);
     assert.deepEqual(recovery, { droppedBytes: 0, rebuiltEntries: 0 });
@@ -76,7 +78,7 @@ describe("Segment", () => {
   });
 
   it("rebuilds a deleted index from the store", async (t) => {
-    const directory = await temporaryDirectory(t);
+    const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [3, 3, 1]);
     await rm(join(directory, segmentFileName(0, "index")));
     const { segment, recovery } = await Segment.open(directory, 0, limits);
@@ -89,7 +91,7 @@ describe("Segment", () => {
   });
 
   it("rebuilds a zeroed or truncated index tail", async (t) => {
-    const directory = await temporaryDirectory(t);
+    const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [5, 5]);
     const indexPath = join(directory, segmentFileName(0, "index"));
     const bytes = await readFile(indexPath);
@@ -105,7 +107,7 @@ describe("Segment", () => {
   });
 
   it("drops index entries that point past the store (index longer than store)", async (t) => {
-    const directory = await temporaryDirectory(t);
+    const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [2, 2, 2]);
     const storePath = join(directory, segmentFileName(0, "store"));
     const keptBytes = written.slice(0, 4).reduce((sum, p) => sum + frameBytes(p.length), 0);
@@ -120,7 +122,7 @@ describe("Segment", () => {
   });
 
   it("cuts a torn tail and drops an incomplete trailing batch whole", async (t) => {
-    const directory = await temporaryDirectory(t);
+    const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [2, 4]);
     const storePath = join(directory, segmentFileName(0, "store"));
     const size = (await stat(storePath)).size;
@@ -136,7 +138,7 @@ describe("Segment", () => {
   });
 
   it("cuts garbage appended after the last frame", async (t) => {
-    const directory = await temporaryDirectory(t);
+    const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [3]);
     const storePath = join(directory, segmentFileName(0, "store"));
     await appendFile(storePath, Buffer.from([0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
@@ -147,7 +149,7 @@ describe("Segment", () => {
   });
 
   it("drops the last batch when a byte of its last frame is flipped", async (t) => {
-    const directory = await temporaryDirectory(t);
+    const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [2, 3]);
     const storePath = join(directory, segmentFileName(0, "store"));
     const handle = await open(storePath, "r+");
@@ -163,7 +165,7 @@ describe("Segment", () => {
   });
 
   it("reports a flipped byte in the middle as data_loss on read, never serving it", async (t) => {
-    const directory = await temporaryDirectory(t);
+    const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [4, 4]);
     const storePath = join(directory, segmentFileName(0, "store"));
     const bytes = await readFile(storePath);
@@ -180,7 +182,7 @@ describe("Segment", () => {
   });
 
   it("keeps the records before a suffix truncation in the middle of a batch across a reopen", async (t) => {
-    const directory = await temporaryDirectory(t);
+    const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [2, 5]);
     const { segment } = await Segment.open(directory, 0, limits);
     await segment.truncateFrom(4); // keeps offsets 2 and 3 of the second batch
@@ -193,7 +195,7 @@ describe("Segment", () => {
   });
 
   it("recovers an empty or missing store to an empty segment", async (t) => {
-    const directory = await temporaryDirectory(t);
+    const directory = await temporaryDirectory();
     await writeSegment(directory, [3]);
     await writeFile(join(directory, segmentFileName(0, "store")), Buffer.alloc(0));
     const { segment } = await Segment.open(directory, 0, limits);

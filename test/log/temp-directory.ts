@@ -3,12 +3,20 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { TestContext } from "node:test";
+import { after } from "node:test";
 
-/** A new empty directory under os.tmpdir(), removed when the test ends. */
-export async function temporaryDirectory(t: TestContext, prefix = "tidelog-log-"): Promise<string> {
+const created: string[] = [];
+
+// Removed once the whole file has run: a test's own `after` hooks (closing logs) run first, in
+// the order registered, so a per-test hook registered here would delete files still open.
+after(async () => {
+  await Promise.all(created.map((directory) => rm(directory, { recursive: true, force: true })));
+});
+
+/** A new empty directory under os.tmpdir(), removed when the test file ends. */
+export async function temporaryDirectory(prefix = "tidelog-log-"): Promise<string> {
   const directory = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(directory, { recursive: true, force: true }));
+  created.push(directory);
   return directory;
 }
 

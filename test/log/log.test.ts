@@ -1,0 +1,355 @@
+import assert from "node:assert/strict";
+import { readdir, utimes } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { TidelogError } from "../../src/errors.js";
+import { frameBytes } from "../../src/log/frame.js";
+import { Log } from "../../src/log/log.js";
+import { payloadFor, payloadsFor, temporaryDirectory } from "./temp-directory.js";
+
+const everything = { maxRecords: Number.MAX_SAFE_INTEGER, maxBytes: Number.MAX_SAFE_INTEGER };
+/** 100-byte payloads make 112-byte frames: a 1 KiB segment holds 9 of them. */
+const small = { segmentBytesMax: 1024 };
+
+async function appendOneByOne(log: Log, first: number, count: number, size = 100) {
+  for (let offset = first; offset < first + count; offset++) {
+    assert.equal(await log.append([payloadFor(offset, size)]), offset);
+  }
+}
+
+async function expectRecords(log: Log, from: number, to: number, size = 100) {
+  const records = await log.readRange(from, { ...everything, endOffset: to });
+  assert.deepEqual(
+    records.map((record) => record.offset),
+    Array.from({ length: to - from }, (_, i) => from + i),
+  );
+  for (const record of records) assert.deepEqual(record.payload, payloadFor(record.offset, size));
+}
+
+async function outOfRange(promise: Promise<unknown>): Promise<Record<string, unknown>> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof TidelogError, String(error));
+    assert.equal(error.code, "out_of_range");
+    return error.details;
+  }
+  assert.fail("expected out_of_range");
+}
+
+describe("Log", () => {
+  it("appends and reads single records and ranges", async (t) => {
+    const log = await Log.open(await temporaryDirectory());
+    t.after(() => log.close());
+    assert.equal(log.lowestOffset, 0);
+    assert.equal(log.nextOffset, 0);
+    assert.equal(await log.append([Buffer.from("a")]), 0);
+    assert.equal(await log.append(payloadsFor(1, 4)), 1);
+    assert.equal(log.nextOffset, 5);
+    assert.deepEqual((await log.read(0)).payload, Buffer.from("a"));
+    assert.deepEqual((await log.read(3)).payload, payloadFor(3, 100));
+    await expectRecords(log, 1, 5);
+    assert.equal((await log.readRange(1, { maxRecords: 2, maxBytes: 1e9 })).length, 2);
+    // maxBytes bounds the payload total but at least one record is returned.
+    assert.equal((await log.readRange(1, { maxRecords: 100, maxBytes: 1 })).length, 1);
+    assert.equal((await log.readRange(1, { maxRecords: 100, maxBytes: 250 })).length, 3);
+    const bounded = await log.readRange(0, { ...everything, endOffset: 3 });
+    assert.deepEqual(
+      bounded.map((record) => record.offset),
+      [0, 1, 2],
+    );
+    // Empty payloads are records too.
+    assert.equal(await log.append([Buffer.alloc(0)]), 5);
+    assert.equal((await log.read(5)).payload.length, 0);
+  });
+
+  it("reports out_of_range with requested/lowest/next", async (t) => {
+    const log = await Log.open(await temporaryDirectory(), { initialOffset: 10 });
+    t.after(() => log.close());
+    assert.deepEqual(await outOfRange(log.read(10)), { requested: 10, lowest: 10, next: 10 });
+    await log.append(payloadsFor(10, 3));
+    assert.deepEqual(await outOfRange(log.read(13)), { requested: 13, lowest: 10, next: 13 });
+    assert.deepEqual(await outOfRange(log.read(9)), { requested: 9, lowest: 10, next: 13 });
+    assert.deepEqual(await outOfRange(log.readRange(12, { ...everything, endOffset: 12 })), {
+      requested: 12,
+      lowest: 10,
+      next: 12,
+    });
+    await outOfRange(log.read(-1));
+    await outOfRange(log.read(10.5));
+    await outOfRange(log.read(Number.NaN));
+  });
+
+  it("rolls segments and finds records across many of them", async (t) => {
+    const directory = await temporaryDirectory();
+    const log = await Log.open(directory, small);
+    await appendOneByOne(log, 0, 200);
+    assert.ok(log.segmentCount >= 200 / 9, `segments: ${log.segmentCount}`);
+    for (const offset of [0, 1, 8, 9, 10, 99, 100, 150, 199]) {
+      assert.deepEqual((await log.read(offset)).payload, payloadFor(offset, 100));
+    }
+    // A range spans segment boundaries.
+    await expectRecords(log, 5, 200);
+    const names = (await readdir(directory)).filter((name) => name.endsWith(".store"));
+    assert.equal(names.length, log.segmentCount);
+    await log.close();
+    const reopened = await Log.open(directory, small);
+    t.after(() => reopened.close());
+    assert.equal(reopened.nextOffset, 200);
+    assert.equal(reopened.segmentCount, names.length);
+    await expectRecords(reopened, 0, 200);
+    assert.equal(await reopened.append([payloadFor(200, 100)]), 200);
+  });
+
+  it("puts an oversized batch alone in a fresh segment", async (t) => {
+    const log = await Log.open(await temporaryDirectory(), small);
+    t.after(() => log.close());
+    await log.append([payloadFor(0, 100)]);
+    assert.equal(await log.append(payloadsFor(1, 20)), 1); // 2240 bytes > 1024
+    assert.equal(log.segmentCount, 2);
+    await expectRecords(log, 0, 21);
+  });
+
+  it("tracks the synced offset", async (t) => {
+    const log = await Log.open(await temporaryDirectory());
+    t.after(() => log.close());
+    assert.equal(log.syncedOffset, 0);
+    await log.append(payloadsFor(0, 3));
+    assert.equal(log.syncedOffset, 0);
+    await log.sync();
+    assert.equal(log.syncedOffset, 3);
+    await log.sync(); // nothing new: returns at once
+    const pending = log.append(payloadsFor(3, 2));
+    await log.sync(); // covers appends issued before the call
+    assert.equal(await pending, 3);
+    assert.equal(log.syncedOffset, 5);
+  });
+
+  it("truncates a prefix by whole segments only", async (t) => {
+    const log = await Log.open(await temporaryDirectory(), small);
+    t.after(() => log.close());
+    await appendOneByOne(log, 0, 40);
+    const removed = await log.truncatePrefix(20);
+    assert.ok(removed >= 1);
+    assert.ok(log.lowestOffset <= 20 && log.lowestOffset > 0, `lowest ${log.lowestOffset}`);
+    assert.equal(log.lowestOffset % 9, 0);
+    await expectRecords(log, log.lowestOffset, 40);
+    assert.deepEqual(await outOfRange(log.read(0)), {
+      requested: 0,
+      lowest: log.lowestOffset,
+      next: 40,
+    });
+    // The active segment is never removed, even when the offset is past the end.
+    await log.truncatePrefix(1000);
+    assert.equal(log.segmentCount, 1);
+    assert.equal(log.nextOffset, 40);
+    await expectRecords(log, log.lowestOffset, 40);
+  });
+
+  it("truncates a suffix inside a segment, at a boundary and across segments", async (t) => {
+    const directory = await temporaryDirectory();
+    const log = await Log.open(directory, small);
+    await appendOneByOne(log, 0, 40);
+    await log.sync();
+    await log.truncateSuffix(35); // inside the last segment
+    assert.equal(log.nextOffset, 35);
+    assert.equal(log.syncedOffset, 35);
+    await expectRecords(log, 0, 35);
+    await log.truncateSuffix(27); // exactly a segment boundary (9 records per segment)
+    assert.equal(log.nextOffset, 27);
+    await expectRecords(log, 0, 27);
+    await log.truncateSuffix(12); // across segments, inside one
+    assert.equal(log.nextOffset, 12);
+    await outOfRange(log.read(12));
+    await log.truncateSuffix(100); // past the end: nothing
+    assert.equal(log.nextOffset, 12);
+    assert.equal(await log.append([Buffer.from("new 12")]), 12);
+    await appendOneByOne(log, 13, 20);
+    assert.deepEqual((await log.read(12)).payload, Buffer.from("new 12"));
+    await log.close();
+    const reopened = await Log.open(directory, small);
+    t.after(() => reopened.close());
+    assert.equal(reopened.nextOffset, 33);
+    assert.deepEqual((await reopened.read(12)).payload, Buffer.from("new 12"));
+    await expectRecords(reopened, 13, 33);
+    await expectRecords(reopened, 0, 12);
+  });
+
+  it("truncates a suffix below the lowest offset to an empty log that continues there", async (t) => {
+    const directory = await temporaryDirectory();
+    const log = await Log.open(directory, small);
+    await appendOneByOne(log, 0, 30);
+    await log.truncatePrefix(20);
+    const lowest = log.lowestOffset;
+    await log.truncateSuffix(lowest - 5);
+    assert.equal(log.lowestOffset, lowest - 5);
+    assert.equal(log.nextOffset, lowest - 5);
+    assert.equal(await log.append([payloadFor(lowest - 5, 100)]), lowest - 5);
+    await log.close();
+    const reopened = await Log.open(directory, small);
+    t.after(() => reopened.close());
+    assert.equal(reopened.lowestOffset, lowest - 5);
+    assert.equal(reopened.nextOffset, lowest - 4);
+  });
+
+  it("keeps records of a batch cut by truncateSuffix across a roll and a reopen", async (t) => {
+    const directory = await temporaryDirectory();
+    const log = await Log.open(directory, small);
+    await log.append(payloadsFor(0, 6)); // one batch of 6 (672 bytes)
+    await log.truncateSuffix(4);
+    await log.append(payloadsFor(4, 6)); // does not fit: rolls, sealing the cut segment
+    assert.equal(log.segmentCount, 2);
+    await log.close();
+    const reopened = await Log.open(directory, small);
+    t.after(() => reopened.close());
+    assert.equal(reopened.nextOffset, 10);
+    await expectRecords(reopened, 0, 10);
+  });
+
+  it("applies retention by bytes, never removing the active segment", async (t) => {
+    const log = await Log.open(await temporaryDirectory(), small);
+    t.after(() => log.close());
+    await appendOneByOne(log, 0, 90); // 10 segments of 9 records (1008 bytes each)
+    assert.equal(log.segmentCount, 10);
+    assert.equal(await log.applyRetention({ retentionBytes: 0, retentionMs: 0 }), 0);
+    const removed = await log.applyRetention({ retentionBytes: 3000, retentionMs: 0 });
+    assert.equal(removed, 8); // 3 segments are 3024 bytes, still over: keeps 2
+    assert.ok(log.sizeBytes <= 3000);
+    assert.equal(log.lowestOffset, 72);
+    await expectRecords(log, 72, 90);
+    await log.applyRetention({ retentionBytes: 1, retentionMs: 0 });
+    assert.equal(log.segmentCount, 1);
+    assert.equal(log.lowestOffset, 81);
+  });
+
+  it("applies retention by age from each segment's last write (store mtime after reopen)", async (t) => {
+    const directory = await temporaryDirectory();
+    const first = await Log.open(directory, small);
+    await appendOneByOne(first, 0, 30); // segments based 0, 9, 18, 27
+    await first.close();
+    const hour = 3_600_000;
+    const now = Date.now();
+    const names = (await readdir(directory)).filter((name) => name.endsWith(".store")).sort();
+    const ages = [5 * hour, 3 * hour, 1 * hour, 0];
+    for (const [i, name] of names.entries()) {
+      const when = new Date(now - ages[i]!);
+      await utimes(join(directory, name), when, when);
+    }
+    const log = await Log.open(directory, small);
+    t.after(() => log.close());
+    assert.equal(await log.applyRetention({ retentionBytes: 0, retentionMs: 4 * hour }, now), 1);
+    assert.equal(log.lowestOffset, 9);
+    assert.equal(await log.applyRetention({ retentionBytes: 0, retentionMs: 30 * 60_000 }, now), 2);
+    assert.equal(log.lowestOffset, 27);
+    // With nowMs far ahead, everything is old, but the active segment stays.
+    await log.applyRetention({ retentionBytes: 0, retentionMs: 1 }, now + 100 * hour);
+    assert.equal(log.segmentCount, 1);
+    await expectRecords(log, 27, 30);
+  });
+
+  it("streams a log and restores it elsewhere byte for byte", async (t) => {
+    const log = await Log.open(await temporaryDirectory(), { ...small, initialOffset: 1000 });
+    t.after(() => log.close());
+    for (let i = 0; i < 50; i++) await log.append(payloadsFor(1000 + i * 3, 3, (o) => o % 150));
+    await log.truncatePrefix(1030);
+    const lowest = log.lowestOffset;
+    const target = join(await temporaryDirectory(), "restored");
+    const restored = await Log.restore(target, log.stream({ batchBytes: 700 }), small);
+    t.after(() => restored.close());
+    assert.equal(restored.lowestOffset, lowest);
+    assert.equal(restored.nextOffset, log.nextOffset);
+    assert.equal(restored.syncedOffset, restored.nextOffset);
+    const original = await log.readRange(lowest, everything);
+    const copy = await restored.readRange(lowest, everything);
+    assert.deepEqual(copy, original);
+    // A partial stream from an offset with an end bound.
+    const partial: number[] = [];
+    for await (const batch of log.stream({ fromOffset: lowest + 4, endOffset: lowest + 20 })) {
+      partial.push(...batch.map((record) => record.offset));
+    }
+    assert.deepEqual(
+      partial,
+      Array.from({ length: 16 }, (_, i) => lowest + 4 + i),
+    );
+  });
+
+  it("restores an empty stream to an empty log and rejects a gap", async (t) => {
+    const empty = await Log.restore(
+      join(await temporaryDirectory(), "r"),
+      (async function* () {})(),
+    );
+    assert.equal(empty.nextOffset, 0);
+    await empty.close();
+    const gap = (async function* () {
+      yield [{ offset: 5, payload: Buffer.from("a") }];
+      yield [{ offset: 7, payload: Buffer.from("b") }];
+    })();
+    await assert.rejects(Log.restore(join(await temporaryDirectory(), "r"), gap), {
+      code: "invalid_argument",
+    });
+  });
+
+  it("rejects bad appends without changing the log", async (t) => {
+    const log = await Log.open(await temporaryDirectory(), { appendQueueBytesMax: 4096 });
+    t.after(() => log.close());
+    await assert.rejects(log.append([]), { code: "invalid_argument" });
+    await assert.rejects(log.append(new Array(70_000).fill(Buffer.alloc(0))), {
+      code: "resource_exhausted",
+    });
+    await assert.rejects(log.append([Buffer.alloc(8192)]), { code: "resource_exhausted" });
+    assert.equal(log.nextOffset, 0);
+    assert.equal(await log.append([Buffer.from("ok")]), 0);
+  });
+
+  it("rejects a batch with more records than an empty segment's index holds", async (t) => {
+    const log = await Log.open(await temporaryDirectory(), { indexBytesMax: 12 * 4 });
+    t.after(() => log.close());
+    await assert.rejects(log.append(payloadsFor(0, 5, () => 1)), { code: "resource_exhausted" });
+    assert.equal(await log.append(payloadsFor(0, 4, () => 1)), 0);
+    assert.equal(await log.append(payloadsFor(4, 1, () => 1)), 4); // index full: rolls
+    assert.equal(log.segmentCount, 2);
+  });
+
+  it("fails appends, reads and syncs after close with unavailable", async (t) => {
+    const log = await Log.open(await temporaryDirectory());
+    await log.append([Buffer.from("x")]);
+    await log.close();
+    await log.close(); // idempotent
+    await assert.rejects(log.append([Buffer.from("y")]), { code: "unavailable" });
+    await assert.rejects(log.read(0), { code: "unavailable" });
+    await assert.rejects(log.sync(), { code: "unavailable" });
+  });
+
+  it("writes appends queued before close durably; later ones never half-succeed", async (t) => {
+    const directory = await temporaryDirectory();
+    const log = await Log.open(directory);
+    const before = Array.from({ length: 10 }, (_, i) => log.append([payloadFor(i, 100)]));
+    const closing = log.close();
+    // Issued while close waits its turn: it joins the pending drain and is written (resolving)
+    // or, once closed, rejected with unavailable. Either way the outcome matches the disk.
+    const during = log.append([payloadFor(10, 100)]).then(
+      (offset) => offset,
+      (error: unknown) => error,
+    );
+    await closing;
+    assert.deepEqual(await Promise.all(before), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const outcome = await during;
+    const reopened = await Log.open(directory);
+    t.after(() => reopened.close());
+    if (typeof outcome === "number") {
+      assert.equal(outcome, 10);
+      assert.equal(reopened.nextOffset, 11);
+    } else {
+      assert.equal((outcome as TidelogError).code, "unavailable");
+      assert.equal(reopened.nextOffset, 10);
+    }
+    await expectRecords(reopened, 0, reopened.nextOffset);
+  });
+
+  it("reports the bytes of frames in sizeBytes", async (t) => {
+    const log = await Log.open(await temporaryDirectory());
+    t.after(() => log.close());
+    await log.append([Buffer.alloc(10), Buffer.alloc(20)]);
+    assert.equal(log.sizeBytes, frameBytes(10) + frameBytes(20));
+  });
+});
