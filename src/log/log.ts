@@ -326,9 +326,11 @@ export class Log {
       }
       // Now active.baseOffset < offset ≤ active.nextOffset, unless one segment starts above offset.
       if (this.active.baseOffset > offset) {
-        await this.segments.pop()!.remove();
+        // Open the replacement before removing the old segment: readers must never see an empty
+        // segment list (lowestOffset and nextOffset read it without waiting for this chain).
         const { segment } = await Segment.open(this.directory, offset, this.limits());
-        this.segments.push(segment);
+        const replaced = this.segments.splice(0, 1, segment)[0]!;
+        await replaced.remove();
       } else {
         await this.active.truncateFrom(offset);
         await this.active.sync();

@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { isTidelogError } from "../../src/errors.js";
+import { Log } from "../../src/log/log.js";
+import { Store } from "../../src/log/store.js";
+import { payloadFor, temporaryDirectory } from "./temp-directory.js";
+
+/** Counts calls to a Store method for the duration of a test. */
+function countCalls(method: "append" | "sync"): { count: number; restore: () => void } {
+  const prototype = Store.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const original = prototype[method]!;
+  const counter = {
+    count: 0,
+    restore: () => {
+      prototype[method] = original;
+    },
+  };
+  prototype[method] = function (this: Store, ...args: unknown[]) {
+    counter.count++;
+    return original.apply(this, args);
+  };
+  return counter;
+}
+
+describe("Log under concurrency", () => {
+  it("coalesces concurrent appends into few writes and keeps their order", async (t) => {
+    const log = await Log.open(await temporaryDirectory());
+    t.after(() => log.close());
+    const writes = countCalls("append");
+    t.after(writes.restore);
+    const offsets = await Promise.all(
+      Array.from({ length: 2000 }, (_, i) => log.append([payloadFor(i, 100)])),
+    );
+    writes.restore();
+    assert.deepEqual(
+      offsets,
+      Array.from({ length: 2000 }, (_, i) => i),
+    );
+    assert.ok(writes.count < 100, `${writes.count} writes for 2000 appends`);
+    const records = await log.readRange(0, { maxRecords: 5000, maxBytes: 1e9 });
+    records.forEach((record, i) => {
+      assert.deepEqual(record.payload, payloadFor(i, 100));
+    });
+  });
+
+  it("keeps batches contiguous when concurrent appends of different sizes interleave", async (t) => {
+    const log = await Log.open(await temporaryDirectory(), { segmentBytesMax: 4096 });
+    t.after(() => log.close());
+    const sizes = Array.from({ length: 300 }, (_, i) => 1 + (i % 9));
+    const results = await Promise.all(
+      sizes.map((size, batch) =>
+        log.append(Array.from({ length: size }, (_, i) => payloadFor(batch * 100 + i, 30))),
+      ),
+    );
+    let expected = 0;
+    for (const [batch, base] of results.entries()) {
+      assert.equal(base, expected);
+      const records = await log.readRange(base, { maxRecords: sizes[batch]!, maxBytes: 1e9 });
+      records.forEach((record, i) => {
+        assert.deepEqual(record.payload, payloadFor(batch * 100 + i, 30));
+      });
+      expected += sizes[batch]!;
+    }
+  });
+
+  it("coalesces concurrent syncs into few fdatasyncs", async (t) => {
+    const log = await Log.open(await temporaryDirectory());
+    t.after(() => log.close());
+    const syncs = countCalls("sync");
+    t.after(syncs.restore);
+    const work = Array.from({ length: 200 }, async (_, i) => {
+      const offset = await log.append([payloadFor(i, 100)]);
+      await log.sync();
+      assert.ok(log.syncedOffset > offset);
+    });
+    await Promise.all(work);
+    syncs.restore();
+    assert.equal(log.syncedOffset, 200);
+    assert.ok(syncs.count < 50, `${syncs.count} fdatasyncs for 200 syncs`);
+  });
+
+  it("serves reads concurrent with appends and retention: right content or out_of_range", async (t) => {
+    const log = await Log.open(await temporaryDirectory(), { segmentBytesMax: 2048 });
+    t.after(() => log.close());
+    let writing = true;
+    const writer = (async () => {
+      for (let batch = 0; batch < 300; batch++) {
+        const base = log.nextOffset;
+        await log.append(Array.from({ length: 5 }, (_, i) => payloadFor(base + i, 100)));
+        if (batch % 20 === 0) await log.applyRetention({ retentionBytes: 8000, retentionMs: 0 });
+      }
+      writing = false;
+    })();
+    let served = 0;
+    let outOfRange = 0;
+    const reader = async (seed: number) => {
+      let state = seed;
+      while (writing) {
+        state = (state * 1103515245 + 12345) & 0x7fffffff;
+        const span = Math.max(1, log.nextOffset - log.lowestOffset);
+        const offset = log.lowestOffset + (state % span);
+        try {
+          const records = await log.readRange(offset, { maxRecords: 50, maxBytes: 1e9 });
+          for (const record of records) {
+            assert.deepEqual(record.payload, payloadFor(record.offset, 100));
+          }
+          served += records.length;
+        } catch (error) {
+          if (!isTidelogError(error, "out_of_range")) throw error;
+          outOfRange++;
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    await Promise.all([writer, reader(1), reader(2), reader(3)]);
+    assert.ok(served > 0);
+    assert.ok(log.lowestOffset > 0, "retention removed segments");
+    t.diagnostic(`served ${served} records, ${outOfRange} out_of_range`);
+  });
+
+  it("keeps offsets readable while truncateSuffix empties the log below its lowest", async (t) => {
+    const log = await Log.open(await temporaryDirectory(), { segmentBytesMax: 1024 });
+    t.after(() => log.close());
+    for (let i = 0; i < 30; i++) await log.append([payloadFor(i, 100)]);
+    await log.truncatePrefix(25);
+    const target = log.lowestOffset - 3;
+    let done = false;
+    const truncating = log.truncateSuffix(target).finally(() => {
+      done = true;
+    });
+    const seen: string[] = [];
+    for (;;) {
+      const finished = done;
+      try {
+        seen.push(`${log.lowestOffset}-${log.nextOffset}`);
+        await log.readRange(log.lowestOffset, { maxRecords: 1, maxBytes: 1 }).catch((error) => {
+          if (!isTidelogError(error, "out_of_range")) throw error;
+        });
+      } catch (error) {
+        await truncating.catch(() => undefined);
+        throw error;
+      }
+      if (finished) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await truncating;
+    assert.ok(seen.length > 1);
+    assert.equal(log.nextOffset, target);
+    assert.equal(await log.append([Buffer.from("again")]), target);
+  });
+
+  it("fails sync and append waiters with unavailable once closed, never hanging", async (t) => {
+    const log = await Log.open(await temporaryDirectory());
+    t.after(() => log.close());
+    await log.append([Buffer.from("a")]);
+    await log.close();
+    const results = await Promise.allSettled([log.sync(), log.append([Buffer.from("b")])]);
+    for (const result of results) {
+      assert.equal(result.status, "rejected");
+      assert.equal((result as PromiseRejectedResult).reason.code, "unavailable");
+    }
+  });
+});
