@@ -105,6 +105,9 @@ export class Log {
         segments.push(segment);
         await fsyncDirectory(directory);
       }
+      // syncedOffset starts at nextOffset, so make that true: after a crash the recovered tail
+      // may exist only in the page cache (written, never fsynced), as may recovery's own cut.
+      await segments.at(-1)!.sync();
     } catch (error) {
       await Promise.allSettled(segments.map((segment) => segment.close()));
       throw error;

@@ -6,7 +6,7 @@ import { IndexFile, indexEntryBytes } from "../../src/log/index-file.js";
 import { temporaryDirectory } from "./temp-directory.js";
 
 describe("IndexFile", () => {
-  it("grows a new file to its capacity before mapping", async (t) => {
+  it("grows a new file to its capacity before mapping", async () => {
     const path = join(await temporaryDirectory(), "0.index");
     const index = await IndexFile.open(path, 10 * indexEntryBytes);
     assert.equal(index.capacity, 10);
@@ -18,7 +18,7 @@ describe("IndexFile", () => {
     await index.close();
   });
 
-  it("appends entries, reopens them and trims the file to the used entries on close", async (t) => {
+  it("appends entries, reopens them and trims the file to the used entries on close", async () => {
     const path = join(await temporaryDirectory(), "0.index");
     const index = await IndexFile.open(path, 100 * indexEntryBytes);
     index.truncate(0);
@@ -40,7 +40,7 @@ describe("IndexFile", () => {
     await reopened.close();
   });
 
-  it("zeroes truncated entries so they cannot reappear after a reopen", async (t) => {
+  it("zeroes truncated entries so they cannot reappear after a reopen", async () => {
     const path = join(await temporaryDirectory(), "0.index");
     const index = await IndexFile.open(path, 16 * indexEntryBytes);
     index.truncate(0);
@@ -60,7 +60,7 @@ describe("IndexFile", () => {
     await reopened.close();
   });
 
-  it("counts only the well-formed prefix of a damaged file", async (t) => {
+  it("counts only the well-formed prefix of a damaged file", async () => {
     const directory = await temporaryDirectory();
     const path = join(directory, "0.index");
     const entries = Buffer.alloc(6 * indexEntryBytes);
@@ -88,7 +88,7 @@ describe("IndexFile", () => {
     await third.close();
   });
 
-  it("keeps a file larger than the requested capacity at its size", async (t) => {
+  it("keeps a file larger than the requested capacity at its size", async () => {
     const path = join(await temporaryDirectory(), "0.index");
     const index = await IndexFile.open(path, 20 * indexEntryBytes);
     index.release();
@@ -97,7 +97,7 @@ describe("IndexFile", () => {
     await smaller.close();
   });
 
-  it("asserts when full and when used after close", async (t) => {
+  it("asserts when full and when used after close", async () => {
     const path = join(await temporaryDirectory(), "0.index");
     const index = await IndexFile.open(path, 2 * indexEntryBytes);
     index.truncate(0);

@@ -149,6 +149,22 @@ describe("Log under concurrency", () => {
     assert.equal(await log.append([Buffer.from("again")]), target);
   });
 
+  it("fsyncs the recovered tail on open before reporting it as synced", async (t) => {
+    const directory = await temporaryDirectory();
+    const crashed = await Log.open(directory);
+    t.after(() => crashed.close());
+    await crashed.append([Buffer.from("written, never synced")]);
+    assert.equal(crashed.syncedOffset, 0);
+    // A second open of the same files stands in for a restart after a crash.
+    const syncs = countCalls("sync");
+    t.after(syncs.restore);
+    const reopened = await Log.open(directory);
+    syncs.restore();
+    t.after(() => reopened.close());
+    assert.equal(reopened.syncedOffset, 1);
+    assert.ok(syncs.count >= 1, "the recovered tail was fsynced");
+  });
+
   it("fails sync and append waiters with unavailable once closed, never hanging", async (t) => {
     const log = await Log.open(await temporaryDirectory());
     t.after(() => log.close());

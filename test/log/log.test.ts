@@ -273,7 +273,7 @@ describe("Log", () => {
     );
   });
 
-  it("restores an empty stream to an empty log and rejects a gap", async (t) => {
+  it("restores an empty stream to an empty log and rejects a gap", async () => {
     const empty = await Log.restore(
       join(await temporaryDirectory(), "r"),
       (async function* () {})(),
@@ -310,7 +310,7 @@ describe("Log", () => {
     assert.equal(log.segmentCount, 2);
   });
 
-  it("fails appends, reads and syncs after close with unavailable", async (t) => {
+  it("fails appends, reads and syncs after close with unavailable", async () => {
     const log = await Log.open(await temporaryDirectory());
     await log.append([Buffer.from("x")]);
     await log.close();

@@ -46,7 +46,7 @@ describe("Segment", () => {
     assert.equal(segmentFileName(0, "index"), "00000000000000000000.index");
   });
 
-  it("appends batches, reads ranges with maxRecords/maxBytes/endOffset", async (t) => {
+  it("appends batches, reads ranges with maxRecords/maxBytes/endOffset", async () => {
     const directory = await temporaryDirectory();
     const { segment } = await Segment.open(directory, 100, limits);
     assert.equal(segment.count, 0);
@@ -68,7 +68,7 @@ describe("Segment", () => {
     await segment.close();
   });
 
-  it("reopens a cleanly closed segment unchanged", async (t) => {
+  it("reopens a cleanly closed segment unchanged", async () => {
     const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [1, 4, 2]);
     const { segment, recovery } = await Segment.open(directory, 0, limits);
@@ -77,7 +77,7 @@ describe("Segment", () => {
     await segment.close();
   });
 
-  it("rebuilds a deleted index from the store", async (t) => {
+  it("rebuilds a deleted index from the store", async () => {
     const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [3, 3, 1]);
     await rm(join(directory, segmentFileName(0, "index")));
@@ -90,7 +90,7 @@ describe("Segment", () => {
     await segment.close();
   });
 
-  it("rebuilds a zeroed or truncated index tail", async (t) => {
+  it("rebuilds a zeroed or truncated index tail", async () => {
     const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [5, 5]);
     const indexPath = join(directory, segmentFileName(0, "index"));
@@ -106,7 +106,7 @@ describe("Segment", () => {
     await second.segment.close();
   });
 
-  it("drops index entries that point past the store (index longer than store)", async (t) => {
+  it("drops index entries that point past the store (index longer than store)", async () => {
     const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [2, 2, 2]);
     const storePath = join(directory, segmentFileName(0, "store"));
@@ -121,7 +121,7 @@ describe("Segment", () => {
     await segment.close();
   });
 
-  it("cuts a torn tail and drops an incomplete trailing batch whole", async (t) => {
+  it("cuts a torn tail and drops an incomplete trailing batch whole", async () => {
     const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [2, 4]);
     const storePath = join(directory, segmentFileName(0, "store"));
@@ -137,7 +137,7 @@ describe("Segment", () => {
     await segment.close();
   });
 
-  it("cuts garbage appended after the last frame", async (t) => {
+  it("cuts garbage appended after the last frame", async () => {
     const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [3]);
     const storePath = join(directory, segmentFileName(0, "store"));
@@ -148,7 +148,7 @@ describe("Segment", () => {
     await segment.close();
   });
 
-  it("drops the last batch when a byte of its last frame is flipped", async (t) => {
+  it("drops the last batch when a byte of its last frame is flipped", async () => {
     const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [2, 3]);
     const storePath = join(directory, segmentFileName(0, "store"));
@@ -164,7 +164,7 @@ describe("Segment", () => {
     await segment.close();
   });
 
-  it("reports a flipped byte in the middle as data_loss on read, never serving it", async (t) => {
+  it("reports a flipped byte in the middle as data_loss on read, never serving it", async () => {
     const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [4, 4]);
     const storePath = join(directory, segmentFileName(0, "store"));
@@ -181,7 +181,7 @@ describe("Segment", () => {
     await segment.close();
   });
 
-  it("keeps the records before a suffix truncation in the middle of a batch across a reopen", async (t) => {
+  it("keeps the records before a suffix truncation in the middle of a batch across a reopen", async () => {
     const directory = await temporaryDirectory();
     const written = await writeSegment(directory, [2, 5]);
     const { segment } = await Segment.open(directory, 0, limits);
@@ -194,7 +194,7 @@ describe("Segment", () => {
     await reopened.segment.close();
   });
 
-  it("recovers an empty or missing store to an empty segment", async (t) => {
+  it("recovers an empty or missing store to an empty segment", async () => {
     const directory = await temporaryDirectory();
     await writeSegment(directory, [3]);
     await writeFile(join(directory, segmentFileName(0, "store")), Buffer.alloc(0));

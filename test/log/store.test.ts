@@ -6,8 +6,8 @@ import { Store } from "../../src/log/store.js";
 import { temporaryDirectory } from "./temp-directory.js";
 
 describe("Store", () => {
-  it("appends at the end, returns positions and reads them back", async (t) => {
-    const path = join(await temporaryDirectory(t), "0.store");
+  it("appends at the end, returns positions and reads them back", async () => {
+    const path = join(await temporaryDirectory(), "0.store");
     const store = await Store.open(path);
     assert.equal(store.size, 0);
     assert.equal(await store.append(Buffer.from("hello ")), 0);
@@ -21,8 +21,8 @@ describe("Store", () => {
     assert.equal((await readFile(path)).toString(), "hello world");
   });
 
-  it("reopens at the file's size and appends after it", async (t) => {
-    const path = join(await temporaryDirectory(t), "0.store");
+  it("reopens at the file's size and appends after it", async () => {
+    const path = join(await temporaryDirectory(), "0.store");
     const first = await Store.open(path);
     await first.append(Buffer.alloc(1000, 1));
     await first.close();
@@ -33,8 +33,8 @@ describe("Store", () => {
     assert.equal((await stat(path)).size, 1010);
   });
 
-  it("truncates the file and appends from the cut", async (t) => {
-    const path = join(await temporaryDirectory(t), "0.store");
+  it("truncates the file and appends from the cut", async () => {
+    const path = join(await temporaryDirectory(), "0.store");
     const store = await Store.open(path);
     await store.append(Buffer.from("0123456789"));
     await store.truncate(4);
@@ -46,15 +46,15 @@ describe("Store", () => {
     await store.close();
   });
 
-  it("refuses reads beyond its size (a programmer error)", async (t) => {
-    const store = await Store.open(join(await temporaryDirectory(t), "0.store"));
+  it("refuses reads beyond its size (a programmer error)", async () => {
+    const store = await Store.open(join(await temporaryDirectory(), "0.store"));
     await store.append(Buffer.from("abc"));
     await assert.rejects(store.read(2, 5), { name: "AssertionFailure" });
     await store.close();
   });
 
-  it("handles a large append (several MiB) in one call", async (t) => {
-    const store = await Store.open(join(await temporaryDirectory(t), "0.store"));
+  it("handles a large append (several MiB) in one call", async () => {
+    const store = await Store.open(join(await temporaryDirectory(), "0.store"));
     const big = Buffer.alloc(5 * 1024 * 1024);
     for (let i = 0; i < big.length; i += 4096) big[i] = i & 0xff;
     await store.append(big);
@@ -62,8 +62,8 @@ describe("Store", () => {
     await store.close();
   });
 
-  it("close waits for in-flight reads, and later use is refused", async (t) => {
-    const store = await Store.open(join(await temporaryDirectory(t), "0.store"));
+  it("close waits for in-flight reads, and later use is refused", async () => {
+    const store = await Store.open(join(await temporaryDirectory(), "0.store"));
     await store.append(Buffer.alloc(1 << 20, 3));
     const reads = Array.from({ length: 8 }, () => store.read(0, 1 << 20));
     const closed = store.close();
@@ -73,8 +73,8 @@ describe("Store", () => {
     await store.close(); // idempotent
   });
 
-  it("maps open failures to TidelogError", async (t) => {
-    const directory = await temporaryDirectory(t);
+  it("maps open failures to TidelogError", async () => {
+    const directory = await temporaryDirectory();
     await assert.rejects(Store.open(join(directory, "missing", "0.store")), {
       name: "TidelogError",
       code: "not_found",
