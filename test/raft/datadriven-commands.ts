@@ -6,7 +6,7 @@
 //   tick <id> [n] · tick-heartbeat <id> · tick-election <id>
 //   process-ready <id...> · deliver-msgs [<id...>] [drop=(..)] · stabilize [<id...>]
 //   partition <id...> · cut from=<id> to=<id> · heal
-//   snapshot <id> · compact <id> <index> · restart <id>
+//   snapshot <id> · compact <id> <index> · restart <id> · crash-before-sync <id>
 //   transfer-leadership from=<id> to=<id> · report-unreachable <id> <peer>
 //   report-snapshot <id> <peer> ok|failed · status <id> · raft-log <id> · raft-state
 
@@ -126,6 +126,9 @@ export function runCommand(env: InteractionEnv, testCase: TestCase): string {
       break;
     case "restart":
       env.restart(ids[0]!);
+      break;
+    case "crash-before-sync":
+      env.crashBeforeSync(ids[0]!);
       break;
     case "transfer-leadership": {
       const from = namedOne(args, "from");

@@ -124,6 +124,17 @@ export class InteractionEnv {
     this.log(`restarted ${id} from ${describeHardState(node.storage.hardStateSnapshot())}`);
   }
 
+  /** Takes node `id`'s Ready, then crashes before writing it: the Ready is lost entirely. */
+  crashBeforeSync(id: NodeId): void {
+    const node = this.node(id);
+    if (node.raw.hasReady()) {
+      this.log(`> ${id} lost Ready`);
+      const text = describeReady(node.raw.ready(), "  ");
+      if (text !== "") this.log(text);
+    }
+    this.restart(id);
+  }
+
   /** Handles one Ready of node `id` per the RawNode contract. Returns false if there was none. */
   processReady(id: NodeId): boolean {
     const node = this.node(id);
