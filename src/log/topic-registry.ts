@@ -2,13 +2,14 @@
 // `topic.json`. Creation and deletion are crash-safe: a topic is created in a `.creating-*`
 // directory and renamed into place, and deleted by renaming it to `.deleted-*` before removal;
 // leftovers of either are cleaned on open.
+import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TidelogError } from "../errors.js";
 import { fsyncDirectory } from "./fsync-directory.js";
 import { Log } from "./log.js";
 import type { LogOptions } from "./log-options.js";
-import { checkTopicName } from "./topic-name.js";
+import { checkTopicName, creatingPrefix, deletingPrefix } from "./topic-name.js";
 
 export interface TopicConfig {
   /** 0 = unlimited. */
@@ -39,8 +40,14 @@ export interface TopicRegistryOptions {
 }
 
 const configFileName = "topic.json";
-const creatingPrefix = ".creating-";
-const deletingPrefix = ".deleted-";
+
+/**
+ * A staging directory name. Not derived from the topic name: a prefix plus a 249-character name
+ * exceeds the 255-byte file-name limit (ENAMETOOLONG).
+ */
+function stagingName(prefix: string): string {
+  return `${prefix}${randomBytes(8).toString("hex")}`;
+}
 
 export class TopicRegistry {
   private readonly topics = new Map<string, Topic>();
@@ -132,8 +139,7 @@ export class TopicRegistry {
       const topic = this.require(name);
       this.topics.delete(name);
       await topic.log.close();
-      const doomed = join(this.directory, `${deletingPrefix}${name}`);
-      await rm(doomed, { recursive: true, force: true });
+      const doomed = join(this.directory, stagingName(deletingPrefix));
       await rename(join(this.directory, name), doomed);
       await fsyncDirectory(this.directory);
       await rm(doomed, { recursive: true, force: true });
@@ -170,8 +176,7 @@ export class TopicRegistry {
         `cannot create more than ${this.options.topicsMax} topics`,
       );
     }
-    const staging = join(this.directory, `${creatingPrefix}${name}`);
-    await rm(staging, { recursive: true, force: true });
+    const staging = join(this.directory, stagingName(creatingPrefix));
     await mkdir(staging);
     await writeConfig(staging, config);
     const final = join(this.directory, name);
