@@ -1,0 +1,202 @@
+// The service under load: real tidelog nodes (1 and 3) as child processes on loopback, produce
+// over Connect gRPC, raw grpc-js and Connect JSON/HTTP/1.1, catch-up and tailing consumers, the
+// CPU and memory the nodes use, and the machine's own disk limits measured in the same run.
+// Prints tables with each figure next to its goal and writes bench/results/cluster.json.
+//
+//   npm run bench -- cluster            full run (about 10 minutes)
+//   npm run bench -- cluster --quick    smoke run (about 1 minute)
+//   npm run bench -- cluster --profile  CPU profile of the leader, 3 nodes, 1 KiB, 256 in flight
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseBenchOptions } from "./lib/bench-options.js";
+import { type CatchUpResult, runCatchUp } from "./lib/catch-up.js";
+import { checkGoals, scalingRatios } from "./lib/cluster-goals.js";
+import {
+  catchUpTable,
+  diskTable,
+  goalTable,
+  peakRssTable,
+  produceTable,
+  ratioTable,
+  tailTable,
+} from "./lib/cluster-report.js";
+import { type ClusterBenchSettings, fullSettings, quickSettings } from "./lib/cluster-settings.js";
+import { summarizeCpuProfile } from "./lib/cpu-profile-summary.js";
+import { measureFdatasync, measureSequentialWrite } from "./lib/disk-limits.js";
+import { BenchCluster, type NodeLaunchOptions } from "./lib/node-launcher.js";
+import { peakRssMiB } from "./lib/node-usage.js";
+import { produceCases } from "./lib/produce-cases.js";
+import { type ProduceResult, runProduceCase } from "./lib/produce-run.js";
+import { formatNumber, formatTable } from "./lib/result-table.js";
+import { resultsDirectory, writeResults } from "./lib/results-file.js";
+import { runTailLatency, type TailResult } from "./lib/tail-latency.js";
+
+const options = parseBenchOptions();
+const settings = options.quick ? quickSettings : fullSettings;
+
+let activeCluster: BenchCluster | undefined;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    void (activeCluster?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
+}
+
+function progress(message: string): void {
+  process.stderr.write(`[cluster bench] ${message}\n`);
+}
+
+async function withCluster<T>(
+  size: number,
+  launch: NodeLaunchOptions,
+  work: (cluster: BenchCluster) => Promise<T>,
+): Promise<T> {
+  progress(`starting ${size} node${size === 1 ? "" : "s"}`);
+  const cluster = await BenchCluster.start(size, launch);
+  activeCluster = cluster;
+  try {
+    return await work(cluster);
+  } finally {
+    await cluster.stop();
+    activeCluster = undefined;
+  }
+}
+
+async function measureMachine(run: ClusterBenchSettings) {
+  const directory = await mkdtemp(join(tmpdir(), "tidelog-bench-disk-"));
+  try {
+    progress(`machine limits in ${directory}`);
+    const fdatasync = await measureFdatasync(directory, run.disk.fdatasync);
+    const sequential = await measureSequentialWrite(directory, run.disk.sequential);
+    return { fdatasync, sequential };
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+async function runAll(run: ClusterBenchSettings): Promise<void> {
+  const startedAt = new Date().toISOString();
+  const loadBefore = loadavg();
+  const machine = await measureMachine(run);
+  const produce: ProduceResult[] = [];
+  const peakRss: Record<string, Record<string, number>> = {};
+  let catchUp: CatchUpResult | undefined;
+  const tails: TailResult[] = [];
+  for (const size of run.clusterSizes) {
+    await withCluster(size, {}, async (cluster) => {
+      const leader = await cluster.leader();
+      for (const recordBytes of run.recordSizes) {
+        for (const produceCase of produceCases) {
+          const result = await runProduceCase(
+            { nodes: cluster.nodes, leader },
+            produceCase,
+            recordBytes,
+            run.produce,
+          );
+          progress(
+            `${size} node(s) ${recordBytes} B ${produceCase.key}: ${formatNumber(result.recordsPerSecond)} records/s, p50 ${formatNumber(result.latency.p50Ms, 2)} ms`,
+          );
+          produce.push(result);
+        }
+      }
+      peakRss[`${size} node(s), after produce`] = await peakRssMiB(cluster.nodes);
+      if (size !== Math.max(...run.clusterSizes)) return;
+      progress(`catch-up: filling up to ${formatNumber(run.catchUp.recordsTarget)} records`);
+      catchUp = await runCatchUp(leader, run.catchUp);
+      progress(`catch-up: ${formatNumber(catchUp.recordsPerSecond)} records/s`);
+      for (const count of run.tails.counts) {
+        const result = await runTailLatency(
+          { nodes: cluster.nodes, leader },
+          { ...run.tails, tails: count },
+        );
+        progress(`${count} tails: p99 ${formatNumber(result.delivery.p99Ms, 2)} ms`);
+        tails.push(result);
+      }
+      peakRss[`${size} node(s), after consume`] = await peakRssMiB(cluster.nodes);
+    });
+  }
+  const ratios = scalingRatios(produce);
+  const goals = checkGoals(produce, catchUp, tails);
+  const loadAfter = loadavg();
+  const environment = {
+    startedAt,
+    mode: options.quick ? "quick" : "full",
+    node: process.version,
+    cpus: cpus().length,
+    loadAverageBefore: loadBefore,
+    loadAverageAfter: loadAfter,
+    temporaryDirectory: tmpdir(),
+  };
+  const sections = [
+    `tidelog cluster benchmark (${environment.mode}; ${environment.cpus} CPUs; load ${loadBefore.map((load) => load.toFixed(1)).join(" ")} → ${loadAfter.map((load) => load.toFixed(1)).join(" ")})`,
+    diskTable(machine.fdatasync, machine.sequential),
+    produceTable(produce),
+    ratioTable(ratios),
+    ...(catchUp === undefined ? [] : [catchUpTable(catchUp)]),
+    tailTable(tails),
+    peakRssTable(peakRss),
+    goalTable(goals),
+  ];
+  process.stdout.write(`${sections.join("\n\n")}\n`);
+  const path = await writeResults("cluster", {
+    environment,
+    settings: run,
+    machine,
+    produce,
+    ratios,
+    catchUp,
+    tails,
+    peakRssMiB: peakRss,
+    goals,
+  });
+  process.stdout.write(`\nwrote ${path}\n`);
+}
+
+/** CPU-profiles every node of a 3-node cluster under the 1 KiB, 256-in-flight case. */
+async function runProfile(run: ClusterBenchSettings): Promise<void> {
+  const directory = resolve(
+    resultsDirectory,
+    "profiles",
+    new Date().toISOString().replace(/[:.]/g, "-"),
+  );
+  const launch = { nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${directory}`] };
+  const produceCase = produceCases.find((candidate) => candidate.key === "stream-256")!;
+  let leaderPid = 0;
+  const result = await withCluster(3, launch, async (cluster) => {
+    const leader = await cluster.leader();
+    leaderPid = leader.pid;
+    return runProduceCase({ nodes: cluster.nodes, leader }, produceCase, 1024, {
+      ...run.produce,
+      durationMs: run.profileMs,
+    });
+  });
+  const profileName = (await readdir(directory)).find((name) => name.includes(`.${leaderPid}.`));
+  if (profileName === undefined)
+    throw new Error(`no profile of the leader (pid ${leaderPid}) in ${directory}`);
+  const summary = await summarizeCpuProfile(join(directory, profileName));
+  const table = (entries: typeof summary.topFunctions) =>
+    formatTable(
+      ["self time", "ms", "%"],
+      entries.map((entry) => [
+        entry.name,
+        formatNumber(entry.selfMs),
+        formatNumber(entry.percent, 1),
+      ]),
+    );
+  process.stdout.write(
+    [
+      `leader CPU profile: 3 nodes, 1 KiB, ${produceCase.description}: ${formatNumber(result.recordsPerSecond)} records/s`,
+      `profile ${join(directory, profileName)}: ${formatNumber(summary.totalMs)} ms sampled, ${formatNumber(summary.idleMs)} ms idle`,
+      table(summary.byArea),
+      table(summary.topFunctions),
+    ].join("\n\n") + "\n",
+  );
+  const path = await writeResults("cluster-profile", {
+    result,
+    profile: join(directory, profileName),
+    summary,
+  });
+  process.stdout.write(`\nwrote ${path}\n`);
+}
+
+await (options.profile ? runProfile(settings) : runAll(settings));

@@ -1,0 +1,121 @@
+// The cluster benchmark's goals, checked against its results: each figure next to its target.
+import type { CatchUpResult } from "./catch-up.js";
+import type { ProduceResult } from "./produce-run.js";
+import type { TailResult } from "./tail-latency.js";
+
+export interface GoalCheck {
+  goal: string;
+  where: string;
+  measured: number;
+  target: number;
+  unit: string;
+  met: boolean;
+}
+
+/** Cases with many requests in flight, whose 3-node/1-node throughput ratio should be ≥ 0.5. */
+const manyInflightCases = ["stream-256", "batch-100x16", "grpcjs-stream-256"];
+export const scalingRatioTarget = 0.5;
+
+export interface ScalingRatio {
+  case: string;
+  recordBytes: number;
+  oneNodeRecordsPerSecond: number;
+  threeNodeRecordsPerSecond: number;
+  ratio: number;
+  /** Only many-in-flight cases carry the ≥ 0.5 target. */
+  target: number | undefined;
+}
+
+export function checkGoals(
+  produce: readonly ProduceResult[],
+  catchUp: CatchUpResult | undefined,
+  tails: readonly TailResult[],
+): GoalCheck[] {
+  const checks: GoalCheck[] = [];
+  const find = (clusterSize: number, recordBytes: number, key: string) =>
+    produce.find(
+      (result) =>
+        result.clusterSize === clusterSize &&
+        result.recordBytes === recordBytes &&
+        result.case === key,
+    );
+  const atLeast = (goal: string, where: string, measured: number, target: number, unit: string) =>
+    checks.push({ goal, where, measured, target, unit, met: measured >= target });
+  const atMost = (goal: string, where: string, measured: number, target: number, unit: string) =>
+    checks.push({ goal, where, measured, target, unit, met: measured <= target });
+
+  const streamed = find(3, 1024, "stream-256");
+  if (streamed !== undefined)
+    atLeast("256 in flight", "3 nodes, 1 KiB", streamed.recordsPerSecond, 20_000, "records/s");
+  for (const recordBytes of [100, 1024]) {
+    const batched = find(3, recordBytes, "batch-100x16");
+    if (batched !== undefined)
+      atLeast("batched", `3 nodes, ${label(recordBytes)}`, batched.megabytesPerSecond, 100, "MB/s");
+  }
+  for (const clusterSize of [1, 3]) {
+    for (const recordBytes of [100, 1024]) {
+      const unary = find(clusterSize, recordBytes, "unary-1");
+      if (unary !== undefined)
+        atMost(
+          "1 in flight p50",
+          `${clusterSize} node${clusterSize === 1 ? "" : "s"}, ${label(recordBytes)}`,
+          unary.latency.p50Ms,
+          0.6,
+          "ms",
+        );
+    }
+  }
+  if (catchUp !== undefined)
+    atLeast(
+      "catch-up",
+      `${catchUp.recordsRead.toLocaleString("en-US")} × ${label(catchUp.recordBytes)}`,
+      catchUp.recordsPerSecond,
+      1_000_000,
+      "records/s",
+    );
+  const thousand = tails.find((result) => result.tails === 1000);
+  if (thousand !== undefined)
+    atMost(
+      "1,000 tails p99 delivery",
+      `${thousand.ratePerSecond}/s`,
+      thousand.delivery.p99Ms,
+      50,
+      "ms",
+    );
+  for (const ratio of scalingRatios(produce))
+    if (ratio.target !== undefined)
+      atLeast(
+        "3-node/1-node",
+        `${ratio.case}, ${label(ratio.recordBytes)}`,
+        ratio.ratio,
+        ratio.target,
+        "×",
+      );
+  return checks;
+}
+
+export function scalingRatios(produce: readonly ProduceResult[]): ScalingRatio[] {
+  const ratios: ScalingRatio[] = [];
+  for (const three of produce.filter((result) => result.clusterSize === 3)) {
+    const one = produce.find(
+      (result) =>
+        result.clusterSize === 1 &&
+        result.case === three.case &&
+        result.recordBytes === three.recordBytes,
+    );
+    if (one === undefined) continue;
+    ratios.push({
+      case: three.case,
+      recordBytes: three.recordBytes,
+      oneNodeRecordsPerSecond: one.recordsPerSecond,
+      threeNodeRecordsPerSecond: three.recordsPerSecond,
+      ratio: three.recordsPerSecond / one.recordsPerSecond,
+      target: manyInflightCases.includes(three.case) ? scalingRatioTarget : undefined,
+    });
+  }
+  return ratios;
+}
+
+export function label(recordBytes: number): string {
+  return recordBytes % 1024 === 0 ? `${recordBytes / 1024} KiB` : `${recordBytes} B`;
+}

@@ -1,0 +1,49 @@
+// Durations and counts of the cluster benchmark, full and --quick. Every loop is bounded by
+// time and by count; the full run finishes within about 10 minutes, the quick one in about 1.
+import type { CatchUpPlan } from "./catch-up.js";
+import type { ProduceTiming } from "./produce-run.js";
+
+export interface ClusterBenchSettings {
+  clusterSizes: readonly number[];
+  recordSizes: readonly number[];
+  produce: ProduceTiming;
+  catchUp: CatchUpPlan;
+  tails: {
+    counts: readonly number[];
+    ratePerSecond: number;
+    durationMs: number;
+    recordBytes: number;
+  };
+  disk: {
+    fdatasync: { durationMs: number; countMax: number };
+    sequential: { durationMs: number; bytesMax: number };
+  };
+  /** How long the profiled scenario (--profile) runs. */
+  profileMs: number;
+}
+
+export const fullSettings: ClusterBenchSettings = {
+  clusterSizes: [1, 3],
+  recordSizes: [100, 1024],
+  produce: { warmupMs: 1_000, durationMs: 8_000, recordsMax: 5_000_000 },
+  catchUp: { recordsTarget: 1_000_000, recordBytes: 100, fillMsMax: 60_000, readMsMax: 60_000 },
+  tails: { counts: [1, 100, 1000], ratePerSecond: 100, durationMs: 10_000, recordBytes: 100 },
+  disk: {
+    fdatasync: { durationMs: 3_000, countMax: 100_000 },
+    sequential: { durationMs: 5_000, bytesMax: 1024 * 1024 * 1024 },
+  },
+  profileMs: 15_000,
+};
+
+export const quickSettings: ClusterBenchSettings = {
+  clusterSizes: [1, 3],
+  recordSizes: [100, 1024],
+  produce: { warmupMs: 200, durationMs: 1_000, recordsMax: 200_000 },
+  catchUp: { recordsTarget: 100_000, recordBytes: 100, fillMsMax: 10_000, readMsMax: 15_000 },
+  tails: { counts: [1, 100, 1000], ratePerSecond: 100, durationMs: 2_000, recordBytes: 100 },
+  disk: {
+    fdatasync: { durationMs: 1_000, countMax: 10_000 },
+    sequential: { durationMs: 1_000, bytesMax: 256 * 1024 * 1024 },
+  },
+  profileMs: 5_000,
+};

@@ -1,0 +1,195 @@
+// End-to-end latency of tailing consumers: N ConsumeStreams from the tail, spread round-robin
+// over the nodes, while one producer sends records at a steady rate to the leader. Each record's
+// value carries its send time; a delivery's latency is its arrival time at a consumer minus that.
+import { setMaxListeners } from "node:events";
+import { create } from "@bufbuild/protobuf";
+import { type Client, createClient } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import {
+  ConsumeRequestSchema,
+  LogService,
+  ProduceRequestSchema,
+  StartPosition,
+} from "../../src/gen/tidelog/v1/log_service_pb.js";
+import { RecordSchema } from "../../src/gen/tidelog/v1/record_pb.js";
+import { LatencySamples, type LatencySummary } from "./latency-samples.js";
+import { callTimeoutMs } from "./load-plan.js";
+import type { BenchNode } from "./node-launcher.js";
+import { nowEpochMs, sentAtOf, timestampedValue } from "./record-values.js";
+
+/** Tailing streams sharing one HTTP/2 connection. */
+const streamsPerConnection = 100;
+/** How long every stream may take to receive its first record (all streams open). */
+const setupMsMax = 60_000;
+/** How long the last records may take to reach every stream after producing stops. */
+const drainMsMax = 10_000;
+/** Produce calls outstanding at most; a send slot is skipped (and counted) beyond it. */
+const produceInflightMax = 64;
+const markerIntervalMs = 50;
+
+export interface TailPlan {
+  tails: number;
+  ratePerSecond: number;
+  durationMs: number;
+  recordBytes: number;
+}
+
+export interface TailResult {
+  tails: number;
+  ratePerSecond: number;
+  recordBytes: number;
+  recordsProduced: number;
+  /** Send slots skipped because too many produce calls were outstanding. */
+  sendsSkipped: number;
+  deliveriesExpected: number;
+  deliveries: number;
+  /** From the send of a record to its arrival at one consumer. */
+  delivery: LatencySummary;
+  /** The producer's own call latency. */
+  produce: LatencySummary;
+  setupSeconds: number;
+}
+
+type LogClient = Client<typeof LogService>;
+
+export async function runTailLatency(
+  cluster: { nodes: readonly BenchNode[]; leader: BenchNode },
+  plan: TailPlan,
+): Promise<TailResult> {
+  const topic = `bench-tail-${plan.tails}`;
+  const sessions: Http2SessionManager[] = [];
+  const clientFor = (node: BenchNode): LogClient => {
+    const manager = new Http2SessionManager(node.baseUrl);
+    sessions.push(manager);
+    return createClient(
+      LogService,
+      createGrpcTransport({ baseUrl: node.baseUrl, sessionManager: manager }),
+    );
+  };
+  const producer = clientFor(cluster.leader);
+  const produce = (value: Uint8Array) =>
+    producer.produce(
+      create(ProduceRequestSchema, { topic, records: [create(RecordSchema, { value })] }),
+      { timeoutMs: callTimeoutMs },
+    );
+  const controller = new AbortController();
+  // Every stream listens for the one abort that ends the run.
+  setMaxListeners(plan.tails + 10, controller.signal);
+  const delivery = new LatencySamples();
+  let measureFrom = Number.POSITIVE_INFINITY;
+  let deliveries = 0;
+  let ready = 0;
+  const tails: Promise<void>[] = [];
+  const failures: unknown[] = [];
+  try {
+    await produce(timestampedValue(plan.recordBytes)); // creates the topic
+
+    const setupBegan = performance.now();
+    const connections = new Map<BenchNode, { client: LogClient; streams: number }>();
+    for (let i = 0; i < plan.tails; i++) {
+      const node = cluster.nodes[i % cluster.nodes.length]!;
+      let connection = connections.get(node);
+      if (connection === undefined || connection.streams >= streamsPerConnection) {
+        connection = { client: clientFor(node), streams: 0 };
+        connections.set(node, connection);
+      }
+      connection.streams++;
+      const reading = tail(connection.client, topic, controller.signal, (sentAt, first) => {
+        if (first) ready++;
+        if (sentAt < measureFrom) return;
+        deliveries++;
+        delivery.add(nowEpochMs() - sentAt);
+      });
+      tails.push(reading.catch((error: unknown) => void failures.push(error)));
+    }
+    // Streams start at the tail when the server handles them: mark until every one has seen one.
+    const setupDeadline = performance.now() + setupMsMax;
+    while (ready < plan.tails && failures.length === 0 && performance.now() < setupDeadline) {
+      await produce(timestampedValue(plan.recordBytes));
+      await sleep(markerIntervalMs);
+    }
+    if (failures.length > 0) throw failures[0];
+    if (ready < plan.tails)
+      throw new Error(`only ${ready} of ${plan.tails} tailing streams started`);
+    const setupSeconds = (performance.now() - setupBegan) / 1000;
+
+    const produceLatency = new LatencySamples();
+    const outstanding = new Set<Promise<void>>();
+    let produced = 0;
+    let sendsSkipped = 0;
+    const intervalMs = 1000 / plan.ratePerSecond;
+    const began = performance.now();
+    measureFrom = nowEpochMs();
+    for (let slot = 0; ; slot++) {
+      const due = began + slot * intervalMs;
+      if (due >= began + plan.durationMs) break;
+      await sleep(due - performance.now());
+      if (outstanding.size >= produceInflightMax) {
+        sendsSkipped++;
+        continue;
+      }
+      const start = performance.now();
+      const call = produce(timestampedValue(plan.recordBytes)).then(
+        () => {
+          produced++;
+          produceLatency.add(performance.now() - start);
+          outstanding.delete(call);
+        },
+        (error: unknown) => {
+          failures.push(error);
+          outstanding.delete(call);
+        },
+      );
+      outstanding.add(call);
+    }
+    await Promise.all(outstanding);
+    const expected = produced * plan.tails;
+    const drainDeadline = performance.now() + drainMsMax;
+    while (deliveries < expected && performance.now() < drainDeadline) await sleep(10);
+    if (failures.length > 0) throw failures[0];
+    return {
+      tails: plan.tails,
+      ratePerSecond: plan.ratePerSecond,
+      recordBytes: plan.recordBytes,
+      recordsProduced: produced,
+      sendsSkipped,
+      deliveriesExpected: expected,
+      deliveries,
+      delivery: delivery.summary(),
+      produce: produceLatency.summary(),
+      setupSeconds,
+    };
+  } finally {
+    controller.abort();
+    await Promise.all(tails);
+    for (const manager of sessions) manager.abort();
+  }
+}
+
+/** Reads a tailing stream until `signal` aborts; calls `onRecord` with each record's send time. */
+async function tail(
+  client: LogClient,
+  topic: string,
+  signal: AbortSignal,
+  onRecord: (sentAt: number, first: boolean) => void,
+): Promise<void> {
+  let first = true;
+  try {
+    const stream = client.consumeStream(
+      create(ConsumeRequestSchema, { topic, start: StartPosition.TAIL, tailBack: 0n }),
+      { signal },
+    );
+    for await (const response of stream) {
+      for (const record of response.records) {
+        onRecord(sentAtOf(record.value), first);
+        first = false;
+      }
+    }
+  } catch (error) {
+    if (!signal.aborted) throw error;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
