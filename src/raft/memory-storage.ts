@@ -155,6 +155,10 @@ export class MemoryStorage implements Storage {
       `append at ${start} leaves a gap after ${this.lastIndex()}`,
     );
     const offset = this.entriesValue[0]!.index;
+    if (start === this.lastIndex() + 1) {
+      for (const entry of fresh) this.entriesValue.push(entry);
+      return;
+    }
     this.entriesValue = this.entriesValue.slice(0, start - offset).concat(fresh);
   }
 
