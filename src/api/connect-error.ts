@@ -28,7 +28,7 @@ export function toConnectError(error: unknown, log: ErrorLogger): ConnectError {
     if (
       error.code === "out_of_range" &&
       typeof details.topic === "string" &&
-      typeof details.requested === "number"
+      (typeof details.requested === "number" || typeof details.requested === "bigint")
     ) {
       const requested = BigInt(details.requested);
       const lowest = BigInt(details.lowest as number);

@@ -150,9 +150,16 @@ function startOffset(request: ConsumeRequest, info: TopicInfo): number {
       return Math.max(info.lowestOffset, info.nextOffset - back);
     }
     default:
-      return request.offset > BigInt(Number.MAX_SAFE_INTEGER)
-        ? Number.MAX_SAFE_INTEGER
-        : Number(request.offset);
+      if (request.offset > BigInt(Number.MAX_SAFE_INTEGER)) {
+        // No log reaches 2^53 records: out of range, reported with the offset as asked.
+        throw new TidelogError("out_of_range", `offset ${request.offset} is out of range`, {
+          topic: info.name,
+          requested: request.offset,
+          lowest: info.lowestOffset,
+          next: info.nextOffset,
+        });
+      }
+      return Number(request.offset);
   }
 }
 

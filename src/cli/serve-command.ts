@@ -31,6 +31,8 @@ flags:
   --segment-bytes N            segment size for new topics (default: 67108864)
   --retention-interval-ms N    how often retention runs (default: 30000)
   --shutdown-grace-ms N        time in-flight calls get on shutdown (default: 5000)
+  --disk-reserve-bytes N       refuse writes (resource_exhausted) while the data disk has less
+                               free space than this (default: 67108864)
   -h, --help                   show this help
 `;
 
@@ -57,6 +59,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       "segment-bytes": { type: "string" },
       "retention-interval-ms": { type: "string" },
       "shutdown-grace-ms": { type: "string" },
+      "disk-reserve-bytes": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -129,6 +132,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
     segmentBytesMax: integer("segment-bytes", values["segment-bytes"], 64 * 1024 * 1024, 1024),
     retentionIntervalMs: integer("retention-interval-ms", values["retention-interval-ms"], 30_000),
     shutdownGraceMs: integer("shutdown-grace-ms", values["shutdown-grace-ms"], 5_000, 0),
+    diskReserveBytes: integer(
+      "disk-reserve-bytes",
+      values["disk-reserve-bytes"],
+      64 * 1024 * 1024,
+      0,
+    ),
   };
   if (config.limits.recordBytesMax > config.limits.requestBytesMax) {
     throw new UsageError("--record-bytes-max must not exceed --request-bytes-max");

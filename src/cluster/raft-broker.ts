@@ -8,6 +8,7 @@ import type { ConfChange } from "../raft/index.js";
 import type { RaftNode } from "../raft-driver/raft-node.js";
 import type { Broker, ConsumeLimits, ServerInfo, TopicConfig, TopicInfo } from "./broker.js";
 import { type AdminCommand, encodeAdmin, encodeAppend } from "./commands.js";
+import type { DiskSpaceGuard } from "./disk-space-guard.js";
 import {
   type DecodedRecord,
   decodeRecord,
@@ -32,6 +33,7 @@ export class RaftBroker implements Broker {
     private readonly options: RaftBrokerOptions,
     readonly stateMachine: TopicStateMachine,
     private clusterIdValue: string,
+    private readonly diskSpace: DiskSpaceGuard,
   ) {}
 
   /** Binds the Raft node (created once the server listens and its address is known). */
@@ -73,6 +75,8 @@ export class RaftBroker implements Broker {
       createIfMissing: this.options.autoCreateTopics,
       records: records.map((record) => encodeRecord(record, timeMs)),
     });
+    // Written twice: to the Raft log and to the topic log.
+    this.diskSpace.check(2 * data.length);
     const base = (await this.node.propose(data)) as number;
     return records.map((_, i) => base + i);
   }
@@ -228,6 +232,7 @@ export class RaftBroker implements Broker {
   }
 
   async close(): Promise<void> {
+    this.diskSpace.stop();
     await this.nodeValue?.stop();
     await this.stateMachine.close();
   }

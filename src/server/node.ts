@@ -6,6 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { ApiLimits } from "../api/limits.js";
+import { DiskSpaceGuard } from "../cluster/disk-space-guard.js";
 import { newClusterId, RaftBroker } from "../cluster/raft-broker.js";
 import { createRaftService } from "../cluster/raft-service.js";
 import { createSnapshotFetcher } from "../cluster/snapshot-fetcher.js";
@@ -59,6 +60,8 @@ export interface NodeConfig {
   segmentBytesMax: number;
   retentionIntervalMs: number;
   shutdownGraceMs: number;
+  /** Writes are refused (resource_exhausted) while the data disk has less free space. */
+  diskReserveBytes: number;
   raft: RaftTimings;
   /** A storage failure the node cannot survive; by default the process exits. */
   onFatal?: (error: unknown) => void;
@@ -111,6 +114,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     },
     stateMachine,
     clusterId,
+    await DiskSpaceGuard.start({
+      directory: config.dataDirectory,
+      reserveBytes: config.diskReserveBytes,
+      sampleIntervalMs: 1000,
+    }),
   );
   // Addresses peers announced in their messages: a new member answers its leader with them
   // before its first snapshot tells it the membership.
@@ -186,7 +194,12 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   });
   broker.attach(node);
   node.start();
-  if (empty && config.bootstrap) node.campaign();
+  const soleVoter = node.confState.voters.length === 1 && node.confState.voters[0] === config.id;
+  if (soleVoter) {
+    // Alone in its cluster: no one to wait for, lead now, and be ready when startNode returns.
+    node.campaign();
+    await waitFor(() => node?.isLeader === true, 10_000);
+  }
   if (empty && config.join !== undefined) {
     await joinCluster(config.join, config.id, address, broker, clusterFile);
   }
@@ -259,6 +272,12 @@ async function joinCluster(
     "unavailable",
     `could not join the cluster through ${target}: ${String(lastError)}`,
   );
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
 async function writeDurably(path: string, content: string): Promise<void> {

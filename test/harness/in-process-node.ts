@@ -5,7 +5,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ApiLimits, defaultApiLimits } from "../../src/api/limits.js";
-import { type NodeConfig, type RunningNode, startNode } from "../../src/server/node.js";
+import {
+  defaultRaftTimings,
+  type NodeConfig,
+  type RunningNode,
+  startNode,
+} from "../../src/server/node.js";
 
 export interface InProcessNode {
   readonly node: RunningNode;
@@ -38,6 +43,9 @@ export async function startInProcessNode(
     segmentBytesMax: 64 * 1024 * 1024,
     retentionIntervalMs: 30_000,
     shutdownGraceMs: options.shutdownGraceMs ?? 1_000,
+    bootstrap: true,
+    diskReserveBytes: 0,
+    raft: { ...defaultRaftTimings, tickMs: 20 },
   };
   let node: RunningNode;
   try {
