@@ -67,12 +67,17 @@ export class OnePortServer extends net.Server {
     // such as a message over the size limit. The client must then be told to stop sending
     // (RFC 9113 §8.1: RST_STREAM with NO_ERROR after the complete response), or it keeps the
     // stream half open, blocked on flow control, for as long as it likes. Node does this by itself
-    // only for responses without trailers whose body was never read; gRPC always has trailers.
-    this.http2.on("request", (request: Http2ServerRequest, response: Http2ServerResponse) => {
-      response.once("finish", () => {
-        if (!request.complete && !request.stream.destroyed) {
-          request.stream.close(http2.constants.NGHTTP2_NO_ERROR);
-        }
+    // only for responses without trailers whose body was never read, and the compatibility
+    // response always ends with trailers. They are submitted in the 'wantTrailers' callback;
+    // closing in the same tick would drop them, hence setImmediate.
+    this.http2.on("request", (request: Http2ServerRequest) => {
+      const stream = request.stream;
+      stream.once("wantTrailers", () => {
+        setImmediate(() => {
+          if (!request.complete && !stream.destroyed) {
+            stream.close(http2.constants.NGHTTP2_NO_ERROR);
+          }
+        });
       });
     });
     this.http2.on("session", (session: Http2Session) => {
