@@ -1,4 +1,4 @@
-import type { Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { type ErrorLogger, toConnectError } from "./connect-error.js";
 
 /** Turns every error a handler throws — also mid-stream — into a ConnectError (connect-error.ts). */
@@ -7,17 +7,47 @@ export function createErrorInterceptor(log: ErrorLogger): Interceptor {
     try {
       const response = await next(request);
       if (!response.stream) return response;
-      return { ...response, message: mapStreamErrors(response.message, log) };
+      return { ...response, message: mapStreamErrors(response.message, request.signal, log) };
     } catch (error) {
-      throw toConnectError(error, log);
+      throw mapError(error, request.signal, log);
     }
   };
 }
 
-async function* mapStreamErrors<T>(messages: AsyncIterable<T>, log: ErrorLogger): AsyncIterable<T> {
+async function* mapStreamErrors<T>(
+  messages: AsyncIterable<T>,
+  signal: AbortSignal,
+  log: ErrorLogger,
+): AsyncIterable<T> {
   try {
     yield* messages;
   } catch (error) {
-    throw toConnectError(error, log);
+    throw mapError(error, signal, log);
   }
+}
+
+/**
+ * A stream error from reading the request of a client that went away (its call is aborted) is
+ * the client's doing, not a server failure: it maps to CANCELED and is not logged as one.
+ */
+function mapError(error: unknown, signal: AbortSignal, log: ErrorLogger): ConnectError {
+  if (signal.aborted && isClientGoneError(error)) {
+    return new ConnectError("the client went away", Code.Canceled);
+  }
+  return toConnectError(error, log);
+}
+
+const clientGoneCodes = new Set([
+  "ERR_STREAM_PREMATURE_CLOSE",
+  "ERR_STREAM_DESTROYED",
+  "ERR_HTTP2_STREAM_ERROR",
+  "ECONNRESET",
+  "EPIPE",
+  "ABORT_ERR",
+]);
+
+function isClientGoneError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return error.name === "AbortError" || (typeof code === "string" && clientGoneCodes.has(code));
 }
