@@ -20,6 +20,7 @@
 import { assert } from "../assert.js";
 import type { ConfChange } from "./conf-change.js";
 import { type RaftOptions, resolveConfig } from "./config.js";
+import { messageProblem } from "./message-validation.js";
 import type { ProgressState } from "./progress.js";
 import { Raft } from "./raft.js";
 import type {
@@ -113,9 +114,15 @@ export class RawNode {
     this.raft.hup("election");
   }
 
-  /** Feeds a message received from a peer. Messages for another node are a driver bug. */
-  step(message: Message): void {
+  /**
+   * Feeds a message received from a peer. A malformed one (see message-validation.ts) is
+   * dropped: the result is the reason, for the driver to log, or undefined when stepped.
+   */
+  step(message: Message): string | undefined {
+    const problem = messageProblem(message, this.raft.id);
+    if (problem !== undefined) return problem;
     this.raft.step(message);
+    return undefined;
   }
 
   /** Appends one normal entry if this node leads; the result says where, or why not. */

@@ -11,6 +11,7 @@ import { MemoryStorage } from "../../src/raft/memory-storage.js";
 import { Progress } from "../../src/raft/progress.js";
 import { committedIndex, voteResult } from "../../src/raft/quorum.js";
 import { RaftLog } from "../../src/raft/raft-log.js";
+import { RawNode } from "../../src/raft/rawnode.js";
 import { createRandom } from "../../src/raft/rng.js";
 import type { Entry } from "../../src/raft/types.js";
 
@@ -314,6 +315,31 @@ describe("MemoryStorage honours the Storage contract", () => {
     });
     assert.deepEqual([storage.firstIndex(), storage.lastIndex(), storage.term(10)], [11, 10, 5]);
     assert.deepEqual(storage.initialState().confState.voters, ["1", "2"]);
+  });
+});
+
+describe("message validation", () => {
+  test("a malformed message is dropped with a reason and changes nothing", () => {
+    const storage = MemoryStorage.bootstrap({ voters: ["1", "2"], learners: [] });
+    const node = new RawNode({ id: "1", storage, random: createRandom(1) });
+    const before = node.basicStatus();
+    const append = {
+      type: "append" as const,
+      from: "2",
+      to: "1",
+      term: 5,
+      prevLogIndex: 1,
+      prevLogTerm: 1,
+      entries: [entry(3, 5)],
+      commit: 0,
+    };
+    assert.equal(node.step(append), "entries do not follow prev");
+    assert.equal(node.step({ ...append, entries: [entry(2, 9)] }), "entries do not follow prev");
+    assert.equal(node.step({ ...append, to: "3", entries: [] }), "addressed to 3");
+    assert.equal(node.step({ ...append, term: -1, entries: [] }), "bad term -1");
+    assert.deepEqual(node.basicStatus(), before);
+    assert.equal(node.step({ ...append, entries: [entry(2, 5)] }), undefined);
+    assert.equal(node.basicStatus().hardState.term, 5);
   });
 });
 
