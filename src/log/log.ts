@@ -92,6 +92,7 @@ export class Log {
         report.rebuiltEntries += recovery.rebuiltEntries;
         const previous = segments.at(-1);
         if (previous !== undefined && previous.nextOffset !== baseOffset) {
+          await segment.close(); // not in `segments` yet: the catch below would leak it
           throw new TidelogError(
             "data_loss",
             `log ${directory}: segment ${previous.baseOffset} ends at ${previous.nextOffset} but the next starts at ${baseOffset}; a sealed segment is damaged`,
