@@ -28,7 +28,7 @@ describe("buf curl against a tidelog process (schema by reflection)", () => {
   let node: NodeProcess;
 
   before(async () => {
-    node = await NodeProcess.start();
+    node = await NodeProcess.start({ args: ["--bootstrap"] });
   });
 
   after(async () => {

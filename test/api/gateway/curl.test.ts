@@ -38,7 +38,7 @@ describe("curl against a tidelog process (Connect protocol, JSON)", () => {
   let node: NodeProcess;
 
   before(async () => {
-    node = await NodeProcess.start();
+    node = await NodeProcess.start({ args: ["--bootstrap"] });
   });
 
   after(async () => {

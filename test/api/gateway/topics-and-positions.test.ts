@@ -22,7 +22,7 @@ describe("topics and start positions over Connect JSON (process, --no-auto-creat
   let node: NodeProcess;
 
   before(async () => {
-    node = await NodeProcess.start({ args: ["--no-auto-create-topics"] });
+    node = await NodeProcess.start({ args: ["--bootstrap", "--no-auto-create-topics"] });
   });
 
   after(async () => {
