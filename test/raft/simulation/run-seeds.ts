@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { runSimulation, type SimulationResult } from "./cluster-sim.js";
 
-export const DEFAULT_SEEDS_PER_SIZE = 2000;
+export const DEFAULT_SEEDS_PER_SIZE = 3000;
 const FAULTY_STEPS = 3_000;
 const QUIET_STEPS_MAX = 3_000;
 
