@@ -344,6 +344,10 @@ export class Raft {
       // Granted: answer in the term of the request so the candidate counts it.
       this.send({ type: responseType, to: message.from, term: message.term, reject: false });
       if (message.type === "vote") {
+        assert(
+          this.vote === null || this.vote === message.from,
+          `second vote in term ${this.term}: ${this.vote} then ${message.from}`,
+        );
         this.electionElapsed = 0;
         this.vote = message.from;
       }
