@@ -22,9 +22,9 @@ import {
   tailTable,
 } from "./lib/cluster-report.js";
 import { type ClusterBenchSettings, fullSettings, quickSettings } from "./lib/cluster-settings.js";
-import { summarizeCpuProfile } from "./lib/cpu-profile-summary.js";
+import { monotonicMicros, summarizeCpuProfile } from "./lib/cpu-profile-summary.js";
 import { measureFdatasync, measureSequentialWrite } from "./lib/disk-limits.js";
-import { BenchCluster, type NodeLaunchOptions } from "./lib/node-launcher.js";
+import { BenchCluster, type BenchNode, type NodeLaunchOptions } from "./lib/node-launcher.js";
 import { peakRssMiB } from "./lib/node-usage.js";
 import { produceCases } from "./lib/produce-cases.js";
 import { type ProduceResult, runProduceCase } from "./lib/produce-run.js";
@@ -49,15 +49,17 @@ function progress(message: string): void {
 async function withCluster<T>(
   size: number,
   launch: NodeLaunchOptions,
-  work: (cluster: BenchCluster) => Promise<T>,
+  work: (cluster: BenchCluster, leader: BenchNode) => Promise<T>,
 ): Promise<T> {
   progress(`starting ${size} node${size === 1 ? "" : "s"}`);
   const cluster = await BenchCluster.start(size, launch);
   activeCluster = cluster;
+  let leader: BenchNode | undefined;
   try {
-    return await work(cluster);
+    leader = await cluster.leader();
+    return await work(cluster, leader);
   } finally {
-    await cluster.stop();
+    await cluster.stop(leader);
     activeCluster = undefined;
   }
 }
@@ -83,8 +85,7 @@ async function runAll(run: ClusterBenchSettings): Promise<void> {
   let catchUp: CatchUpResult | undefined;
   const tails: TailResult[] = [];
   for (const size of run.clusterSizes) {
-    await withCluster(size, {}, async (cluster) => {
-      const leader = await cluster.leader();
+    await withCluster(size, {}, async (cluster, leader) => {
       for (const recordBytes of run.recordSizes) {
         for (const produceCase of produceCases) {
           const result = await runProduceCase(
@@ -162,18 +163,24 @@ async function runProfile(run: ClusterBenchSettings): Promise<void> {
   const launch = { nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${directory}`] };
   const produceCase = produceCases.find((candidate) => candidate.key === "stream-256")!;
   let leaderPid = 0;
-  const result = await withCluster(3, launch, async (cluster) => {
-    const leader = await cluster.leader();
+  const window = { fromMicros: 0, toMicros: 0 };
+  const result = await withCluster(3, launch, async (cluster, leader) => {
     leaderPid = leader.pid;
-    return runProduceCase({ nodes: cluster.nodes, leader }, produceCase, 1024, {
-      ...run.produce,
-      durationMs: run.profileMs,
-    });
+    return runProduceCase(
+      { nodes: cluster.nodes, leader },
+      produceCase,
+      1024,
+      { ...run.produce, durationMs: run.profileMs },
+      (phase) => {
+        if (phase === "start") window.fromMicros = monotonicMicros();
+        else window.toMicros = monotonicMicros();
+      },
+    );
   });
   const profileName = (await readdir(directory)).find((name) => name.includes(`.${leaderPid}.`));
   if (profileName === undefined)
     throw new Error(`no profile of the leader (pid ${leaderPid}) in ${directory}`);
-  const summary = await summarizeCpuProfile(join(directory, profileName));
+  const summary = await summarizeCpuProfile(join(directory, profileName), window);
   const table = (entries: typeof summary.topFunctions) =>
     formatTable(
       ["self time", "ms", "%"],
@@ -186,7 +193,7 @@ async function runProfile(run: ClusterBenchSettings): Promise<void> {
   process.stdout.write(
     [
       `leader CPU profile: 3 nodes, 1 KiB, ${produceCase.description}: ${formatNumber(result.recordsPerSecond)} records/s`,
-      `profile ${join(directory, profileName)}: ${formatNumber(summary.totalMs)} ms sampled, ${formatNumber(summary.idleMs)} ms idle`,
+      `profile ${join(directory, profileName)}: ${formatNumber(summary.totalMs)} ms sampled during the measured run, ${formatNumber(summary.idleMs)} ms of it idle`,
       table(summary.byArea),
       table(summary.topFunctions),
     ].join("\n\n") + "\n",

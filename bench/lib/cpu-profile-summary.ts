@@ -10,6 +10,8 @@ interface ProfileNode {
 
 interface CpuProfile {
   nodes: ProfileNode[];
+  /** Microseconds of the monotonic clock (CLOCK_MONOTONIC, as process.hrtime on Linux). */
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
 }
@@ -28,12 +30,33 @@ export interface ProfileSummary {
   byArea: ProfileEntry[];
 }
 
-export async function summarizeCpuProfile(path: string, top = 25): Promise<ProfileSummary> {
+/** A span of the monotonic clock in microseconds: `monotonicMicros()` at its start and end. */
+export interface MonotonicWindow {
+  fromMicros: number;
+  toMicros: number;
+}
+
+/** The monotonic clock V8 stamps profile samples with, in microseconds. */
+export function monotonicMicros(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/** Sums a profile's self time, only over samples inside `window` when one is given. */
+export async function summarizeCpuProfile(
+  path: string,
+  window?: MonotonicWindow,
+  top = 25,
+): Promise<ProfileSummary> {
   const profile = JSON.parse(await readFile(path, "utf8")) as CpuProfile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const selfMicros = new Map<number, number>();
+  let sampledAt = profile.startTime;
   profile.samples.forEach((id, i) => {
-    selfMicros.set(id, (selfMicros.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    const delta = profile.timeDeltas[i] ?? 0;
+    sampledAt += delta;
+    if (window !== undefined && (sampledAt < window.fromMicros || sampledAt > window.toMicros))
+      return;
+    selfMicros.set(id, (selfMicros.get(id) ?? 0) + delta);
   });
   const functions = new Map<string, number>();
   const areas = new Map<string, number>();

@@ -19,6 +19,12 @@ import {
 export const nodeStartTimeoutMs = 60_000;
 /** How long a node gets to exit after SIGTERM before it is SIGKILLed. */
 export const nodeStopTimeoutMs = 10_000;
+/**
+ * The same for the nodes stopped after the first: the last leader of a cluster whose peers are
+ * gone waits out a leadership transfer (10 election timeouts' worth by default) before exiting,
+ * which is not worth waiting for at the end of a benchmark.
+ */
+const remainingStopTimeoutMs = 3_000;
 /** How long to wait for the cluster to agree on a leader. */
 const leaderTimeoutMs = 15_000;
 /** Bytes of a node's stderr kept for error messages (the newest ones). */
@@ -123,16 +129,18 @@ export class BenchNode {
   }
 
   /** SIGTERM (an orderly stop, which also writes --cpu-prof profiles), then SIGKILL. */
-  async stop(): Promise<void> {
-    if (!this.running) return;
+  async stop(timeoutMs = nodeStopTimeoutMs): Promise<"exited" | "killed"> {
+    if (!this.running) return "exited";
     this.child.kill("SIGTERM");
     let timer: NodeJS.Timeout | undefined;
     const gaveUp = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), nodeStopTimeoutMs);
+      timer = setTimeout(() => resolve(true), timeoutMs);
     });
     const timedOut = await Promise.race([this.exited.then(() => false), gaveUp]);
     clearTimeout(timer);
-    if (timedOut) await this.kill();
+    if (!timedOut) return "exited";
+    await this.kill();
+    return "killed";
   }
 
   async kill(): Promise<void> {
@@ -188,9 +196,18 @@ export class BenchCluster {
     throw new Error(`no leader within ${leaderTimeoutMs} ms`);
   }
 
-  /** Stops every node at once and removes their data directories. */
-  async stop(): Promise<void> {
-    await Promise.all(this.nodes.map((node) => node.stop()));
+  /**
+   * Stops `first` (e.g. the leader: it hands over to a live peer and exits promptly, which is also
+   * when --cpu-prof writes its profile), then the others together, SIGKILLing any that linger;
+   * then removes the data directories.
+   */
+  async stop(first?: BenchNode): Promise<void> {
+    if (first !== undefined && (await first.stop()) === "killed")
+      process.stderr.write(
+        `node ${first.id} ignored SIGTERM for ${nodeStopTimeoutMs} ms: killed\n`,
+      );
+    const rest = this.nodes.filter((node) => node !== first);
+    await Promise.all(rest.map((node) => node.stop(remainingStopTimeoutMs)));
     await rm(this.directory, { recursive: true, force: true, maxRetries: 3 });
   }
 }

@@ -50,6 +50,8 @@ export async function runProduceCase(
   produceCase: ProduceCase,
   recordBytes: number,
   timing: ProduceTiming,
+  /** Called as the measured run starts and ends (e.g. to cut a CPU profile to it). */
+  observe?: (phase: "start" | "end") => void,
 ): Promise<ProduceResult> {
   const batch: ProduceBatch = {
     topic: `bench-${produceCase.key}-${recordBytes}`,
@@ -64,7 +66,9 @@ export async function runProduceCase(
     await client.produce(); // creates the topic before the clock starts
     await run({ inflight, durationMs: timing.warmupMs, requestsMax });
     const endSpan = await startCpuSpan(cluster.nodes);
+    observe?.("start");
     const outcome = await run({ inflight, durationMs: timing.durationMs, requestsMax });
+    observe?.("end");
     const cpu = await endSpan();
     const records = outcome.requests * produceCase.recordsPerRequest;
     const perMillion = (seconds: number) =>
