@@ -133,21 +133,29 @@ export class Segment {
     assert(first >= 0 && first < end, "segment read outside its records");
     const last = Math.min(end, first + maxRecords);
     const startPosition = this.index.position(first);
-    // Estimate the span from the index: positions are exact, so the bytes to read are known.
+    // The span comes from the index: positions are exact, so the bytes to read are known. Take
+    // records while the frames before the next one fit in maxBytes; positions increase, so the
+    // largest such `stop` in (first, last] is found by binary search.
     let stop = first + 1;
-    while (stop < last && this.index.position(stop) - startPosition <= maxBytes) stop++;
+    let high = last;
+    while (stop < high) {
+      const middle = (stop + high + 1) >>> 1;
+      if (this.index.position(middle - 1) - startPosition <= maxBytes) stop = middle;
+      else high = middle - 1;
+    }
     const endPosition = stop < this.index.count ? this.index.position(stop) : this.store.size;
     const data = await this.store.read(startPosition, endPosition - startPosition);
     const records: StoredRecord[] = [];
     let at = 0;
     for (let relative = first; relative < stop; relative++) {
-      const header = readFrameHeader(data, at);
-      const frameEnd = at + frameHeaderBytes + (header?.payloadLength ?? 0);
+      // Header fields read in place (no header object per record: this loop is the read path).
+      const payloadLength = at + frameHeaderBytes <= data.length ? data.readUInt32LE(at) : -1;
+      const frameEnd = at + frameHeaderBytes + payloadLength;
       if (
-        header === undefined ||
-        header.payloadLength > framePayloadBytesMax ||
+        payloadLength < 0 ||
+        payloadLength > framePayloadBytesMax ||
         frameEnd > data.length ||
-        crc32c(data, at + 8, frameEnd) !== header.crc
+        crc32c(data, at + 8, frameEnd) !== data.readUInt32LE(at + 4)
       ) {
         throw new TidelogError(
           "data_loss",
