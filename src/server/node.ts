@@ -199,6 +199,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     // Alone in its cluster: no one to wait for, lead now, and be ready when startNode returns.
     node.campaign();
     await waitFor(() => node?.isLeader === true, 10_000);
+    // Reads are served from the applied state, which a restart rebuilds by applying the log
+    // again. Leading is not enough: until the entry the new leader appended in its term is
+    // applied here, records (even whole topics) acknowledged before the restart are missing.
+    const leaderEntryIndex = node.status().lastIndex;
+    await waitFor(() => node !== undefined && node.applied >= leaderEntryIndex, 60_000);
   }
   if (empty && config.join !== undefined) {
     await joinCluster(config.join, config.id, address, broker, clusterFile);
