@@ -86,6 +86,11 @@ export class OnePortServer extends net.Server {
       session.on("error", () => undefined);
     });
     this.on("connection", (socket: Socket) => this.classify(socket, options.sniffTimeoutMs));
+    // The HTTP/1.1 server never listens itself, and Node starts its connection tracking on
+    // 'listening': without it, closeIdleConnections() does nothing (every shutdown waited the
+    // whole grace period for idle keep-alive clients) and headersTimeoutMs is never enforced.
+    this.on("listening", () => this.http1.emit("listening"));
+    this.on("close", () => this.http1.close());
   }
 
   /** Connections currently open, of both kinds. */
