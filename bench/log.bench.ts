@@ -8,7 +8,7 @@
 //   npm run bench -- log --quick    smoke run (a few seconds)
 //
 // Profile a run: node --cpu-prof --cpu-prof-dir=bench/results/profiles dist/bench/log.bench.js
-import { mkdtemp, rm, statfs } from "node:fs/promises";
+import { mkdtemp, open, rm, statfs } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Log } from "../src/log/log.js";
@@ -164,6 +164,84 @@ async function measureAppend(
   }
 }
 
+/** Slices a paired measurement alternates between, so both sides see the same disk weather. */
+const pairedSlices = 6;
+
+/**
+ * A sync-per-batch case paired with raw write + fdatasync of the same bytes: the two alternate in
+ * short slices within one case's time, because on a shared disk the fdatasync rate swings by
+ * several times within seconds, and back-to-back runs would compare different weather.
+ */
+async function measureSyncedPair(
+  directory: string,
+  settings: Settings,
+  recordBytes: number,
+  batchRecords: number,
+): Promise<{ log: AppendResult; raw: FdatasyncResult }> {
+  const log = await Log.open(join(directory, "log"));
+  const rawFile = await open(join(directory, "raw"), "w");
+  const batch = payloads(batchRecords, recordBytes);
+  const rawChunk = Buffer.alloc(batchBytes(recordBytes, batchRecords), 0x61);
+  const logLatency = new LatencySamples();
+  const rawLatency = new LatencySamples();
+  const sliceMs = settings.caseMs / pairedSlices;
+  let logSeconds = 0;
+  let rawSeconds = 0;
+  let records = 0;
+  let rawPosition = 0;
+  try {
+    for (let i = 0; i < 50; i++) {
+      await log.append(batch);
+      await log.sync();
+    }
+    for (let slice = 0; slice < pairedSlices; slice++) {
+      let began = performance.now();
+      let deadline = began + sliceMs;
+      while (performance.now() < deadline) {
+        const start = performance.now();
+        await rawFile.write(rawChunk, 0, rawChunk.length, rawPosition);
+        await rawFile.datasync();
+        rawLatency.add(performance.now() - start);
+        rawPosition += rawChunk.length;
+      }
+      rawSeconds += (performance.now() - began) / 1000;
+      began = performance.now();
+      deadline = began + sliceMs;
+      while (performance.now() < deadline) {
+        const start = performance.now();
+        await log.append(batch);
+        await log.sync();
+        logLatency.add(performance.now() - start);
+        records += batchRecords;
+      }
+      logSeconds += (performance.now() - began) / 1000;
+    }
+    return {
+      log: {
+        recordBytes,
+        batchRecords,
+        sync: true,
+        inflight: 1,
+        records,
+        seconds: logSeconds,
+        recordsPerSecond: records / logSeconds,
+        megabytesPerSecond: (records * recordBytes) / 1e6 / logSeconds,
+        latency: logLatency.summary(),
+      },
+      raw: {
+        writeBytes: rawChunk.length,
+        syncs: rawLatency.count,
+        syncsPerSecond: rawLatency.count / rawSeconds,
+        latency: rawLatency.summary(),
+      },
+    };
+  } finally {
+    await rawFile.close();
+    await log.destroy();
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
 /** Fills a log with 100 B records in batches of 1000, bounded by count and time. */
 async function fillForReads(directory: string, settings: Settings): Promise<Log> {
   const log = await Log.open(directory);
@@ -260,7 +338,7 @@ async function main(): Promise<void> {
   );
   let sequential: SequentialWriteResult;
   let fdatasync: FdatasyncResult;
-  /** Raw write + fdatasync at the byte size of each synced append case's batch (frames). */
+  /** Raw write + fdatasync of each synced case's batch bytes, measured interleaved with it. */
   const sameSizeFdatasync = new Map<number, FdatasyncResult>();
   const appends: AppendResult[] = [];
   const reads: ReadResult[] = [];
@@ -269,15 +347,16 @@ async function main(): Promise<void> {
     fdatasync = await measureFdatasync(root, settings.disk.fdatasync, 1024);
     for (const recordBytes of [100, 1024]) {
       for (const batchRecords of [1, 100]) {
-        const bytes = batchBytes(recordBytes, batchRecords);
-        sameSizeFdatasync.set(bytes, await measureFdatasync(root, settings.disk.fdatasync, bytes));
-      }
-    }
-    for (const recordBytes of [100, 1024]) {
-      for (const batchRecords of [1, 100]) {
         for (const sync of [false, true]) {
           const directory = join(root, `append-${recordBytes}-${batchRecords}-${sync}`);
-          const result = await measureAppend(directory, settings, recordBytes, batchRecords, sync);
+          let result: AppendResult;
+          if (sync) {
+            const pair = await measureSyncedPair(directory, settings, recordBytes, batchRecords);
+            sameSizeFdatasync.set(pair.raw.writeBytes, pair.raw);
+            result = pair.log;
+          } else {
+            result = await measureAppend(directory, settings, recordBytes, batchRecords, sync);
+          }
           console.log(
             `  ${appendLabel(result)}: ${formatNumber(result.recordsPerSecond)} records/s`,
           );
@@ -309,7 +388,7 @@ async function main(): Promise<void> {
           "-",
         ],
         ...[fdatasync, ...sameSizeFdatasync.values()].map((result) => [
-          `write ${result.writeBytes} B + fdatasync, one after another`,
+          `write ${result.writeBytes} B + fdatasync, one after another${result === fdatasync ? "" : " (paired)"}`,
           `${formatNumber(result.syncsPerSecond)}/s`,
           formatNumber((result.syncsPerSecond * result.writeBytes) / 1e6, 1),
           formatNumber(result.latency.p50Ms, 3),
