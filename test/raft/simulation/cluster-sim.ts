@@ -68,6 +68,8 @@ class ClusterSimulation implements NodeObserver {
   private nextProposal = 1;
   private readonly crashRate: number;
   private readonly leaderCrashRate: number;
+  private readonly earlyLeaderCrashRate: number;
+  private readonly crashAt = new Map<NodeId, number>();
 
   // Invariant state.
   private readonly leaderOfTerm = new Map<number, NodeId>();
@@ -90,6 +92,7 @@ class ClusterSimulation implements NodeObserver {
     this.network = new SimNetwork(createRandom(options.seed ^ 0x5eed), faults);
     this.crashRate = random.nextFloat() * 0.002;
     this.leaderCrashRate = random.nextFloat() * 0.01;
+    this.earlyLeaderCrashRate = random.nextFloat() * 0.5;
     this.raftOptions = {
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: 1 + random.nextInt(3),
@@ -97,7 +100,8 @@ class ClusterSimulation implements NodeObserver {
       checkQuorum: random.nextInt(4) !== 0,
       maxInflightMessages: 1 + random.nextInt(8),
       maxInflightBytes: random.nextInt(2) === 0 ? 0 : 64 + random.nextInt(256),
-      maxSizePerMessageBytes: 20 + random.nextInt(200),
+      // One entry per append a third of the time: the histories of figure 8 need it.
+      maxSizePerMessageBytes: random.nextInt(3) === 0 ? 1 : 20 + random.nextInt(200),
       maxCommittedSizePerReadyBytes: 50 + random.nextInt(500),
     };
     const voters = Array.from({ length: options.clusterSize }, (_, i) => `n${i + 1}`);
@@ -107,7 +111,7 @@ class ClusterSimulation implements NodeObserver {
       this.addNode(new SimNode(id, storage, this.raftOptions, options.seed * 31 + this.nodes.size));
     }
     this.trace(
-      `seed ${options.seed}: ${JSON.stringify({ ...faults, crashRate: this.crashRate, leaderCrashRate: this.leaderCrashRate, ...this.raftOptions })}`,
+      `seed ${options.seed}: ${JSON.stringify({ ...faults, crashRate: this.crashRate, leaderCrashRate: this.leaderCrashRate, earlyLeaderCrashRate: this.earlyLeaderCrashRate, ...this.raftOptions })}`,
     );
   }
 
@@ -204,6 +208,15 @@ class ClusterSimulation implements NodeObserver {
       } else if (!node.up && !node.retired && random.nextFloat() < 0.01) {
         this.trace(`restart ${node.id}`);
         node.restart();
+      }
+    }
+    for (const [id, at] of this.crashAt) {
+      if (at > this.now) continue;
+      this.crashAt.delete(id);
+      const node = this.nodes.get(id);
+      if (node?.up) {
+        this.trace(`crash young leader ${id}${node.writing ? " (losing an unsynced write)" : ""}`);
+        node.crash();
       }
     }
     // Leaders crash more often than others: it is where the interesting histories start
@@ -392,6 +405,10 @@ class ClusterSimulation implements NodeObserver {
         if (known === undefined) {
           this.leaderOfTerm.set(term, node.id);
           this.trace(`${node.id} leads term ${term}`);
+          // Short-lived leaders make the histories of figure 8: crash some soon after election.
+          if (this.random.nextFloat() < this.earlyLeaderCrashRate) {
+            this.crashAt.set(node.id, this.now + this.random.nextInt(4 * TICK_STEPS));
+          }
         } else if (known !== node.id) {
           fail(`two leaders in term ${term}: ${known} and ${node.id}`);
         }
