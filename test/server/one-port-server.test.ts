@@ -1,0 +1,102 @@
+// The one-port server alone: HTTP/1.1 and h2c on one port, a silent connection closed after the
+// sniff timeout, and drain() closing idle HTTP/1.1 keep-alive connections at once instead of
+// waiting out the grace period.
+import assert from "node:assert/strict";
+import http from "node:http";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import net from "node:net";
+import { after, before, describe, test } from "node:test";
+import { OnePortServer } from "../../src/server/one-port-server.js";
+
+describe("OnePortServer", () => {
+  let server: OnePortServer;
+  let port: number;
+
+  before(async () => {
+    server = new OnePortServer(
+      (request, response) => {
+        response.setHeader("content-type", "text/plain");
+        response.end(`hello over HTTP/${request.httpVersion}`);
+      },
+      {
+        sniffTimeoutMs: 300,
+        headersTimeoutMs: 5_000,
+        keepAliveTimeoutMs: 60_000,
+        http2StreamsPerSessionMax: 100,
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  test("serves HTTP/1.1 and h2c (prior knowledge) on the same port", async () => {
+    const response = await fetch(`http://127.0.0.1:${port}/`);
+    assert.equal(await response.text(), "hello over HTTP/1.1");
+
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      const body = await new Promise<string>((resolve, reject) => {
+        const stream = session.request({ ":path": "/" });
+        let text = "";
+        stream.setEncoding("utf8");
+        stream.on("data", (chunk: string) => (text += chunk));
+        stream.on("end", () => resolve(text));
+        stream.on("error", reject);
+      });
+      assert.equal(body, "hello over HTTP/2.0");
+    } finally {
+      session.destroy();
+    }
+  });
+
+  test("a connection that sends nothing is closed after the sniff timeout", async () => {
+    const started = Date.now();
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect(port, "127.0.0.1");
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error("the silent connection was kept open"));
+      }, 5_000);
+      socket.on("error", () => undefined);
+      socket.on("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    assert.ok(Date.now() - started >= 250, "not before the sniff timeout");
+  });
+
+  // Runs last: drain() ends every connection.
+  test("drain() closes idle HTTP/1.1 keep-alive connections at once", async () => {
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        http
+          .get({ host: "127.0.0.1", port, path: "/", agent }, (response) => {
+            response.resume();
+            response.on("end", resolve);
+          })
+          .on("error", reject);
+      });
+      // Wait (bounded) until the server sees the connection idle after its response.
+      for (let i = 0; i < 50 && server.connectionCount === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // This one, and fetch's keep-alive connection from the first test.
+      assert.ok(server.connectionCount >= 1, "idle keep-alive connections are open");
+      const started = Date.now();
+      await server.drain(5_000);
+      const elapsedMs = Date.now() - started;
+      assert.equal(server.connectionCount, 0);
+      assert.ok(elapsedMs < 1_000, `drain took ${elapsedMs} ms of its 5,000 ms grace`);
+    } finally {
+      agent.destroy();
+    }
+  });
+});
