@@ -278,6 +278,7 @@ export class Log {
   /** Drops whole sealed segments to honour the policy; returns how many were removed. */
   async applyRetention(policy: RetentionPolicy, nowMs: number = Date.now()): Promise<number> {
     return this.exclusive(async () => {
+      if (this.closed) return 0;
       let removed = 0;
       let size = this.sizeBytes;
       while (this.segments.length > 1) {
@@ -302,6 +303,7 @@ export class Log {
   /** Drops every sealed segment whose records all lie below `offset` (prefix truncation). */
   async truncatePrefix(offset: number): Promise<number> {
     return this.exclusive(async () => {
+      this.checkUsable();
       let removed = 0;
       while (this.segments.length > 1 && this.segments[0]!.nextOffset <= offset) {
         const oldest = this.segments.shift()!;
@@ -407,8 +409,18 @@ export class Log {
     if (this.closed) return;
     await this.exclusive(async () => {
       if (this.failure === undefined) {
-        await this.active.sync().catch(() => undefined);
-        this.syncedNext = this.nextOffset;
+        try {
+          await this.active.sync();
+          this.syncedNext = this.nextOffset;
+        } catch (error) {
+          // What was not synced is not durable: say so instead of claiming it is.
+          this.failure = new TidelogError(
+            "data_loss",
+            `fsync failed while closing ${this.directory}`,
+            {},
+            { cause: error },
+          );
+        }
       }
       this.closed = true;
       for (const segment of this.segments) await segment.close();
