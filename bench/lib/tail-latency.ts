@@ -26,6 +26,7 @@ const drainMsMax = 10_000;
 /** Produce calls outstanding at most; a send slot is skipped (and counted) beyond it. */
 const produceInflightMax = 64;
 const markerIntervalMs = 50;
+const markersMax = setupMsMax / markerIntervalMs;
 
 export interface TailPlan {
   tails: number;
@@ -104,7 +105,14 @@ export async function runTailLatency(
     }
     // Streams start at the tail when the server handles them: mark until every one has seen one.
     const setupDeadline = performance.now() + setupMsMax;
-    while (ready < plan.tails && failures.length === 0 && performance.now() < setupDeadline) {
+    for (
+      let markers = 0;
+      markers < markersMax &&
+      ready < plan.tails &&
+      failures.length === 0 &&
+      performance.now() < setupDeadline;
+      markers++
+    ) {
       await produce(timestampedValue(plan.recordBytes));
       await sleep(markerIntervalMs);
     }
