@@ -70,6 +70,8 @@ class ClusterSimulation implements NodeObserver {
   private readonly leaderCrashRate: number;
   private readonly earlyLeaderCrashRate: number;
   private readonly crashAt = new Map<NodeId, number>();
+  /** Slow disks keep a Ready in flight longer, while messages and ticks keep coming. */
+  private readonly maxDiskLatencySteps: number;
 
   // Invariant state.
   private readonly leaderOfTerm = new Map<number, NodeId>();
@@ -93,6 +95,7 @@ class ClusterSimulation implements NodeObserver {
     this.crashRate = random.nextFloat() * 0.002;
     this.leaderCrashRate = random.nextFloat() * 0.01;
     this.earlyLeaderCrashRate = random.nextFloat() * 0.5;
+    this.maxDiskLatencySteps = random.nextInt(2) === 0 ? 3 : 3 + random.nextInt(3 * TICK_STEPS);
     this.raftOptions = {
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: 1 + random.nextInt(3),
@@ -111,7 +114,7 @@ class ClusterSimulation implements NodeObserver {
       this.addNode(new SimNode(id, storage, this.raftOptions, options.seed * 31 + this.nodes.size));
     }
     this.trace(
-      `seed ${options.seed}: ${JSON.stringify({ ...faults, crashRate: this.crashRate, leaderCrashRate: this.leaderCrashRate, earlyLeaderCrashRate: this.earlyLeaderCrashRate, ...this.raftOptions })}`,
+      `seed ${options.seed}: ${JSON.stringify({ ...faults, crashRate: this.crashRate, leaderCrashRate: this.leaderCrashRate, earlyLeaderCrashRate: this.earlyLeaderCrashRate, maxDiskLatencySteps: this.maxDiskLatencySteps, ...this.raftOptions })}`,
     );
   }
 
@@ -190,7 +193,7 @@ class ClusterSimulation implements NodeObserver {
       if ((this.now + this.tickPhase.get(node.id)!) % TICK_STEPS === 0) node.raw.tick();
     }
     for (const node of this.nodes.values()) {
-      node.step(this.now, () => this.random.nextInt(4), this);
+      node.step(this.now, () => this.random.nextInt(this.maxDiskLatencySteps + 1), this);
     }
     this.checkStep();
   }
