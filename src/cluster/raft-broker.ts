@@ -195,7 +195,10 @@ export class RaftBroker implements Broker {
   }
 
   /** Hands leadership to `targetId` (or the most caught-up voter when empty) and waits for it. */
-  async transferLeadership(targetId: string): Promise<void> {
+  async transferLeadership(
+    targetId: string,
+    timeoutMs = this.options.transferTimeoutMs,
+  ): Promise<void> {
     this.requireLeader();
     const node = this.node;
     const target = targetId === "" ? this.mostCaughtUpVoter() : targetId;
@@ -206,7 +209,7 @@ export class RaftBroker implements Broker {
     if (target === node.id) return;
     if (!node.transferLeadership(target))
       throw new TidelogError("failed_precondition", `cannot transfer leadership to ${target} now`);
-    const deadline = Date.now() + this.options.transferTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const lead = node.softState.lead;
       if (lead === target) return;
@@ -215,7 +218,7 @@ export class RaftBroker implements Broker {
     }
     throw new TidelogError(
       "unavailable",
-      `leadership transfer to ${target} did not finish in ${this.options.transferTimeoutMs} ms`,
+      `leadership transfer to ${target} did not finish in ${timeoutMs} ms`,
     );
   }
 

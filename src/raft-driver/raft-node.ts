@@ -24,6 +24,16 @@ import type { DiskStorage } from "./disk-storage.js";
 
 const debugReady = process.env.TIDELOG_DEBUG_READY === "1";
 
+function notLeaderError(): TidelogError {
+  return new TidelogError("unavailable", "proposal refused: this node is not the leader", {
+    reason: "notLeader",
+  });
+}
+
+function refusal(reason: string): TidelogError {
+  return new TidelogError("unavailable", `proposal refused: ${reason}`, { reason });
+}
+
 /** What applying one entry gave: a result for its proposer, or a deterministic refusal. */
 export type ApplyOutcome = { ok: true; result: unknown } | { ok: false; error: TidelogError };
 
@@ -61,6 +71,8 @@ export interface RaftNodeOptions {
   snapshotEntries: number;
   /** Entries kept behind a snapshot for followers that lag a little. */
   compactionKeepEntries: number;
+  /** Proposals waiting for the next Ready; more are refused with resource_exhausted. */
+  pendingProposalsMax: number;
   /** Called with fatal storage errors: the node cannot go on safely and must stop. */
   onFatal: (error: unknown) => void;
 }
@@ -75,6 +87,11 @@ export class RaftNode {
   private readonly raw: RawNode;
   private readonly waiters = new Map<number, Waiter>();
   private readonly confWaiters = new Map<number, Waiter>();
+  private readonly pendingProposals: {
+    data: Uint8Array;
+    resolve: (result: unknown) => void;
+    reject: (error: unknown) => void;
+  }[] = [];
   private readonly softStateListeners = new Set<(state: SoftState) => void>();
   private readonly appliedListeners = new Set<(index: number) => void>();
   private processing = false;
@@ -182,7 +199,42 @@ export class RaftNode {
    * (leadership changed and the entry was replaced: nothing was written).
    */
   propose(data: Uint8Array): Promise<unknown> {
-    return this.track(this.waiters, this.raw.propose(data));
+    if (this.stopped)
+      return Promise.reject(new TidelogError("unavailable", "the node is shutting down"));
+    if (!this.isLeader) return Promise.reject(notLeaderError());
+    if (this.pendingProposals.length >= this.options.pendingProposalsMax) {
+      return Promise.reject(
+        new TidelogError(
+          "resource_exhausted",
+          `too many writes waiting to be proposed (limit ${this.options.pendingProposalsMax})`,
+        ),
+      );
+    }
+    // Group commit: proposals gather here and enter the log together before the next Ready, so
+    // they share one fsync and one round of appends.
+    return new Promise((resolve, reject) => {
+      this.pendingProposals.push({ data, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Hands the gathered proposals to the core as one batch. */
+  private flushProposals(): void {
+    if (this.pendingProposals.length === 0) return;
+    const batch = this.pendingProposals.splice(0);
+    const result = this.raw.proposeBatch(batch.map((proposal) => proposal.data));
+    if (!result.accepted) {
+      const error = result.reason === "notLeader" ? notLeaderError() : refusal(result.reason);
+      for (const proposal of batch) proposal.reject(error);
+      return;
+    }
+    for (const [i, proposal] of batch.entries()) {
+      this.waiters.set(result.firstIndex + i, {
+        term: result.term,
+        resolve: proposal.resolve,
+        reject: proposal.reject,
+      });
+    }
   }
 
   /** Proposes a membership change; resolves once applied here. */
@@ -223,7 +275,8 @@ export class RaftNode {
       this.loop().then(
         () => {
           this.processing = false;
-          if (!this.stopped && this.raw.hasReady()) this.schedule();
+          if (!this.stopped && (this.raw.hasReady() || this.pendingProposals.length > 0))
+            this.schedule();
         },
         (error: unknown) => {
           this.stopped = true;
@@ -236,10 +289,26 @@ export class RaftNode {
 
   private async loop(): Promise<void> {
     const { storage, stateMachine, transport } = this.options;
-    while (!this.stopped && this.raw.hasReady()) {
+    for (;;) {
+      this.flushProposals();
+      if (this.stopped || !this.raw.hasReady()) break;
       const ready = this.raw.ready();
       const began = debugReady ? performance.now() : 0;
       if (ready.softState !== undefined) this.changeSoftState(ready.softState);
+      // A leader's appends and heartbeats may leave before its own fsync (Raft thesis §10.2.1):
+      // it counts its own entries toward commitment, but any commit that needs a follower's ack
+      // of them reaches the state machine, clients and followers only in a later Ready, after
+      // this one is durable. Everything else (votes, acks) waits for the fsync below.
+      let messages = ready.messages;
+      if (this.isLeader && messages.length > 0) {
+        const early = messages.filter(
+          (message) => message.type === "append" || message.type === "heartbeat",
+        );
+        if (early.length > 0) transport.send(early);
+        messages = messages.filter(
+          (message) => message.type !== "append" && message.type !== "heartbeat",
+        );
+      }
       if (ready.snapshot !== undefined) await storage.applySnapshot(ready.snapshot);
       if (ready.entries.length > 0) await storage.append(ready.entries);
       const persisted: Promise<void>[] = [];
@@ -247,10 +316,11 @@ export class RaftNode {
       if (ready.hardState !== undefined)
         persisted.push(storage.setHardState(ready.hardState, ready.mustSync));
       await Promise.all(persisted);
-      if (ready.messages.length > 0) transport.send(ready.messages);
+      if (messages.length > 0) transport.send(messages);
       if (ready.snapshot !== undefined) {
         await stateMachine.restore(ready.snapshot);
         this.conf = ready.snapshot.metadata.confState;
+        this.abandonWaitersThrough(ready.snapshot.metadata.index);
         this.setApplied(ready.snapshot.metadata.index);
       }
       await this.applyCommitted(ready.committedEntries);
@@ -308,7 +378,11 @@ export class RaftNode {
 
   private setApplied(index: number): void {
     this.appliedIndex = index;
-    // Proposals at or below an installed snapshot's index can no longer be matched: they are lost.
+    for (const listener of this.appliedListeners) listener(index);
+  }
+
+  /** Proposals at or below an installed snapshot's index can no longer be matched: they are lost. */
+  private abandonWaitersThrough(index: number): void {
     for (const waiters of [this.waiters, this.confWaiters]) {
       for (const [waitingIndex, waiter] of waiters) {
         if (waitingIndex > index) continue;
@@ -318,7 +392,6 @@ export class RaftNode {
         );
       }
     }
-    for (const listener of this.appliedListeners) listener(index);
   }
 
   private changeSoftState(state: SoftState): void {

@@ -190,6 +190,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     seed: hashSeed(config.id),
     snapshotEntries: config.raft.snapshotEntries,
     compactionKeepEntries: config.raft.compactionKeepEntries,
+    pendingProposalsMax: 100_000,
     onFatal: config.onFatal ?? crash,
   });
   broker.attach(node);
@@ -227,8 +228,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       stopping ??= (async () => {
         clearInterval(retentionTimer);
         if (broker.isLeader() && broker.mostCaughtUpVoter() !== undefined) {
-          // Hand over before leaving so the cluster does not wait out an election timeout.
-          await broker.transferLeadership("").catch(() => undefined);
+          // Hand over before leaving so the cluster does not wait out an election timeout; give
+          // up after one election timeout (the peers may be gone too).
+          await broker
+            .transferLeadership("", config.raft.tickMs * config.raft.electionTicks * 2)
+            .catch(() => undefined);
         }
         await app.fastify.close();
         transport.close();
