@@ -18,6 +18,7 @@ import { type Record as RecordMessage, RecordSchema } from "../gen/tidelog/v1/re
 import type { LeaderForwarder } from "./leader-forwarder.js";
 import type { ApiLimits } from "./limits.js";
 import { orderedPipeline } from "./ordered-pipeline.js";
+import { recordAsUnknownField } from "./record-wire.js";
 import type { StreamCounter } from "./stream-counter.js";
 import { topicOrDefault } from "./topic-or-default.js";
 
@@ -51,13 +52,16 @@ export function createLogService({
     request: ConsumeRequest,
     info: TopicInfo,
     offset: number,
+    context: HandlerContext,
   ): Promise<ConsumeResponse> => {
     const records = await broker.consume(info.name, offset, consumeLimits(request, limits));
-    return create(ConsumeResponseSchema, {
-      records: records.map(toRecordMessage),
+    const response = create(ConsumeResponseSchema, {
       nextOffset: BigInt(records.at(-1)!.offset + 1),
       highWatermark: BigInt(info.nextOffset),
     });
+    if (answersInBinary(context)) response.$unknown = records.map(recordAsUnknownField);
+    else response.records = records.map(toRecordMessage);
+    return response;
   };
 
   return {
@@ -73,7 +77,7 @@ export function createLogService({
       );
     },
 
-    async consume(request: ConsumeRequest): Promise<ConsumeResponse> {
+    async consume(request: ConsumeRequest, context: HandlerContext): Promise<ConsumeResponse> {
       const info = broker.topic(topicOrDefault(request.topic));
       const offset = startOffset(request, info);
       checkInRange(info, offset);
@@ -84,7 +88,7 @@ export function createLogService({
           highWatermark: BigInt(info.nextOffset),
         });
       }
-      return consumeOnce(request, info, offset);
+      return consumeOnce(request, info, offset, context);
     },
 
     consumeStream(request: ConsumeRequest, context: HandlerContext) {
@@ -97,7 +101,7 @@ export function createLogService({
           const info = broker.topic(name);
           checkInRange(info, offset);
           if (offset < info.nextOffset) {
-            const response = await consumeOnce(request, info, offset);
+            const response = await consumeOnce(request, info, offset, context);
             offset = Number(response.nextOffset);
             yield response;
             continue;
@@ -107,6 +111,15 @@ export function createLogService({
       });
     },
   };
+}
+
+/**
+ * Whether the answer is protobuf binary (gRPC, gRPC-Web and Connect with a proto content type);
+ * Connect GET requests and JSON content types get JSON. See record-wire.ts.
+ */
+function answersInBinary(context: HandlerContext): boolean {
+  const contentType = context.requestHeader.get("content-type");
+  return contentType !== null && !contentType.includes("json");
 }
 
 function checkProduce(request: ProduceRequest, limits: ApiLimits): RecordInput[] {
