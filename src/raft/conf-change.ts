@@ -4,8 +4,8 @@
 // applies that committed entry and calls RawNode.applyConfChange — not when it is appended.
 // Safety comes from three rules the core enforces: the leader accepts a new change only once
 // every earlier one is applied on it (one pending change at a time), a new leader accepts none
-// until it has applied its own first entry, and no node campaigns while a committed change
-// waits to be applied. Since every node applies the same committed sequence to the same starting
+// until it has applied every entry its log held when it was elected, and no node campaigns
+// while a committed change waits to be applied. Since every node applies the same committed sequence to the same starting
 // membership, an invalid change (say, removing a non-member) is a no-op everywhere alike.
 
 import type { ConfState, NodeId } from "./types.js";

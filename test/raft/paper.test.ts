@@ -437,6 +437,54 @@ describe("figure 3 guarantees, over randomized runs", () => {
   });
 });
 
+describe("membership changes (thesis §4.1, applied at apply time)", () => {
+  test("a node does not campaign while a committed conf change waits to be applied", () => {
+    const env = cluster(3);
+    elect(env, "1");
+    quiet(env, () => {
+      env.proposeConfChange("1", { type: "addLearner", nodeId: "4" });
+      env.stabilize([]);
+    });
+    // After a restart, 2's state machine replays from the snapshot: the change is committed
+    // but not yet applied.
+    quiet(env, () => env.restart("2"));
+    env.node("2").raw.campaign();
+    assert.equal(state(env, "2"), "follower");
+    quiet(env, () => env.processReady("2"));
+    assert.deepEqual(env.node("2").confState.learners, ["4"]);
+    env.node("2").raw.campaign();
+    assert.equal(state(env, "2"), "candidate");
+  });
+
+  test("a new leader accepts no conf change until it applied every earlier-term entry", () => {
+    const env = cluster(3);
+    elect(env, "1");
+    // x reaches 2 but is not committed; then 2 takes over at term 3 with x unapplied.
+    quiet(env, () => {
+      env.propose("1", "x");
+      env.processReady("1");
+      env.deliver(["2"], ["3"]);
+      env.processReady("2");
+      env.messages = [];
+    });
+    env.partition(["1"]);
+    quiet(env, () => {
+      env.node("2").raw.campaign();
+      env.processReady("2");
+      env.deliver(["3"], []);
+      env.processReady("3");
+      env.deliver(["2"], []);
+    });
+    assert.equal(state(env, "2"), "leader");
+    assert.equal(
+      env.proposeConfChange("2", { type: "addLearner", nodeId: "4" }),
+      "rejected: confChangePending",
+    );
+    quiet(env, () => env.stabilize(["2", "3"]));
+    assert.match(env.proposeConfChange("2", { type: "addLearner", nodeId: "4" }), /^accepted/);
+  });
+});
+
 describe("§5.4.2 committing entries from previous terms (figure 8)", () => {
   test("figure 8 (e): once an entry of the current term is on a majority, earlier ones commit", () => {
     const env = figure8c();
