@@ -40,6 +40,10 @@ export interface NodeProcessOptions {
   /** More `serve` flags, e.g. ["--no-auto-create-topics"]. */
   args?: string[];
   startTimeoutMs?: number;
+  /** --listen (default 127.0.0.1:0); a fixed port keeps the node's address across restarts. */
+  listen?: string;
+  /** Extra environment variables for the child, e.g. { TIDELOG_DEBUG: "1" }. */
+  env?: Record<string, string>;
 }
 
 export interface ExitStatus {
@@ -57,8 +61,10 @@ export class NodeProcess {
   private constructor(
     readonly id: string,
     readonly dataDirectory: string,
-    private readonly args: readonly string[],
+    private args: readonly string[],
     private readonly startTimeoutMs: number,
+    private readonly listen: string,
+    private readonly env: Record<string, string>,
   ) {}
 
   /** Starts a node and resolves once it serves. */
@@ -73,6 +79,8 @@ export class NodeProcess {
       dataDirectory,
       options.args ?? [],
       options.startTimeoutMs ?? nodeStartTimeoutMs,
+      options.listen ?? "127.0.0.1:0",
+      options.env ?? {},
     );
     await node.spawn();
     return node;
@@ -150,9 +158,13 @@ export class NodeProcess {
     }
   }
 
-  /** Starts the node again on the same data directory; the previous process must have exited. */
-  async restart(): Promise<void> {
+  /**
+   * Starts the node again on the same data directory; the previous process must have exited.
+   * `args`, when given, replace the extra `serve` flags from now on.
+   */
+  async restart(args?: readonly string[]): Promise<void> {
     if (this.running) throw new Error(`node ${this.id} is still running: kill it first`);
+    if (args !== undefined) this.args = args;
     await this.spawn();
   }
 
@@ -184,12 +196,12 @@ export class NodeProcess {
         "--id",
         this.id,
         "--listen",
-        "127.0.0.1:0",
+        this.listen,
         "--data-dir",
         this.dataDirectory,
         ...this.args,
       ],
-      { stdio: ["ignore", "pipe", "pipe"] },
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...this.env } },
     );
     children.add(child);
     this.child = child;

@@ -1,0 +1,504 @@
+// Test harness: a cluster of real tidelog nodes (child processes, see node-process.ts) on
+// 127.0.0.1. The first node bootstraps, the others join through it. Each node listens on a port
+// picked up front and kept across restarts (peers know a node by its address); with `proxies`,
+// each node advertises a TCP proxy (tcp-proxy.ts) in front of it, so links between nodes can be
+// cut and healed while test clients still reach every node directly.
+//
+// Faults: kill (SIGKILL), pause (SIGSTOP) / resume (SIGCONT), terminate (SIGTERM), restart on the
+// same data directory, wipe the data directory, cut links. Every wait is bounded; `close()` (and a
+// file-level `after` hook) stops every process and proxy and removes the data directories.
+import { mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import {
+  ClusterService,
+  GetServersRequestSchema,
+  type GetServersResponse,
+} from "../../src/gen/tidelog/v1/cluster_service_pb.js";
+import { LogService, StartPosition } from "../../src/gen/tidelog/v1/log_service_pb.js";
+import { type ClosableTransport, createNodeTransport } from "./clients.js";
+import type { NodeLogs } from "./history.js";
+import { NodeProcess } from "./node-process.js";
+import { type CutMode, everyone, socketOwner, TcpProxy } from "./tcp-proxy.js";
+
+/** Raft tick used by cluster tests: elections take 0.5–1 s. */
+export const clusterTickMs = 50;
+/** Deadline of one admin or read call from the harness. */
+const callTimeoutMs = 3_000;
+/** Records per Consume call when reading a whole log. */
+const readBatchRecords = 2_000;
+/** Bound on Consume calls when reading one topic of one node. */
+const readCallsMax = 1_000;
+/** stderr kept of earlier incarnations of a node (restarts), for failure messages. */
+const pastStderrBytesMax = 16 * 1024;
+
+export interface ClusterOptions {
+  size: number;
+  /** Extra `serve` flags for every node (e.g. ["--snapshot-entries", "200"]). */
+  args?: string[];
+  /** Put a TCP proxy in front of every node and advertise it to peers. */
+  proxies?: boolean;
+  /** Extra environment for the nodes (e.g. { TIDELOG_DEBUG: "1" }). */
+  env?: Record<string, string>;
+  tickMs?: number;
+}
+
+export interface Member {
+  readonly id: string;
+  /** host:port clients use (the node's own port). */
+  readonly address: string;
+  /** host:port peers use (the proxy's, or the node's own). */
+  readonly peerAddress: string;
+  readonly dataDirectory: string;
+  readonly proxy: TcpProxy | undefined;
+  /** The process; undefined before it first started. */
+  process: NodeProcess | undefined;
+  paused: boolean;
+  /** Removed from the cluster (Leave): not expected in GetServers nor in checks. */
+  removed: boolean;
+  /** stderr of earlier incarnations. */
+  pastStderr: string;
+  /** The harness stopped the current process on purpose (kill, terminate, close). */
+  stoppedOnPurpose: boolean;
+}
+
+interface Clients {
+  transport: ClosableTransport;
+  log: Client<typeof LogService>;
+  cluster: Client<typeof ClusterService>;
+}
+
+const clusters = new Set<Cluster>();
+
+after(async () => {
+  await Promise.all([...clusters].map((cluster) => cluster.close()));
+});
+
+export class Cluster {
+  private readonly membersById = new Map<string, Member>();
+  private readonly clients = new Map<string, Clients>();
+  private closed = false;
+
+  private constructor(
+    readonly root: string,
+    private readonly options: ClusterOptions,
+  ) {}
+
+  /** Starts `size` nodes: n1 bootstraps, n2… join through n1 one after the other. */
+  static async start(options: ClusterOptions): Promise<Cluster> {
+    const root = await mkdtemp(join(tmpdir(), "tidelog-cluster-"));
+    const cluster = new Cluster(root, options);
+    clusters.add(cluster);
+    try {
+      await cluster.addNode("n1", { bootstrap: true });
+      for (let i = 2; i <= options.size; i++) await cluster.addNode(`n${i}`);
+    } catch (error) {
+      const logs = cluster.logs();
+      await cluster.close();
+      throw new Error(`cluster did not start: ${String(error)}\n${logs}`);
+    }
+    return cluster;
+  }
+
+  get members(): Member[] {
+    return [...this.membersById.values()];
+  }
+
+  /** Members not removed. */
+  get ids(): string[] {
+    return this.members.filter((member) => !member.removed).map((member) => member.id);
+  }
+
+  /** Members whose process runs and is not paused. */
+  get liveIds(): string[] {
+    return this.members
+      .filter((member) => !member.removed && !member.paused && member.process?.running === true)
+      .map((member) => member.id);
+  }
+
+  member(id: string): Member {
+    const member = this.membersById.get(id);
+    if (member === undefined) throw new Error(`no member ${id}`);
+    return member;
+  }
+
+  /**
+   * Starts a new node: with `bootstrap`, forms the cluster; otherwise joins through `through`
+   * (a member id; default: the first live member). Resolves once it serves (after joining).
+   */
+  async addNode(
+    id: string,
+    options: { bootstrap?: boolean; through?: string; args?: string[] } = {},
+  ): Promise<Member> {
+    if (this.membersById.has(id)) throw new Error(`member ${id} exists`);
+    const port = await freePort();
+    const proxy: TcpProxy | undefined = this.options.proxies
+      ? await TcpProxy.start({
+          target: { host: "127.0.0.1", port },
+          identify: (clientPort): Promise<string | undefined> =>
+            this.identify(clientPort, proxy!.port),
+        })
+      : undefined;
+    const member: Member = {
+      id,
+      address: `127.0.0.1:${port}`,
+      peerAddress: proxy?.address ?? `127.0.0.1:${port}`,
+      dataDirectory: join(this.root, id),
+      proxy,
+      process: undefined,
+      paused: false,
+      removed: false,
+      pastStderr: "",
+      stoppedOnPurpose: false,
+    };
+    this.membersById.set(id, member);
+    const through = options.through ?? this.liveIds.find((other) => other !== id);
+    const membership = options.bootstrap
+      ? ["--bootstrap"]
+      : ["--join", this.member(through ?? "").address];
+    member.process = await NodeProcess.start({
+      id,
+      dataDirectory: member.dataDirectory,
+      listen: member.address,
+      args: [...membership, ...this.commonArgs(member), ...(options.args ?? [])],
+      env: this.options.env ?? {},
+      startTimeoutMs: 60_000,
+    });
+    return member;
+  }
+
+  // --- faults -----------------------------------------------------------------------------------
+
+  /** SIGKILL, and waits for the exit. */
+  async kill(id: string): Promise<void> {
+    const member = this.member(id);
+    member.stoppedOnPurpose = true;
+    member.process!.kill("SIGKILL");
+    await member.process!.waitExit();
+    member.paused = false;
+    this.dropClients(id);
+  }
+
+  /** SIGSTOP: the process stops dead, its sockets stay open. */
+  pause(id: string): void {
+    const member = this.member(id);
+    member.process!.kill("SIGSTOP");
+    member.paused = true;
+  }
+
+  /** SIGCONT. */
+  resume(id: string): void {
+    const member = this.member(id);
+    member.process!.kill("SIGCONT");
+    member.paused = false;
+  }
+
+  /** SIGTERM (an orderly stop), and waits for the exit; resolves with how it exited. */
+  async terminate(id: string, timeoutMs = 15_000): Promise<{ code: number | null }> {
+    const member = this.member(id);
+    member.stoppedOnPurpose = true;
+    member.process!.kill("SIGTERM");
+    const status = await member.process!.waitExit(timeoutMs);
+    this.dropClients(id);
+    return status;
+  }
+
+  /**
+   * Starts a stopped node again on its data directory and port; `args` replace its membership
+   * flags (default: none, as a restarted member needs).
+   */
+  async restart(id: string, args: string[] = []): Promise<void> {
+    const member = this.member(id);
+    member.pastStderr = (member.pastStderr + member.process!.stderr).slice(-pastStderrBytesMax);
+    this.dropClients(id);
+    member.stoppedOnPurpose = false;
+    await member.process!.restart([...args, ...this.commonArgs(member)]);
+  }
+
+  /** Removes a stopped node's data directory. */
+  async wipe(id: string): Promise<void> {
+    const member = this.member(id);
+    if (member.process?.running) throw new Error(`${id} is running: stop it before wiping`);
+    await rm(member.dataDirectory, { recursive: true, force: true, maxRetries: 3 });
+  }
+
+  /** Cuts the links into `to` from `from` (a member id, or every peer when omitted). */
+  cut(to: string, from?: string, mode: CutMode = "reset"): void {
+    const proxy = this.member(to).proxy;
+    if (proxy === undefined) throw new Error("the cluster was started without proxies");
+    proxy.cut(from ?? everyone, mode);
+  }
+
+  /** Cuts every link into and out of `id`. */
+  isolate(id: string, mode: CutMode = "reset"): void {
+    this.cut(id, undefined, mode);
+    for (const other of this.members) if (other.id !== id) this.cut(other.id, id, mode);
+  }
+
+  /** Heals every cut link. */
+  heal(): void {
+    for (const member of this.members) member.proxy?.heal();
+  }
+
+  // --- observation ------------------------------------------------------------------------------
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** A member's Connect gRPC clients (one HTTP/2 connection, reconnecting as needed). */
+  client(id: string): Clients {
+    if (this.closed) throw new Error("the cluster is closed");
+    let clients = this.clients.get(id);
+    if (clients === undefined) {
+      const transport = createNodeTransport("grpc", `http://${this.member(id).address}`);
+      clients = {
+        transport,
+        log: createClient(LogService, transport.transport),
+        cluster: createClient(ClusterService, transport.transport),
+      };
+      this.clients.set(id, clients);
+    }
+    return clients;
+  }
+
+  async servers(id: string, timeoutMs = callTimeoutMs): Promise<GetServersResponse> {
+    return this.client(id).cluster.getServers(create(GetServersRequestSchema, {}), { timeoutMs });
+  }
+
+  /**
+   * The leader the live members agree on: a member that says it leads, which every other live
+   * member (of `among`, default all live) that answers also names, at the same term.
+   */
+  async leader(among: string[] = this.liveIds): Promise<string | undefined> {
+    const answers = await Promise.all(
+      among.map(async (id) => {
+        try {
+          const response = await this.servers(id, 1_000);
+          const lead = response.servers.find((server) => server.isLeader);
+          return { id, lead: lead?.id, term: lead?.term };
+        } catch {
+          return { id, lead: undefined, term: undefined };
+        }
+      }),
+    );
+    const self = answers.find((answer) => answer.lead === answer.id);
+    if (self === undefined) return undefined;
+    const agree = answers.filter((answer) => answer.lead === self.id && answer.term === self.term);
+    return agree.length === answers.length ? self.id : undefined;
+  }
+
+  /** Waits until `among` agree on a leader (not in `excluding`), and returns it. */
+  async waitForLeader(
+    options: { among?: string[]; excluding?: string[]; timeoutMs?: number } = {},
+  ): Promise<string> {
+    let found: string | undefined;
+    await waitUntil(
+      async () => {
+        found = await this.leader(options.among ?? this.liveIds);
+        return found !== undefined && !(options.excluding ?? []).includes(found);
+      },
+      () => `no agreed leader among ${(options.among ?? this.liveIds).join(",")}\n${this.logs()}`,
+      options.timeoutMs ?? 15_000,
+      100,
+    );
+    return found!;
+  }
+
+  /** The next offset of `topic` on `id` (0 when it does not know the topic). */
+  async nextOffset(id: string, topic: string): Promise<number> {
+    try {
+      const response = await this.client(id).log.consume(
+        { topic, start: StartPosition.TAIL, tailBack: 0n, maxRecords: 1 },
+        { timeoutMs: callTimeoutMs },
+      );
+      return Number(response.highWatermark);
+    } catch (error) {
+      if (ConnectError.from(error).code === Code.NotFound) return 0;
+      throw error;
+    }
+  }
+
+  /** Waits until `id` holds `topic` up to at least `minimum` (its next offset), while writes go on. */
+  async waitCaughtUp(
+    id: string,
+    topic: string,
+    minimum: number,
+    timeoutMs = 20_000,
+  ): Promise<void> {
+    let last = "";
+    await waitUntil(
+      async () => {
+        try {
+          const next = await this.nextOffset(id, topic);
+          last = String(next);
+          return next >= minimum;
+        } catch (error) {
+          last = `(error: ${String(error)})`;
+          return false;
+        }
+      },
+      () => `${id} did not reach ${topic}@${minimum}; last next offset ${last}\n${this.logs()}`,
+      timeoutMs,
+      100,
+    );
+  }
+
+  /**
+   * Waits until every member in `ids` (default: all not removed) holds the same next offset for
+   * each topic, at least `minimum[topic]`, twice in a row.
+   */
+  async waitConverged(
+    topics: string[],
+    options: { ids?: string[]; minimum?: Map<string, number>; timeoutMs?: number } = {},
+  ): Promise<void> {
+    const ids = options.ids ?? this.ids;
+    let previous = "";
+    let last = "";
+    await waitUntil(
+      async () => {
+        const ends: number[][] = [];
+        try {
+          for (const topic of topics)
+            ends.push(await Promise.all(ids.map((id) => this.nextOffset(id, topic))));
+        } catch (error) {
+          last = `(error: ${String(error)})`;
+          return false;
+        }
+        last = JSON.stringify(Object.fromEntries(topics.map((topic, i) => [topic, ends[i]])));
+        const equal = ends.every(
+          (row, i) =>
+            row.every((end) => end === row[0]) &&
+            (row[0] ?? 0) >= (options.minimum?.get(topics[i]!) ?? 0),
+        );
+        const stable = equal && last === previous;
+        previous = equal ? last : "";
+        return stable;
+      },
+      () => `nodes ${ids.join(",")} did not converge; last next offsets ${last}\n${this.logs()}`,
+      options.timeoutMs ?? 30_000,
+      150,
+    );
+  }
+
+  /** All values of `topic` on `id`, by offset from 0; throws on a gap or a retained-away start. */
+  async readLog(id: string, topic: string): Promise<string[]> {
+    const values: string[] = [];
+    const end = await this.nextOffset(id, topic);
+    for (let call = 0; values.length < end; call++) {
+      if (call >= readCallsMax) throw new Error(`reading ${topic} from ${id}: too many calls`);
+      const response = await this.client(id).log.consume(
+        { topic, offset: BigInt(values.length), maxRecords: readBatchRecords },
+        { timeoutMs: 10_000 },
+      );
+      if (response.records.length === 0) break;
+      for (const record of response.records) {
+        if (Number(record.offset) !== values.length)
+          throw new Error(`${id} ${topic}: expected offset ${values.length}, got ${record.offset}`);
+        values.push(Buffer.from(record.value).toString("utf8"));
+      }
+    }
+    if (values.length !== end) throw new Error(`${id} ${topic}: read ${values.length} of ${end}`);
+    return values;
+  }
+
+  /** Every topic's log on every member in `ids` (default: all not removed). */
+  async readAll(topics: string[], ids = this.ids): Promise<Map<string, NodeLogs>> {
+    const result = new Map<string, NodeLogs>();
+    for (const id of ids) {
+      const logs: NodeLogs = new Map();
+      for (const topic of topics) logs.set(topic, await this.readLog(id, topic));
+      result.set(id, logs);
+    }
+    return result;
+  }
+
+  /** Every member's state and stderr (of every incarnation), for failure messages. */
+  logs(): string {
+    return this.members
+      .map((member) => {
+        const past = member.pastStderr === "" ? "" : `earlier stderr:\n${member.pastStderr}\n`;
+        const current = member.process?.describe() ?? `node ${member.id} never started`;
+        // A node that exited without the harness stopping it crashed, or something outside the
+        // test signalled it (another test run's cleanup, say): either way the failure says so.
+        const unexpected =
+          member.process !== undefined && !member.process.running && !member.stoppedOnPurpose
+            ? " (EXITED WITHOUT THE TEST STOPPING IT)"
+            : "";
+        return `--- ${member.id}${member.paused ? " (paused)" : ""}${member.removed ? " (removed)" : ""}${unexpected}\n${past}${current}`;
+      })
+      .join("\n");
+  }
+
+  /** Stops every process (SIGKILL), closes proxies and clients, removes the data directories. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clusters.delete(this);
+    for (const member of this.members) member.stoppedOnPurpose = true;
+    for (const id of this.clients.keys()) this.dropClients(id);
+    await Promise.all(this.members.map((member) => member.process?.destroy()));
+    await Promise.all(this.members.map((member) => member.proxy?.close()));
+    await rm(this.root, { recursive: true, force: true, maxRetries: 3 });
+  }
+
+  private commonArgs(member: Member): string[] {
+    return [
+      "--raft-tick-ms",
+      String(this.options.tickMs ?? clusterTickMs),
+      "--advertise",
+      member.peerAddress,
+      ...(this.options.args ?? []),
+    ];
+  }
+
+  private dropClients(id: string): void {
+    this.clients.get(id)?.transport.close();
+    this.clients.delete(id);
+  }
+
+  /** Which member opened the connection whose client socket is 127.0.0.1:`clientPort`. */
+  private async identify(clientPort: number, proxyPort: number): Promise<string | undefined> {
+    const byPid = new Map<number, string>();
+    for (const member of this.members) {
+      const pid = member.process?.running ? member.process.pid : undefined;
+      if (pid !== undefined) byPid.set(pid, member.id);
+    }
+    const pid = await socketOwner(clientPort, proxyPort, [...byPid.keys()]);
+    return pid === undefined ? undefined : byPid.get(pid);
+  }
+}
+
+/**
+ * Waits until `condition()` holds, checking every `intervalMs`, for at most `timeoutMs`; then
+ * fails with `message()` (evaluated then, so it can tell the last state seen).
+ */
+export async function waitUntil(
+  condition: () => boolean | Promise<boolean>,
+  message: () => string,
+  timeoutMs: number,
+  intervalMs = 50,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms: ${message()}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** A port free on 127.0.0.1 right now (the OS picks it). */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
