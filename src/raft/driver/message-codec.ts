@@ -1,7 +1,7 @@
 // Maps the core's messages onto tidelog.raft.v1 protobuf messages and back. Incoming messages
 // come from the network: they are checked for shape before the core sees them.
 import { create } from "@bufbuild/protobuf";
-import { TidelogError } from "../errors.js";
+import { TidelogError } from "../../errors.js";
 import {
   type Entry as EntryMessage,
   EntrySchema,
@@ -9,8 +9,8 @@ import {
   MessageSchema,
   MessageType,
   type Message as ProtoMessage,
-} from "../gen/tidelog/raft/v1/raft_pb.js";
-import type { Entry, Message } from "../raft/index.js";
+} from "../../gen/tidelog/raft/v1/raft_pb.js";
+import type { Entry, Message } from "../index.js";
 
 const toProtoType: { [type in Message["type"]]: MessageType } = {
   append: MessageType.APPEND,

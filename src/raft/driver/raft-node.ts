@@ -5,7 +5,7 @@
 // leave, then apply committed entries, then advance. Proposals made while a Ready is being
 // persisted join the next one: concurrent writes share one fsync and one round of appends
 // (group commit). Time enters only through the tick timer.
-import { TidelogError } from "../errors.js";
+import { TidelogError } from "../../errors.js";
 import {
   type ConfChange,
   type ConfState,
@@ -19,7 +19,7 @@ import {
   type Snapshot,
   type SoftState,
   type Status,
-} from "../raft/index.js";
+} from "../index.js";
 import type { DiskStorage } from "./disk-storage.js";
 
 const debugReady = process.env.TIDELOG_DEBUG_READY === "1";

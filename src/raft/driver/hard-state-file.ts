@@ -5,9 +5,9 @@
 //   slot: sequence f64 · term f64 · commit f64 · voteLength u16 · vote utf8 · … · crc32c u32 (last 4 bytes)
 import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
-import { assert } from "../assert.js";
-import { crc32c } from "../log/crc32c.js";
-import type { HardState } from "../raft/index.js";
+import { assert } from "../../assert.js";
+import { crc32c } from "../../log/crc32c.js";
+import type { HardState } from "../index.js";
 
 const slotBytes = 512;
 const voteBytesMax = slotBytes - 8 * 3 - 2 - 4;

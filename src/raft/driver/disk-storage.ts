@@ -11,8 +11,8 @@
 //   <dir>/snapshot   the latest snapshot: metadata and the state machine's description (JSON + bytes)
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fsyncDirectory } from "../log/fsync-directory.js";
-import { Log } from "../log/log.js";
+import { fsyncDirectory } from "../../log/fsync-directory.js";
+import { Log } from "../../log/log.js";
 import {
   type ConfState,
   type Entry,
@@ -21,7 +21,7 @@ import {
   MemoryStorage,
   type Snapshot,
   type Storage,
-} from "../raft/index.js";
+} from "../index.js";
 import { HardStateFile } from "./hard-state-file.js";
 
 const entryHeaderBytes = 9;

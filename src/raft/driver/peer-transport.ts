@@ -7,8 +7,8 @@
 import { create } from "@bufbuild/protobuf";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { RaftService, StepRequestSchema } from "../gen/tidelog/raft/v1/raft_pb.js";
-import type { Message, NodeId } from "../raft/index.js";
+import { RaftService, StepRequestSchema } from "../../gen/tidelog/raft/v1/raft_pb.js";
+import type { Message, NodeId } from "../index.js";
 import { messageToProto } from "./message-codec.js";
 import type { Transport } from "./raft-node.js";
 
