@@ -13,6 +13,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { createClusterService, type MembershipOperations } from "../api/cluster-service.js";
 import type { ErrorLogger } from "../api/connect-error.js";
 import { createErrorInterceptor } from "../api/error-interceptor.js";
+import { createFastValidator } from "../api/fast-validator.js";
 import { HealthRegistry, registerHealth, ServingStatus } from "../api/health/index.js";
 import { LeaderForwarder } from "../api/leader-forwarder.js";
 import { type ApiLimits, readMaxBytes } from "../api/limits.js";
@@ -74,6 +75,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const streams = new StreamCounter(deps.limits.streamsMax);
   const shutdownController = new AbortController();
   const forwarder = new LeaderForwarder(deps.broker, deps.forwardTimeoutMs);
+  const errorInterceptor = createErrorInterceptor(deps.logError);
+  // Requests of the public services are validated against their protovalidate rules; the Raft
+  // transport between peers carries none and skips the walk.
+  const validated = {
+    interceptors: [
+      errorInterceptor,
+      createValidateInterceptor({ validator: createFastValidator() }),
+    ],
+  };
   // Every call in progress listens on the shutdown signal (connect links it into each call's
   // signal and unlinks it when the call ends): thousands of listeners are expected, not a leak.
   setMaxListeners(0, shutdownController.signal);
@@ -91,14 +101,19 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       router.service(
         LogService,
         createLogService({ broker: deps.broker, limits: deps.limits, streams, forwarder }),
+        validated,
       );
-      router.service(TopicService, createTopicService(deps.broker, forwarder));
-      router.service(ClusterService, createClusterService(deps.broker, forwarder, deps.membership));
+      router.service(TopicService, createTopicService(deps.broker, forwarder), validated);
+      router.service(
+        ClusterService,
+        createClusterService(deps.broker, forwarder, deps.membership),
+        validated,
+      );
       registerHealth(router, health);
       registerReflection(router, publicServices);
       deps.extraRoutes?.(router);
     },
-    interceptors: [createErrorInterceptor(deps.logError), createValidateInterceptor()],
+    interceptors: [errorInterceptor],
     readMaxBytes: readMaxBytes(deps.limits),
     // Compressed requests are accepted, but answers go uncompressed: gzip per message cost a
     // quarter of a node's CPU serving many tails, for bytes that mostly cross fast links.

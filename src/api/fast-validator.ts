@@ -1,0 +1,31 @@
+// protovalidate with a fast path for the message every write carries. protovalidate interprets
+// CEL and RE2 for each message; for ProduceRequest that was about 70 us per request, more than
+// the rest of a produce on the leader. ProduceRequest's only rules are those of its topic (its
+// records carry none), and they are checked here directly: a request that passes them is valid,
+// one that fails goes to protovalidate, which reports the violation as usual. A test keeps the
+// two in agreement (test/api/fast-validator.test.ts).
+import type { DescMessage } from "@bufbuild/protobuf";
+import { createValidator, type Validator } from "@bufbuild/protovalidate";
+import { type ProduceRequest, ProduceRequestSchema } from "../gen/tidelog/v1/log_service_pb.js";
+
+const topicPattern = /^[A-Za-z0-9._-]{0,249}$/;
+
+/** ProduceRequest's topic rules: ≤ 249 characters of [A-Za-z0-9._-], never "." or "..". */
+export function topicSatisfiesRules(topic: string): boolean {
+  return topicPattern.test(topic) && topic !== "." && topic !== "..";
+}
+
+export function createFastValidator(): Validator {
+  const full = createValidator();
+  return {
+    validate(schema: DescMessage, message: never) {
+      if (
+        schema.typeName === ProduceRequestSchema.typeName &&
+        topicSatisfiesRules((message as ProduceRequest).topic)
+      ) {
+        return { kind: "valid", message, error: undefined, violations: undefined };
+      }
+      return full.validate(schema, message);
+    },
+  } as Validator;
+}
