@@ -219,6 +219,19 @@ export class Cluster {
     await member.process!.restart([...args, ...this.commonArgs(member)]);
   }
 
+  /** Marks a member removed (after a Leave): no longer targeted, checked nor expected. */
+  markRemoved(id: string): void {
+    this.member(id).removed = true;
+  }
+
+  /** Ids of the servers `id` lists in GetServers (sorted), with voter flags: "n1", "n4 (learner)". */
+  async membership(id: string): Promise<string[]> {
+    const response = await this.servers(id);
+    return response.servers
+      .map((server) => (server.voter ? server.id : `${server.id} (learner)`))
+      .sort();
+  }
+
   /** Removes a stopped node's data directory. */
   async wipe(id: string): Promise<void> {
     const member = this.member(id);
