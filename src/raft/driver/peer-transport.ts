@@ -12,6 +12,27 @@ import type { Message, NodeId } from "../index.js";
 import { messageToProto } from "./message-codec.js";
 import type { Transport } from "./raft-node.js";
 
+const debugTransport = process.env.TIDELOG_DEBUG_TRANSPORT === "1";
+const counts = { calls: 0, messages: 0, entries: 0, entryBytes: 0, rejects: 0 };
+let countsReporter: NodeJS.Timeout | undefined;
+function countBatch(batch: readonly Message[]): void {
+  if (countsReporter === undefined) {
+    countsReporter = setInterval(() => {
+      process.stderr.write(`transport ${JSON.stringify(counts)}\n`);
+      Object.assign(counts, { calls: 0, messages: 0, entries: 0, entryBytes: 0, rejects: 0 });
+    }, 1000).unref();
+  }
+  counts.calls++;
+  counts.messages += batch.length;
+  for (const message of batch) {
+    if (message.type === "append") {
+      counts.entries += message.entries.length;
+      for (const entry of message.entries) counts.entryBytes += entry.data.length;
+    }
+    if (message.type === "appendResponse" && message.reject) counts.rejects++;
+  }
+}
+
 export interface PeerTransportOptions {
   /** The cluster's id (a joining node learns it after it starts). */
   clusterId: () => string;
@@ -90,6 +111,7 @@ export class PeerTransport implements Transport {
     try {
       while (peer.queue.length > 0 && !this.closed) {
         const batch = peer.queue.splice(0, peer.queue.length);
+        if (debugTransport) countBatch(batch);
         const snapshots = batch.filter((message) => message.type === "snapshot");
         const client = this.clientFor(id, peer);
         try {
