@@ -41,6 +41,8 @@ const clientGoneCodes = new Set([
   "ERR_STREAM_PREMATURE_CLOSE",
   "ERR_STREAM_DESTROYED",
   "ERR_HTTP2_STREAM_ERROR",
+  // Writing a response to a stream the client reset (RST_STREAM CANCEL) or whose session it closed.
+  "ERR_HTTP2_INVALID_STREAM",
   "ECONNRESET",
   "EPIPE",
   "ABORT_ERR",
