@@ -19,9 +19,9 @@ import {
   JoinRequestSchema,
 } from "../gen/tidelog/v1/cluster_service_pb.js";
 import { fsyncDirectory } from "../log/fsync-directory.js";
-import { DiskStorage } from "../raft-driver/disk-storage.js";
-import { PeerTransport } from "../raft-driver/peer-transport.js";
-import { RaftNode } from "../raft-driver/raft-node.js";
+import { DiskStorage } from "../raft/driver/disk-storage.js";
+import { PeerTransport } from "../raft/driver/peer-transport.js";
+import { RaftNode } from "../raft/driver/raft-node.js";
 import { type App, buildApp } from "./app.js";
 
 export interface RaftTimings {
@@ -191,6 +191,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     snapshotEntries: config.raft.snapshotEntries,
     compactionKeepEntries: config.raft.compactionKeepEntries,
     pendingProposalsMax: 100_000,
+    proposalTimeoutMs: 30_000,
     onFatal: config.onFatal ?? crash,
   });
   broker.attach(node);

@@ -71,6 +71,8 @@ export interface RaftNodeOptions {
   snapshotEntries: number;
   /** Entries kept behind a snapshot for followers that lag a little. */
   compactionKeepEntries: number;
+  /** A proposal not applied within this time fails with unavailable (outcome unknown). */
+  proposalTimeoutMs: number;
   /** Proposals waiting for the next Ready; more are refused with resource_exhausted. */
   pendingProposalsMax: number;
   /** Called with fatal storage errors: the node cannot go on safely and must stop. */
@@ -79,6 +81,8 @@ export interface RaftNodeOptions {
 
 interface Waiter {
   term: number;
+  /** Past this time (ms) the proposer is told the outcome is unknown. */
+  deadlineMs: number;
   resolve: (result: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -142,8 +146,10 @@ export class RaftNode {
   }
 
   start(): void {
+    let ticks = 0;
     this.tickTimer = setInterval(() => {
       this.raw.tick();
+      if (++ticks % 10 === 0) this.expireWaiters(Date.now());
       this.schedule();
     }, this.options.tickMs);
     this.schedule();
@@ -231,6 +237,7 @@ export class RaftNode {
     for (const [i, proposal] of batch.entries()) {
       this.waiters.set(result.firstIndex + i, {
         term: result.term,
+        deadlineMs: Date.now() + this.options.proposalTimeoutMs,
         resolve: proposal.resolve,
         reject: proposal.reject,
       });
@@ -264,7 +271,12 @@ export class RaftNode {
     }
     this.schedule();
     return new Promise((resolve, reject) => {
-      waiters.set(result.lastIndex, { term: result.term, resolve, reject });
+      waiters.set(result.lastIndex, {
+        term: result.term,
+        deadlineMs: Date.now() + this.options.proposalTimeoutMs,
+        resolve,
+        reject,
+      });
     });
   }
 
@@ -379,6 +391,26 @@ export class RaftNode {
   private setApplied(index: number): void {
     this.appliedIndex = index;
     for (const listener of this.appliedListeners) listener(index);
+  }
+
+  /**
+   * A proposal whose entry has not been applied by its deadline (this node was cut off, say) is
+   * answered unavailable with an unknown outcome, so that no caller waits forever; the waiter is
+   * dropped, which also bounds the map.
+   */
+  private expireWaiters(nowMs: number): void {
+    for (const waiters of [this.waiters, this.confWaiters]) {
+      for (const [index, waiter] of waiters) {
+        if (waiter.deadlineMs > nowMs) continue;
+        waiters.delete(index);
+        waiter.reject(
+          new TidelogError(
+            "unavailable",
+            "the write was not confirmed in time; it may or may not have been applied",
+          ),
+        );
+      }
+    }
   }
 
   /** Proposals at or below an installed snapshot's index can no longer be matched: they are lost. */
