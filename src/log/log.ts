@@ -516,13 +516,8 @@ export class Log {
         groupRecords = records;
       }
       this.queue.splice(0, group.length);
-      const encoded =
-        group.length === 1
-          ? group[0]!.encoded
-          : Buffer.concat(
-              group.map((item) => item.encoded),
-              groupBytes,
-            );
+      // One positioned writev of the group's batches: no copy into a joint buffer.
+      const encoded = group.map((item) => item.encoded);
       const frameLengths =
         group.length === 1 ? group[0]!.frameLengths : group.flatMap((item) => item.frameLengths);
       try {

@@ -102,7 +102,7 @@ export class Segment {
    * Appends encoded frames (see encodeBatch) holding `frameLengths.length` records. The caller
    * serialises appends and checked `wouldOverflow`.
    */
-  async append(encoded: Buffer, frameLengths: readonly number[]): Promise<number> {
+  async append(encoded: readonly Buffer[], frameLengths: readonly number[]): Promise<number> {
     const position = await this.store.append(encoded);
     let at = position;
     for (const length of frameLengths) {

@@ -7,6 +7,19 @@ import { type FileHandle, open } from "node:fs/promises";
 import { assert } from "../assert.js";
 import { mapFsError } from "./fs-errors.js";
 
+/** Buffers per writev call (IOV_MAX on Linux is 1024). */
+const iovecsMax = 1024;
+
+/** `parts` without their first `bytes` bytes. */
+function dropBytes(parts: readonly Buffer[], bytes: number): readonly Buffer[] {
+  let index = 0;
+  while (index < parts.length && bytes >= parts[index]!.length) bytes -= parts[index++]!.length;
+  if (index === parts.length) return [];
+  const rest = parts.slice(index);
+  rest[0] = rest[0]!.subarray(bytes);
+  return rest;
+}
+
 export class Store {
   private handle: FileHandle | undefined;
   private bytes: number;
@@ -36,30 +49,30 @@ export class Store {
   }
 
   /**
-   * Writes `data` at the end with one positioned write (looping on short writes). On failure the
+   * Writes `parts` at the end with positioned writev calls (looping on short writes). On failure the
    * file is cut back to its previous size and the error is rethrown: a failed append leaves no
    * partial frame behind.
    */
-  async append(data: Uint8Array): Promise<number> {
+  async append(parts: readonly Buffer[]): Promise<number> {
     const handle = this.live();
     const position = this.bytes;
+    let total = 0;
+    for (const part of parts) total += part.length;
     let written = 0;
     try {
-      while (written < data.length) {
-        const { bytesWritten } = await handle.write(
-          data,
-          written,
-          data.length - written,
-          position + written,
-        );
+      let remaining = parts;
+      while (written < total) {
+        const batch = remaining.length > iovecsMax ? remaining.slice(0, iovecsMax) : remaining;
+        const { bytesWritten } = await handle.writev(batch, position + written);
         assert(bytesWritten > 0, "write returned 0 bytes");
         written += bytesWritten;
+        remaining = dropBytes(remaining, bytesWritten);
       }
     } catch (error) {
       await handle.truncate(position).catch(() => undefined);
       throw mapFsError(error, `append to ${this.path}`);
     }
-    this.bytes = position + data.length;
+    this.bytes = position + total;
     return position;
   }
 

@@ -11,7 +11,7 @@ const limits = { storeBytesMax: 1024 * 1024, indexBytesMax: 1024 * indexEntryByt
 
 async function appendBatch(segment: Segment, payloads: Buffer[]): Promise<number> {
   return segment.append(
-    encodeBatch(payloads),
+    [encodeBatch(payloads)],
     payloads.map((payload) => frameBytes(payload.length)),
   );
 }

@@ -10,8 +10,8 @@ describe("Store", () => {
     const path = join(await temporaryDirectory(), "0.store");
     const store = await Store.open(path);
     assert.equal(store.size, 0);
-    assert.equal(await store.append(Buffer.from("hello ")), 0);
-    assert.equal(await store.append(Buffer.from("world")), 6);
+    assert.equal(await store.append([Buffer.from("hello ")]), 0);
+    assert.equal(await store.append([Buffer.from("world")]), 6);
     assert.equal(store.size, 11);
     assert.equal((await store.read(0, 11)).toString(), "hello world");
     assert.equal((await store.read(6, 5)).toString(), "world");
@@ -24,11 +24,11 @@ describe("Store", () => {
   it("reopens at the file's size and appends after it", async () => {
     const path = join(await temporaryDirectory(), "0.store");
     const first = await Store.open(path);
-    await first.append(Buffer.alloc(1000, 1));
+    await first.append([Buffer.alloc(1000, 1)]);
     await first.close();
     const second = await Store.open(path);
     assert.equal(second.size, 1000);
-    assert.equal(await second.append(Buffer.alloc(10, 2)), 1000);
+    assert.equal(await second.append([Buffer.alloc(10, 2)]), 1000);
     await second.close();
     assert.equal((await stat(path)).size, 1010);
   });
@@ -36,11 +36,11 @@ describe("Store", () => {
   it("truncates the file and appends from the cut", async () => {
     const path = join(await temporaryDirectory(), "0.store");
     const store = await Store.open(path);
-    await store.append(Buffer.from("0123456789"));
+    await store.append([Buffer.from("0123456789")]);
     await store.truncate(4);
     assert.equal(store.size, 4);
     assert.equal((await stat(path)).size, 4);
-    assert.equal(await store.append(Buffer.from("xy")), 4);
+    assert.equal(await store.append([Buffer.from("xy")]), 4);
     assert.equal((await store.read(0, 6)).toString(), "0123xy");
     await assert.rejects(store.truncate(100), { name: "AssertionFailure" });
     await store.close();
@@ -48,7 +48,7 @@ describe("Store", () => {
 
   it("refuses reads beyond its size (a programmer error)", async () => {
     const store = await Store.open(join(await temporaryDirectory(), "0.store"));
-    await store.append(Buffer.from("abc"));
+    await store.append([Buffer.from("abc")]);
     await assert.rejects(store.read(2, 5), { name: "AssertionFailure" });
     await store.close();
   });
@@ -57,14 +57,14 @@ describe("Store", () => {
     const store = await Store.open(join(await temporaryDirectory(), "0.store"));
     const big = Buffer.alloc(5 * 1024 * 1024);
     for (let i = 0; i < big.length; i += 4096) big[i] = i & 0xff;
-    await store.append(big);
+    await store.append([big]);
     assert.ok((await store.read(0, big.length)).equals(big));
     await store.close();
   });
 
   it("close waits for in-flight reads, and later use is refused", async () => {
     const store = await Store.open(join(await temporaryDirectory(), "0.store"));
-    await store.append(Buffer.alloc(1 << 20, 3));
+    await store.append([Buffer.alloc(1 << 20, 3)]);
     const reads = Array.from({ length: 8 }, () => store.read(0, 1 << 20));
     const closed = store.close();
     for (const data of await Promise.all(reads)) assert.equal(data[12345], 3);
@@ -79,5 +79,18 @@ describe("Store", () => {
       name: "TidelogError",
       code: "not_found",
     });
+  });
+});
+
+describe("Store.append with many parts", () => {
+  it("writes more parts than one writev takes, in order", async () => {
+    const store = await Store.open(join(await temporaryDirectory(), "0.store"));
+    const parts = Array.from({ length: 2500 }, (_, i) => Buffer.alloc((i % 7) + 1, i & 0xff));
+    const position = await store.append(parts);
+    assert.equal(position, 0);
+    const expected = Buffer.concat(parts);
+    assert.equal(store.size, expected.length);
+    assert.ok((await store.read(0, expected.length)).equals(expected));
+    await store.close();
   });
 });
