@@ -3,7 +3,7 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { ApiLimits } from "../api/limits.js";
 import { DiskSpaceGuard } from "../cluster/disk-space-guard.js";
@@ -163,7 +163,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       metadata: { index: 1, term: 1, confState: { voters: [config.id], learners: [] } },
       data: encodeSnapshotState({ topics: [], servers: [{ id: config.id, address }] }),
     });
-    await storage.setHardState({ term: 1, vote: null, commit: 1 }, true);
+    await storage.setHardState({ term: 1, vote: null, commit: 1 });
     stateMachine.servers.set(config.id, address);
   }
 
@@ -264,6 +264,10 @@ async function joinCluster(
           timeoutMs: 5_000,
         });
         if (servers.clusterId === "") throw new Error(`${target} does not know its cluster yet`);
+        // Refuse before learning the cluster's id, which is what lets peers' Raft messages in: a
+        // member that lost its data (a wiped directory) must not take part (answer appends with
+        // an empty log, grant votes it already gave) before the leader refuses its Join.
+        if (servers.servers.some((server) => server.id === id)) throw alreadyMember(id, target);
         broker.clusterId = servers.clusterId;
         await writeDurably(clusterFile, broker.clusterId);
       }
@@ -273,14 +277,22 @@ async function joinCluster(
       return;
     } catch (error) {
       lastError = error;
-      if (error instanceof Error && "code" in error && (error as { code: unknown }).code === 6)
-        throw error; // already_exists
+      if (error instanceof TidelogError) throw error;
+      if (error instanceof ConnectError && error.code === Code.AlreadyExists)
+        throw alreadyMember(id, target);
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
   throw new TidelogError(
     "unavailable",
     `could not join the cluster through ${target}: ${String(lastError)}`,
+  );
+}
+
+function alreadyMember(id: string, target: string): TidelogError {
+  return new TidelogError(
+    "already_exists",
+    `server ${id} is already a member of the cluster of ${target}: a member that lost its data must be removed (Leave ${id}) before it joins again`,
   );
 }
 

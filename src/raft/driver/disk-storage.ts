@@ -28,6 +28,7 @@ const entryHeaderBytes = 9;
 
 export class DiskStorage implements Storage {
   private entriesLog: Log;
+  private hardStateNeverWritten = true;
 
   private constructor(
     readonly directory: string,
@@ -112,9 +113,19 @@ export class DiskStorage implements Storage {
     await this.entriesLog.sync();
   }
 
-  async setHardState(hardState: HardState, sync: boolean): Promise<void> {
+  /**
+   * Writes the hard state; fsyncs only when term or vote changed. The commit index needs no
+   * fsync: a node that restarts with an older one learns it again from the leader.
+   */
+  async setHardState(hardState: HardState): Promise<void> {
+    const previous = this.memory.initialState().hardState;
+    const mustSync =
+      previous.term !== hardState.term ||
+      previous.vote !== hardState.vote ||
+      this.hardStateNeverWritten;
+    this.hardStateNeverWritten = false;
     this.memory.setHardState(hardState);
-    await this.hardStateFile.write(hardState, sync);
+    await this.hardStateFile.write(hardState, mustSync);
   }
 
   /** Replaces everything with a snapshot received from the leader (durably). */

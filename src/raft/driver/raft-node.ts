@@ -325,8 +325,7 @@ export class RaftNode {
       if (ready.entries.length > 0) await storage.append(ready.entries);
       const persisted: Promise<void>[] = [];
       if (ready.entries.length > 0 && ready.mustSync) persisted.push(storage.syncEntries());
-      if (ready.hardState !== undefined)
-        persisted.push(storage.setHardState(ready.hardState, ready.mustSync));
+      if (ready.hardState !== undefined) persisted.push(storage.setHardState(ready.hardState));
       await Promise.all(persisted);
       if (messages.length > 0) transport.send(messages);
       if (ready.snapshot !== undefined) {
