@@ -63,7 +63,11 @@ export class DiskStorage implements Storage {
       memory.append(loaded);
     }
     const hardState = hardStateFile.loaded;
-    memory.setHardState({ ...hardState, commit: Math.max(hardState.commit, snapshotIndex) });
+    // The commit index is written without fsync and concurrently with the entries: after a power
+    // loss it may point past the entries that survived. Those were never acknowledged (a write is
+    // acknowledged only once its Ready is durable), so the commit is cut back to the log.
+    const commit = Math.min(Math.max(hardState.commit, snapshotIndex), memory.lastIndex());
+    memory.setHardState({ ...hardState, commit });
     return new DiskStorage(directory, memory, entriesLog, hardStateFile);
   }
 
