@@ -9,24 +9,7 @@
 import type { UnknownField } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import type { DecodedRecord } from "../cluster/broker.js";
-
-function varintBytes(value: number): number {
-  let bytes = 1;
-  while (value >= 128) {
-    value = Math.floor(value / 128);
-    bytes++;
-  }
-  return bytes;
-}
-
-function writeVarint(buffer: Buffer, at: number, value: number): number {
-  while (value >= 128) {
-    buffer[at++] = (value % 128) | 128;
-    value = Math.floor(value / 128);
-  }
-  buffer[at++] = value;
-  return at;
-}
+import { varintBytes, writeVarint } from "../protobuf-wire.js";
 
 function lengthDelimitedBytes(length: number): number {
   return 1 + varintBytes(length) + length;

@@ -4,13 +4,13 @@ import { create } from "@bufbuild/protobuf";
 import { TidelogError } from "../../errors.js";
 import {
   type Entry as EntryMessage,
-  EntrySchema,
   EntryType,
   MessageSchema,
   MessageType,
   type Message as ProtoMessage,
 } from "../../gen/tidelog/raft/v1/raft_pb.js";
 import type { Entry, Message } from "../index.js";
+import { entryAsUnknownField } from "./entry-wire.js";
 
 const toProtoType: { [type in Message["type"]]: MessageType } = {
   append: MessageType.APPEND,
@@ -24,15 +24,6 @@ const toProtoType: { [type in Message["type"]]: MessageType } = {
   snapshot: MessageType.SNAPSHOT,
   timeoutNow: MessageType.TIMEOUT_NOW,
 };
-
-function entryToProto(entry: Entry): EntryMessage {
-  return create(EntrySchema, {
-    index: BigInt(entry.index),
-    term: BigInt(entry.term),
-    type: entry.type === "confChange" ? EntryType.CONF_CHANGE : EntryType.NORMAL,
-    data: entry.data,
-  });
-}
 
 function entryFromProto(entry: EntryMessage): Entry {
   if (entry.type !== EntryType.NORMAL && entry.type !== EntryType.CONF_CHANGE)
@@ -56,7 +47,7 @@ export function messageToProto(message: Message): ProtoMessage {
     case "append":
       proto.prevLogIndex = BigInt(message.prevLogIndex);
       proto.prevLogTerm = BigInt(message.prevLogTerm);
-      proto.entries = message.entries.map(entryToProto);
+      proto.$unknown = message.entries.map(entryAsUnknownField);
       proto.commit = BigInt(message.commit);
       break;
     case "appendResponse":

@@ -1,0 +1,45 @@
+// Encodes a Raft entry as a tidelog.raft.v1.Entry in protobuf binary, by hand, as the payload of
+// an unknown field: AppendEntries messages carry their entries this way (field 7 of Message),
+// which protobuf-es writes verbatim. Reflection-based encoding of each entry cost about 30 us on
+// a busy leader, twice per entry with two followers; the wire is that of `repeated Entry`.
+//
+//   Entry { uint64 index = 1; uint64 term = 2; EntryType type = 3; bytes data = 4; }
+import type { UnknownField } from "@bufbuild/protobuf";
+import { WireType } from "@bufbuild/protobuf/wire";
+import { varintBytes, writeVarint } from "../../protobuf-wire.js";
+import type { Entry } from "../index.js";
+
+const entriesFieldNumber = 7;
+const entryTypeNormal = 1;
+const entryTypeConfChange = 2;
+
+export function entryAsUnknownField(entry: Entry): UnknownField {
+  const type = entry.type === "confChange" ? entryTypeConfChange : entryTypeNormal;
+  let size = 1 + 1; // type
+  if (entry.index > 0) size += 1 + varintBytes(entry.index);
+  if (entry.term > 0) size += 1 + varintBytes(entry.term);
+  if (entry.data.length > 0) size += 1 + varintBytes(entry.data.length) + entry.data.length;
+  const buffer = Buffer.allocUnsafe(varintBytes(size) + size);
+  let at = writeVarint(buffer, 0, size);
+  if (entry.index > 0) {
+    buffer[at++] = 0x08;
+    at = writeVarint(buffer, at, entry.index);
+  }
+  if (entry.term > 0) {
+    buffer[at++] = 0x10;
+    at = writeVarint(buffer, at, entry.term);
+  }
+  buffer[at++] = 0x18;
+  buffer[at++] = type;
+  if (entry.data.length > 0) {
+    buffer[at++] = 0x22;
+    at = writeVarint(buffer, at, entry.data.length);
+    buffer.set(entry.data, at);
+    at += entry.data.length;
+  }
+  return {
+    no: entriesFieldNumber,
+    wireType: WireType.LengthDelimited,
+    data: buffer.subarray(0, at),
+  };
+}
