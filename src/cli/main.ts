@@ -25,9 +25,11 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (error) {
+    // Not every error's `code` is a string: a ConnectError's is a number.
+    const code = (error as { code?: unknown } | null)?.code;
     if (
       error instanceof UsageError ||
-      (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+      (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS"))
     ) {
       process.stderr.write(`tidelog: ${(error as Error).message}\n`);
       return 2;

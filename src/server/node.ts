@@ -208,7 +208,17 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     await waitFor(() => node !== undefined && node.applied >= leaderEntryIndex, 60_000);
   }
   if (empty && config.join !== undefined) {
-    await joinCluster(config.join, config.id, address, broker, clusterFile);
+    try {
+      await joinCluster(config.join, config.id, address, broker, clusterFile);
+    } catch (error) {
+      // Refused (or gave up): release the port, the Raft node's timers and the files, or the
+      // process would print the error and then run on, serving, forever.
+      await app.fastify.close();
+      transport.close();
+      await broker.close();
+      await storage.close();
+      throw error;
+    }
   }
 
   // Retention runs on every node alone: it only drops whole sealed segments, so replicas keep
