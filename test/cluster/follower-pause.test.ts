@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Cluster } from "../harness/cluster.js";
+import { Cluster, withLogs } from "../harness/cluster.js";
 import { History } from "../harness/history.js";
 import { verifyHistory } from "../harness/verify.js";
 import { testSeed, Workload } from "../harness/workload.js";
@@ -43,6 +43,8 @@ test("a follower paused past the election timeout catches up after SIGCONT", asy
     }
     await workload.stop();
     await verifyHistory(cluster, history, { topics, seed, label: "follower pause", faults });
+  } catch (error) {
+    throw withLogs(error, cluster);
   } finally {
     await workload?.stop();
     await cluster.close();

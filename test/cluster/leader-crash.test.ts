@@ -2,7 +2,7 @@
 // and restarted on its data directory, twice: no acknowledged record is lost, replicas agree.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Cluster } from "../harness/cluster.js";
+import { Cluster, withLogs } from "../harness/cluster.js";
 import { History } from "../harness/history.js";
 import { verifyHistory } from "../harness/verify.js";
 import { testSeed, Workload } from "../harness/workload.js";
@@ -38,6 +38,8 @@ test("SIGKILL of the leader under load loses nothing acknowledged", async () => 
       faults,
     });
     assert.ok(report.acknowledgedRecords > 100, "too few records to prove anything");
+  } catch (error) {
+    throw withLogs(error, cluster);
   } finally {
     await workload?.stop();
     await cluster.close();

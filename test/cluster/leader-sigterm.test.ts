@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Cluster, clusterTickMs } from "../harness/cluster.js";
+import { Cluster, clusterTickMs, withLogs } from "../harness/cluster.js";
 import { History } from "../harness/history.js";
 import { verifyHistory } from "../harness/verify.js";
 import { testSeed, Workload } from "../harness/workload.js";
@@ -67,6 +67,8 @@ test("SIGTERM on the leader hands leadership over before the process exits", asy
       label: "leader sigterm",
       faults: rounds,
     });
+  } catch (error) {
+    throw withLogs(error, cluster);
   } finally {
     await workload?.stop();
     await cluster.close();

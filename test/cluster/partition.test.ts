@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Cluster } from "../harness/cluster.js";
+import { Cluster, withLogs } from "../harness/cluster.js";
 import { History } from "../harness/history.js";
 import { verifyHistory } from "../harness/verify.js";
 import { testSeed, Workload } from "../harness/workload.js";
@@ -71,6 +71,8 @@ test("partitions: isolated leader, one-way cut; the majority goes on, nothing is
 
     await workload.stop();
     await verifyHistory(cluster, history, { topics, seed, label: "partition", faults });
+  } catch (error) {
+    throw withLogs(error, cluster);
   } finally {
     await workload?.stop();
     await cluster.close();

@@ -486,6 +486,13 @@ export class Cluster {
   }
 }
 
+/** `error` with every node's state and stderr appended (unless its message already has them). */
+export function withLogs(error: unknown, cluster: Cluster): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  if (message.includes("\nstderr:\n")) return error instanceof Error ? error : new Error(message);
+  return new Error(`${message}\n${cluster.logs()}`, { cause: error });
+}
+
 /**
  * Waits until `condition()` holds, checking every `intervalMs`, for at most `timeoutMs`; then
  * fails with `message()` (evaluated then, so it can tell the last state seen).

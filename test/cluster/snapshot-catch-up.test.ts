@@ -1,0 +1,83 @@
+// Snapshot catch-up: nodes snapshot every 200 applied entries and keep 10,000 entries behind the
+// snapshot for lagging followers, so past ~10,400 entries the leader's Raft log no longer starts
+// at the beginning. A node that joins then cannot be sent entries from the start: it installs a
+// snapshot, fetching each topic's records from the leader with RaftService.FetchSnapshot, while
+// producers go on. Proven on disk (its Raft log begins right after an installed snapshot, not at
+// the first entry) and by the history checker: it holds the very records the others hold.
+import assert from "node:assert/strict";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { Cluster, withLogs } from "../harness/cluster.js";
+import { History } from "../harness/history.js";
+import { verifyHistory } from "../harness/verify.js";
+import { testSeed, Workload } from "../harness/workload.js";
+
+const topics = ["orders", "events", "audit"];
+const snapshotEntries = 200;
+/** The driver's default compaction lag (entries kept behind a snapshot), plus a margin. */
+const entriesBeforeJoin = 10_000 + 3 * snapshotEntries;
+
+test("a node joining after log compaction catches up from a snapshot", async () => {
+  const seed = testSeed();
+  const cluster = await Cluster.start({
+    size: 3,
+    args: ["--snapshot-entries", String(snapshotEntries)],
+  });
+  const history = new History();
+  let workload: Workload | undefined;
+  try {
+    // One Raft entry per produce request: many small concurrent requests fill the log fastest.
+    workload = Workload.start(cluster, history, {
+      seed,
+      topics,
+      producers: 96,
+      consumers: 1,
+      recordsPerRequestMax: 1,
+      requestsMax: 300,
+      producerPauseMs: 0,
+      durationMs: 150_000,
+    });
+    await workload.waitForAcknowledged(entriesBeforeJoin, 120_000);
+
+    const joined = await cluster.addNode("n4");
+    await workload.waitForAcknowledged(200, 30_000);
+    await workload.stop();
+
+    const installed = await installedSnapshot(joined.dataDirectory);
+    assert.ok(
+      installed.entriesStart > 2 && installed.snapshotIndex >= installed.entriesStart - 1,
+      `n4 did not catch up from a snapshot: its Raft log starts at ${installed.entriesStart}, its snapshot is at ${installed.snapshotIndex}\n${cluster.logs()}`,
+    );
+    console.log(
+      `[snapshot catch-up] n4's Raft log starts at ${installed.entriesStart}: it installed a snapshot at ${installed.entriesStart - 1}`,
+    );
+    await verifyHistory(cluster, history, { topics, seed, label: "snapshot catch-up", faults: 0 });
+  } catch (error) {
+    throw withLogs(error, cluster);
+  } finally {
+    await workload?.stop();
+    await cluster.close();
+  }
+});
+
+/**
+ * Where a node's Raft log on disk starts (the base offset of its first segment, see
+ * src/log/segment.ts) and the index of its latest snapshot (src/raft/driver/disk-storage.ts).
+ * A node that installed a leader's snapshot restarts its log right after it (and may have taken
+ * snapshots of its own since); one that received every entry starts at 2 (after the bootstrap
+ * snapshot at 1): it keeps 10,000 entries behind its own snapshots.
+ */
+async function installedSnapshot(
+  dataDirectory: string,
+): Promise<{ entriesStart: number; snapshotIndex: number }> {
+  const names = await readdir(join(dataDirectory, "raft", "entries"));
+  const bases = names
+    .map((name) => /^(\d{20})\.store$/.exec(name)?.[1])
+    .filter((base) => base !== undefined)
+    .map(Number);
+  const body = await readFile(join(dataDirectory, "raft", "snapshot"));
+  const headerLength = body.readUInt32LE(0);
+  const metadata = JSON.parse(body.toString("utf8", 4, 4 + headerLength)) as { index: number };
+  return { entriesStart: Math.min(...bases), snapshotIndex: metadata.index };
+}
