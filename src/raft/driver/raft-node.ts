@@ -412,14 +412,22 @@ export class RaftNode {
     }
   }
 
-  /** Proposals at or below an installed snapshot's index can no longer be matched: they are lost. */
+  /**
+   * Proposals at or below an installed snapshot's index can no longer be matched with their
+   * entries. Their outcome is unknown, not "not applied": a leader that lost its office with an
+   * entry still uncommitted may have replicated it to the next leader, which committed it; the
+   * snapshot then holds it, and nothing in the snapshot says which entry sits at that index.
+   */
   private abandonWaitersThrough(index: number): void {
     for (const waiters of [this.waiters, this.confWaiters]) {
       for (const [waitingIndex, waiter] of waiters) {
         if (waitingIndex > index) continue;
         waiters.delete(waitingIndex);
         waiter.reject(
-          new TidelogError("aborted", "the write was replaced by a snapshot; it was not applied"),
+          new TidelogError(
+            "unavailable",
+            "a snapshot replaced the log before the write was confirmed; it may or may not have been applied",
+          ),
         );
       }
     }
