@@ -50,3 +50,46 @@ test("a follower paused past the election timeout catches up after SIGCONT", asy
     await cluster.close();
   }
 });
+
+// The leader stopped dead past the election timeout, with requests in flight through it: the
+// others elect a leader; on SIGCONT the old one learns the new term and steps down. Whatever it
+// still held uncommitted is overwritten, and what its clients were told must match the logs.
+test("a leader paused past the election timeout steps down after SIGCONT", async () => {
+  const seed = testSeed();
+  const cluster = await Cluster.start({ size: 3 });
+  const history = new History();
+  let workload: Workload | undefined;
+  try {
+    // Producers keep sending through every node, the paused one included: its calls hang until
+    // it resumes (the client deadline is longer than the pause).
+    workload = Workload.start(cluster, history, {
+      seed,
+      topics,
+      durationMs: 90_000,
+      callTimeoutMs: pauseMs + 5_000,
+      targets: () => cluster.ids,
+    });
+    await workload.waitForAcknowledged(30, 20_000);
+    let faults = 0;
+    for (let round = 0; round < pauseRounds; round++) {
+      const leader = await cluster.waitForLeader();
+      cluster.pause(leader);
+      faults++;
+      const others = cluster.ids.filter((id) => id !== leader);
+      const successor = await cluster.waitForLeader({ among: others, timeoutMs: 20_000 });
+      assert.notEqual(successor, leader);
+      await sleep(pauseMs);
+      cluster.resume(leader);
+      const after = await cluster.waitForLeader({ timeoutMs: 20_000 });
+      assert.notEqual(after, leader, "the paused leader kept or regained leadership at once");
+      await workload.waitForAcknowledged(20, 20_000);
+    }
+    await workload.stop();
+    await verifyHistory(cluster, history, { topics, seed, label: "leader pause", faults });
+  } catch (error) {
+    throw withLogs(error, cluster);
+  } finally {
+    await workload?.stop();
+    await cluster.close();
+  }
+});
