@@ -37,6 +37,13 @@ test("partitions: isolated leader, one-way cut; the majority goes on, nothing is
     assert.notEqual(successor, isolated);
     await workload.waitForAcknowledged(30, 20_000);
     await sleep(partitionHoldMs);
+    // The cut was both ways: the others' proxies turned away connections the isolated node
+    // opened (it campaigns, or sends appends, while cut off).
+    const turnedAway = majority.map((id) => cluster.member(id).proxy!.severedFrom(isolated));
+    assert.ok(
+      turnedAway.some((count) => count > 0),
+      `no connection from ${isolated} was recognised and cut: ${turnedAway}`,
+    );
     const healedAt = performance.now();
     cluster.heal();
     // Nothing sent through the cut-off node once it was cut off can have been acknowledged

@@ -76,6 +76,18 @@ const clusters = new Set<Cluster>();
 
 after(async () => {
   await Promise.all([...clusters].map((cluster) => cluster.close()));
+  // Everything is closed: if something still keeps this test process alive a while later, say
+  // what (the runner would otherwise only report a file timeout minutes later).
+  setTimeout(() => {
+    const handles = (process as unknown as { _getActiveHandles(): object[] })._getActiveHandles();
+    const described = handles.map((handle) => {
+      const socket = handle as Partial<net.Socket>;
+      return `${handle.constructor.name} ${socket.localPort ?? ""}->${socket.remotePort ?? ""}${socket.destroyed ? " destroyed" : ""}${socket.connecting ? " connecting" : ""}`;
+    });
+    process.stderr.write(
+      `cluster harness: the process is still alive; handles: ${described.join(", ")}\n`,
+    );
+  }, 15_000).unref();
 });
 
 export class Cluster {

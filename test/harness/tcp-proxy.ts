@@ -26,13 +26,20 @@ interface Connection {
   blackholed: boolean;
 }
 
+/** How long `close` waits for the listening socket to close. */
+const closeWaitMs = 2_000;
+
 /** Any source, in `cut`. */
 export const everyone = "*";
 
 export class TcpProxy {
   private readonly connections = new Set<Connection>();
+  /** Every socket this proxy opened or accepted that has not closed yet (closed on `close`). */
+  private readonly sockets = new Set<net.Socket>();
   /** Source (node id or `everyone`) → how its connections are cut. */
   private readonly cuts = new Map<string, CutMode>();
+  /** Source (node id, or "unknown") → connections severed by a cut. */
+  private readonly severed = new Map<string, number>();
   private closed = false;
 
   private constructor(
@@ -77,6 +84,11 @@ export class TcpProxy {
     return this.connections.size;
   }
 
+  /** How many connections from `source` (a node id, or "unknown") cuts have severed. */
+  severedFrom(source: string): number {
+    return this.severed.get(source) ?? 0;
+  }
+
   /** Cuts the link from `source` (a node id, or `everyone`): its open connections too. */
   cut(source: string, mode: CutMode = "reset"): void {
     this.cuts.set(source, mode);
@@ -99,7 +111,24 @@ export class TcpProxy {
   async close(): Promise<void> {
     this.closed = true;
     for (const connection of this.connections) this.drop(connection);
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    // server.close waits for every accepted socket to close; all are destroyed, but never let a
+    // straggler hold the test process: give up waiting after a bound.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => this.server.close(() => resolve())),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, closeWaitMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.server.unref();
+  }
+
+  private track(socket: net.Socket): net.Socket {
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
+    return socket;
   }
 
   private cutModeOf(source: string | undefined): CutMode | undefined {
@@ -107,6 +136,7 @@ export class TcpProxy {
   }
 
   private accept(client: net.Socket): void {
+    this.track(client);
     if (this.closed) {
       client.destroy();
       return;
@@ -124,14 +154,14 @@ export class TcpProxy {
     void this.identify(client.remotePort ?? 0)
       .catch(() => undefined)
       .then((source) => {
-        if (client.destroyed) return;
+        if (client.destroyed || this.closed) return;
         connection.source = source;
         const cutMode = this.cutModeOf(source);
         if (cutMode !== undefined) {
           this.sever(connection, cutMode);
           return;
         }
-        const upstream = net.connect(this.target.port, this.target.host);
+        const upstream = this.track(net.connect(this.target.port, this.target.host));
         connection.upstream = upstream;
         upstream.on("error", () => this.drop(connection));
         upstream.on("close", () => this.drop(connection));
@@ -143,6 +173,8 @@ export class TcpProxy {
 
   /** Resets a connection, or keeps it open and drops everything either side sends. */
   private sever(connection: Connection, mode: CutMode): void {
+    const source = connection.source ?? "unknown";
+    if (!connection.blackholed) this.severed.set(source, (this.severed.get(source) ?? 0) + 1);
     if (mode === "reset") {
       this.drop(connection);
       return;
