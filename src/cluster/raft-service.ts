@@ -9,8 +9,8 @@ import {
   type RaftService,
   StepResponseSchema,
 } from "../gen/tidelog/raft/v1/raft_pb.js";
-import { messageFromProto } from "../raft-driver/message-codec.js";
-import type { RaftNode } from "../raft-driver/raft-node.js";
+import { messageFromProto } from "../raft/driver/message-codec.js";
+import type { RaftNode } from "../raft/driver/raft-node.js";
 import type { SnapshotFetcher, TopicStateMachine } from "./topic-state-machine.js";
 
 export interface RaftServiceDeps {

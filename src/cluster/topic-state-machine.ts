@@ -14,8 +14,8 @@ import { fsyncDirectory } from "../log/fsync-directory.js";
 import { Log, type StoredRecord } from "../log/log.js";
 import type { LogOptions } from "../log/log-options.js";
 import { type TopicConfig, TopicRegistry, writeConfig } from "../log/topic-registry.js";
+import type { ApplyOutcome, StateMachine } from "../raft/driver/raft-node.js";
 import type { Entry, Snapshot } from "../raft/index.js";
-import type { ApplyOutcome, StateMachine } from "../raft-driver/raft-node.js";
 import { type Command, decodeCommand } from "./commands.js";
 
 /** Refusals every replica makes alike, from the command and the state alone (no I/O involved). */
