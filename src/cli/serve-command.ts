@@ -22,6 +22,8 @@ flags:
   --raft-tick-ms N             Raft tick length (default: 100)
   --election-ticks N           election timeout in ticks, randomised up to twice (default: 10)
   --snapshot-entries N         applied entries between snapshots (default: 50000)
+  --compaction-keep-entries N  Raft entries kept behind a snapshot for lagging followers
+                               (default: 10000)
   --no-auto-create-topics      producing to an unknown topic fails with not_found
   --record-bytes-max N         largest record (value + key + headers) in bytes (default: 1048576)
   --request-bytes-max N        largest produce request in bytes (default: 8388608)
@@ -50,6 +52,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       "raft-tick-ms": { type: "string" },
       "election-ticks": { type: "string" },
       "snapshot-entries": { type: "string" },
+      "compaction-keep-entries": { type: "string" },
       "no-auto-create-topics": { type: "boolean", default: false },
       "record-bytes-max": { type: "string" },
       "request-bytes-max": { type: "string" },
@@ -96,6 +99,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
         values["election-ticks"],
         defaultRaftTimings.electionTicks,
         2,
+      ),
+      compactionKeepEntries: integer(
+        "compaction-keep-entries",
+        values["compaction-keep-entries"],
+        defaultRaftTimings.compactionKeepEntries,
+        0,
       ),
       snapshotEntries: integer(
         "snapshot-entries",

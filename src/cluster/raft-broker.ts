@@ -24,6 +24,8 @@ export interface RaftBrokerOptions {
   catchUpTimeoutMs: number;
   /** How long a leadership transfer may take. */
   transferTimeoutMs: number;
+  /** Where a peer said it is in its Raft messages (before the membership lists it here). */
+  announcedAddress: (id: string) => string | undefined;
 }
 
 export class RaftBroker implements Broker {
@@ -61,7 +63,10 @@ export class RaftBroker implements Broker {
   leader(): { id: string; address: string | undefined } | undefined {
     const lead = this.nodeValue?.softState.lead;
     if (lead === null || lead === undefined) return undefined;
-    return { id: lead, address: this.stateMachine.servers.get(lead) };
+    return {
+      id: lead,
+      address: this.stateMachine.servers.get(lead) ?? this.options.announcedAddress(lead),
+    };
   }
 
   async produce(name: string, records: readonly RecordInput[]): Promise<number[]> {
@@ -164,9 +169,11 @@ export class RaftBroker implements Broker {
     const conf = node.confState;
     const isVoter = conf.voters.includes(id);
     const isLearner = conf.learners.includes(id);
-    if (isVoter || isLearner) {
+    const sameLearner = isLearner && this.stateMachine.servers.get(id) === address;
+    if (isVoter || (isLearner && !sameLearner)) {
       // A member that joins again may have lost its state (a wiped data directory): letting it
-      // vote could lose committed entries. It must be removed (Leave) first, explicitly.
+      // vote could lose committed entries. It must be removed (Leave) first, explicitly. A learner
+      // at the same address may retry: it has no vote, and a promotion waits for it to catch up.
       throw new TidelogError(
         "already_exists",
         `server ${id} is already a member (at ${this.stateMachine.servers.get(id) ?? "an unknown address"}); remove it with Leave before it joins again`,
@@ -174,7 +181,7 @@ export class RaftBroker implements Broker {
     }
     if (this.stateMachine.servers.get(id) !== address)
       await this.proposeAdmin({ op: "registerServer", id, address });
-    await this.proposeConfChange({ type: "addLearner", nodeId: id });
+    if (!sameLearner) await this.proposeConfChange({ type: "addLearner", nodeId: id });
     if (voter) {
       await this.waitCaughtUp(id);
       await this.proposeConfChange({ type: "addVoter", nodeId: id });

@@ -105,12 +105,16 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     logOptions,
   );
   const clusterId = (await readFile(clusterFile, "utf8").catch(() => "")).trim();
+  // Addresses peers announced in their messages: a new member answers its leader with them
+  // before its first snapshot tells it the membership.
+  const announcedAddresses = new Map<string, string>();
   const broker = new RaftBroker(
     {
       id: config.id,
       autoCreateTopics: config.autoCreateTopics,
       catchUpTimeoutMs: 60_000,
       transferTimeoutMs: 10 * config.raft.tickMs * config.raft.electionTicks,
+      announcedAddress: (id) => announcedAddresses.get(id),
     },
     stateMachine,
     clusterId,
@@ -120,9 +124,6 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       sampleIntervalMs: 1000,
     }),
   );
-  // Addresses peers announced in their messages: a new member answers its leader with them
-  // before its first snapshot tells it the membership.
-  const announcedAddresses = new Map<string, string>();
   const fetcher = createSnapshotFetcher(() => broker.clusterId, 300_000);
   let app: App;
   try {

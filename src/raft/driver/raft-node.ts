@@ -5,6 +5,7 @@
 // leave, then apply committed entries, then advance. Proposals made while a Ready is being
 // persisted join the next one: concurrent writes share one fsync and one round of appends
 // (group commit). Time enters only through the tick timer.
+import { AssertionFailure } from "../../assert.js";
 import { TidelogError } from "../../errors.js";
 import {
   type ConfChange,
@@ -180,7 +181,14 @@ export class RaftNode {
   /** Feeds a message from a peer. */
   step(message: Message): void {
     if (this.stopped) return;
-    this.raw.step(message);
+    try {
+      this.raw.step(message);
+    } catch (error) {
+      // The core broke an invariant mid-step: its state can no longer be trusted. Stop, as a
+      // storage failure does, rather than go on serving from it.
+      if (error instanceof AssertionFailure) this.fail(error);
+      throw error;
+    }
     this.schedule();
   }
 
@@ -280,6 +288,13 @@ export class RaftNode {
     });
   }
 
+  private fail(error: unknown): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.tickTimer);
+    this.options.onFatal(error);
+  }
+
   private schedule(): void {
     if (this.processing || this.stopped) return;
     this.processing = true;
@@ -290,11 +305,7 @@ export class RaftNode {
           if (!this.stopped && (this.raw.hasReady() || this.pendingProposals.length > 0))
             this.schedule();
         },
-        (error: unknown) => {
-          this.stopped = true;
-          clearInterval(this.tickTimer);
-          this.options.onFatal(error);
-        },
+        (error: unknown) => this.fail(error),
       );
     });
   }
