@@ -2,7 +2,8 @@
 // accepting, end streams, finish in-flight calls, sync and close the logs).
 import { parseArgs } from "node:util";
 import { defaultApiLimits } from "../api/limits.js";
-import { defaultRaftTimings, type NodeConfig, startNode } from "../server/node.js";
+import { defaultRaftTimings, logError, type NodeConfig, startNode } from "../server/node.js";
+import { installProcessGuards } from "../server/process-guards.js";
 
 export const serveHelp = `usage: tidelog serve [flags]
 
@@ -151,6 +152,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (config.limits.recordBytesMax > config.limits.requestBytesMax) {
     throw new UsageError("--record-bytes-max must not exceed --request-bytes-max");
   }
+  installProcessGuards(logError);
   const node = await startNode(config);
   process.stdout.write(
     `${JSON.stringify({ level: "info", message: "tidelog serving", id: config.id, address: node.address, dataDirectory: config.dataDirectory })}\n`,
