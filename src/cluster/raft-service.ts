@@ -7,7 +7,9 @@ import { TidelogError } from "../errors.js";
 import {
   FetchSnapshotResponseSchema,
   type RaftService,
+  type StepRequest,
   StepResponseSchema,
+  StepStreamResponseSchema,
 } from "../gen/tidelog/raft/v1/raft_pb.js";
 import { messageFromProto } from "../raft/driver/message-codec.js";
 import type { RaftNode } from "../raft/driver/raft-node.js";
@@ -27,23 +29,13 @@ export interface RaftServiceDeps {
 export function createRaftService(deps: RaftServiceDeps): ServiceImpl<typeof RaftService> {
   return {
     async step(request) {
-      checkCluster(deps, request.clusterId);
-      const node = deps.node();
-      for (const proto of request.messages) {
-        const message = messageFromProto(proto);
-        if (message.to !== node.id) {
-          throw new TidelogError(
-            "failed_precondition",
-            `message for ${message.to} reached ${node.id}`,
-          );
-        }
-        if (request.senderAddress !== "") deps.learnAddress(message.from, request.senderAddress);
-        if (message.type === "snapshot") {
-          await deps.stateMachine().prepareSnapshot(message.snapshot, message.from, deps.fetcher);
-        }
-        node.step(message);
-      }
+      await deliver(deps, request);
       return create(StepResponseSchema, {});
+    },
+
+    async stepStream(requests) {
+      for await (const request of requests) await deliver(deps, request);
+      return create(StepStreamResponseSchema, {});
     },
 
     async *fetchSnapshot(request) {
@@ -69,6 +61,23 @@ export function createRaftService(deps: RaftServiceDeps): ServiceImpl<typeof Raf
       }
     },
   };
+}
+
+/** Hands a peer's batch to the Raft driver (for a snapshot, after fetching its content). */
+async function deliver(deps: RaftServiceDeps, request: StepRequest): Promise<void> {
+  checkCluster(deps, request.clusterId);
+  const node = deps.node();
+  for (const proto of request.messages) {
+    const message = messageFromProto(proto);
+    if (message.to !== node.id) {
+      throw new TidelogError("failed_precondition", `message for ${message.to} reached ${node.id}`);
+    }
+    if (request.senderAddress !== "") deps.learnAddress(message.from, request.senderAddress);
+    if (message.type === "snapshot") {
+      await deps.stateMachine().prepareSnapshot(message.snapshot, message.from, deps.fetcher);
+    }
+    node.step(message);
+  }
 }
 
 function checkCluster(deps: RaftServiceDeps, clusterId: string): void {

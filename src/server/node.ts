@@ -176,6 +176,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     reportUnreachable: (id) => node?.reportUnreachable(id),
     reportSnapshot: (id, status) => node?.snapshotStatus(id, status),
     queueMessagesMax: 10_000,
+    streamBatchesMax: 1_000,
     stepTimeoutMs: 10_000,
     snapshotTimeoutMs: 600_000,
     retryDelayMs: config.raft.tickMs,

@@ -1,13 +1,18 @@
 // Sends Raft messages to peers over the RaftService on their public port (gRPC over h2c).
 //
-// One sender per peer with at most one Step call in flight: messages queued while a call is out
-// go together in the next call, so a busy leader batches naturally. The queue is bounded; when
+// One long-lived StepStream per peer carries the batches (a message on an open stream costs far
+// less than a call); snapshots go by a Step call, whose answer says whether the peer fetched the
+// snapshot's content, and are reported ok or failed to the core. The queue is bounded; when
 // it is full, new messages are dropped (Raft resends) and the peer is reported unreachable.
 // A failed call reports the peer unreachable and, for snapshots, the snapshot as failed.
 import { create } from "@bufbuild/protobuf";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { RaftService, StepRequestSchema } from "../../gen/tidelog/raft/v1/raft_pb.js";
+import {
+  RaftService,
+  type StepRequest,
+  StepRequestSchema,
+} from "../../gen/tidelog/raft/v1/raft_pb.js";
 import type { Message, NodeId } from "../index.js";
 import { messageToProto } from "./message-codec.js";
 import type { Transport } from "./raft-node.js";
@@ -44,6 +49,8 @@ export interface PeerTransportOptions {
   reportSnapshot: (id: NodeId, status: "ok" | "failed") => void;
   /** Messages waiting for one peer. */
   queueMessagesMax: number;
+  /** Batches waiting on a peer's stream; more are dropped (Raft resends). */
+  streamBatchesMax: number;
   /** A Step call taking longer fails (snapshots get longer: their content is fetched in it). */
   stepTimeoutMs: number;
   snapshotTimeoutMs: number;
@@ -56,6 +63,67 @@ interface Peer {
   sending: boolean;
   address: string | undefined;
   client: Client<typeof RaftService> | undefined;
+  /** The open StepStream, if any. */
+  stream: PeerStream | undefined;
+  /** When the last stream failed (ms); a new one waits retryDelayMs after it. */
+  streamFailedAtMs: number;
+}
+
+/**
+ * One long-lived StepStream to a peer: batches are offered without waiting and written in order
+ * as the stream takes them. Bounded: an offer to a full stream is refused (Raft resends).
+ */
+class PeerStream {
+  private readonly buffer: StepRequest[] = [];
+  private wake: (() => void) | undefined;
+  private ended = false;
+
+  constructor(
+    client: Client<typeof RaftService>,
+    private readonly bufferMax: number,
+    onEnd: (error: unknown) => void,
+  ) {
+    client.stepStream(this.requests()).then(
+      () => this.finish(onEnd, undefined),
+      (error: unknown) => this.finish(onEnd, error),
+    );
+  }
+
+  get isOpen(): boolean {
+    return !this.ended;
+  }
+
+  offer(request: StepRequest): boolean {
+    if (this.ended || this.buffer.length >= this.bufferMax) return false;
+    this.buffer.push(request);
+    this.wake?.();
+    return true;
+  }
+
+  close(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  private finish(onEnd: (error: unknown) => void, error: unknown): void {
+    this.ended = true;
+    this.buffer.length = 0;
+    onEnd(error);
+  }
+
+  private async *requests(): AsyncGenerator<StepRequest> {
+    while (!this.ended) {
+      const next = this.buffer.shift();
+      if (next !== undefined) {
+        yield next;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+      this.wake = undefined;
+    }
+  }
 }
 
 export class PeerTransport implements Transport {
@@ -81,13 +149,21 @@ export class PeerTransport implements Transport {
 
   close(): void {
     this.closed = true;
+    for (const peer of this.peers.values()) peer.stream?.close();
     this.peers.clear();
   }
 
   private peer(id: NodeId): Peer {
     let peer = this.peers.get(id);
     if (peer === undefined) {
-      peer = { queue: [], sending: false, address: undefined, client: undefined };
+      peer = {
+        queue: [],
+        sending: false,
+        address: undefined,
+        client: undefined,
+        stream: undefined,
+        streamFailedAtMs: 0,
+      };
       this.peers.set(id, peer);
     }
     return peer;
@@ -98,12 +174,37 @@ export class PeerTransport implements Transport {
     if (address === undefined) return undefined;
     if (peer.client === undefined || peer.address !== address) {
       peer.address = address;
+      peer.stream?.close();
+      peer.stream = undefined;
+      // Pings find a connection that died silently (a partition) so the stream is reopened.
       peer.client = createClient(
         RaftService,
-        createGrpcTransport({ baseUrl: `http://${address}` }),
+        createGrpcTransport({
+          baseUrl: `http://${address}`,
+          pingIntervalMs: 1000,
+          pingTimeoutMs: 2000,
+        }),
       );
     }
     return peer.client;
+  }
+
+  /** The open stream to a peer, opening one unless the last failed moments ago. */
+  private streamFor(id: NodeId, peer: Peer): PeerStream | undefined {
+    const client = this.clientFor(id, peer);
+    if (client === undefined) return undefined;
+    if (peer.stream?.isOpen) return peer.stream;
+    if (Date.now() - peer.streamFailedAtMs < this.options.retryDelayMs) return undefined;
+    const stream = new PeerStream(client, this.options.streamBatchesMax, (error) => {
+      if (peer.stream === stream) peer.stream = undefined;
+      if (error !== undefined && !this.closed) {
+        peer.streamFailedAtMs = Date.now();
+        if (process.env.TIDELOG_DEBUG) console.error("stream to", id, "ended:", error);
+        this.options.reportUnreachable(id);
+      }
+    });
+    peer.stream = stream;
+    return stream;
   }
 
   private async pump(id: NodeId, peer: Peer): Promise<void> {
@@ -113,6 +214,17 @@ export class PeerTransport implements Transport {
         const batch = peer.queue.splice(0, peer.queue.length);
         if (debugTransport) countBatch(batch);
         const snapshots = batch.filter((message) => message.type === "snapshot");
+        if (snapshots.length === 0) {
+          // The common case: onto the peer's open stream, without waiting.
+          const stream = this.streamFor(id, peer);
+          const request = create(StepRequestSchema, {
+            clusterId: this.options.clusterId(),
+            senderAddress: this.options.selfAddress,
+            messages: batch.map(messageToProto),
+          });
+          if (stream === undefined || !stream.offer(request)) this.options.reportUnreachable(id);
+          continue;
+        }
         const client = this.clientFor(id, peer);
         try {
           if (client === undefined) throw new Error(`no address for peer ${id}`);

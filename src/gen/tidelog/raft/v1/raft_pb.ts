@@ -13,7 +13,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file tidelog/raft/v1/raft.proto.
  */
 export const file_tidelog_raft_v1_raft: GenFile = /*@__PURE__*/
-  fileDesc("Chp0aWRlbG9nL3JhZnQvdjEvcmFmdC5wcm90bxIPdGlkZWxvZy5yYWZ0LnYxIlwKBUVudHJ5Eg0KBWluZGV4GAEgASgEEgwKBHRlcm0YAiABKAQSKAoEdHlwZRgDIAEoDjIaLnRpZGVsb2cucmFmdC52MS5FbnRyeVR5cGUSDAoEZGF0YRgEIAEoDCItCglDb25mU3RhdGUSDgoGdm90ZXJzGAEgAygJEhAKCGxlYXJuZXJzGAIgAygJIl8KEFNuYXBzaG90TWV0YWRhdGESDQoFaW5kZXgYASABKAQSDAoEdGVybRgCIAEoBBIuCgpjb25mX3N0YXRlGAMgASgLMhoudGlkZWxvZy5yYWZ0LnYxLkNvbmZTdGF0ZSJNCghTbmFwc2hvdBIzCghtZXRhZGF0YRgBIAEoCzIhLnRpZGVsb2cucmFmdC52MS5TbmFwc2hvdE1ldGFkYXRhEgwKBGRhdGEYAiABKAwi+QIKB01lc3NhZ2USKgoEdHlwZRgBIAEoDjIcLnRpZGVsb2cucmFmdC52MS5NZXNzYWdlVHlwZRIMCgRmcm9tGAIgASgJEgoKAnRvGAMgASgJEgwKBHRlcm0YBCABKAQSFgoOcHJldl9sb2dfaW5kZXgYBSABKAQSFQoNcHJldl9sb2dfdGVybRgGIAEoBBInCgdlbnRyaWVzGAcgAygLMhYudGlkZWxvZy5yYWZ0LnYxLkVudHJ5Eg4KBmNvbW1pdBgIIAEoBBINCgVpbmRleBgJIAEoBBIOCgZyZWplY3QYCiABKAgSEgoKaGludF9pbmRleBgLIAEoBBIRCgloaW50X3Rlcm0YDCABKAQSFgoObGFzdF9sb2dfaW5kZXgYDSABKAQSFQoNbGFzdF9sb2dfdGVybRgOIAEoBBIQCgh0cmFuc2ZlchgPIAEoCBIrCghzbmFwc2hvdBgQIAEoCzIZLnRpZGVsb2cucmFmdC52MS5TbmFwc2hvdCJlCgtTdGVwUmVxdWVzdBISCgpjbHVzdGVyX2lkGAEgASgJEioKCG1lc3NhZ2VzGAIgAygLMhgudGlkZWxvZy5yYWZ0LnYxLk1lc3NhZ2USFgoOc2VuZGVyX2FkZHJlc3MYAyABKAkiDgoMU3RlcFJlc3BvbnNlInoKFEZldGNoU25hcHNob3RSZXF1ZXN0EhIKCmNsdXN0ZXJfaWQYASABKAkSFgoOc25hcHNob3RfaW5kZXgYAiABKAQSDQoFdG9waWMYAyABKAkSEwoLZnJvbV9vZmZzZXQYBCABKAQSEgoKZW5kX29mZnNldBgFIAEoBCI/ChVGZXRjaFNuYXBzaG90UmVzcG9uc2USFAoMZmlyc3Rfb2Zmc2V0GAEgASgEEhAKCHBheWxvYWRzGAIgAygMKloKCUVudHJ5VHlwZRIaChZFTlRSWV9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRRU5UUllfVFlQRV9OT1JNQUwQARIaChZFTlRSWV9UWVBFX0NPTkZfQ0hBTkdFEAIq1gIKC01lc3NhZ2VUeXBlEhwKGE1FU1NBR0VfVFlQRV9VTlNQRUNJRklFRBAAEhcKE01FU1NBR0VfVFlQRV9BUFBFTkQQARIgChxNRVNTQUdFX1RZUEVfQVBQRU5EX1JFU1BPTlNFEAISFQoRTUVTU0FHRV9UWVBFX1ZPVEUQAxIeChpNRVNTQUdFX1RZUEVfVk9URV9SRVNQT05TRRAEEhkKFU1FU1NBR0VfVFlQRV9QUkVfVk9URRAFEiIKHk1FU1NBR0VfVFlQRV9QUkVfVk9URV9SRVNQT05TRRAGEhoKFk1FU1NBR0VfVFlQRV9IRUFSVEJFQVQQBxIjCh9NRVNTQUdFX1RZUEVfSEVBUlRCRUFUX1JFU1BPTlNFEAgSGQoVTUVTU0FHRV9UWVBFX1NOQVBTSE9UEAkSHAoYTUVTU0FHRV9UWVBFX1RJTUVPVVRfTk9XEAoytAEKC1JhZnRTZXJ2aWNlEkMKBFN0ZXASHC50aWRlbG9nLnJhZnQudjEuU3RlcFJlcXVlc3QaHS50aWRlbG9nLnJhZnQudjEuU3RlcFJlc3BvbnNlEmAKDUZldGNoU25hcHNob3QSJS50aWRlbG9nLnJhZnQudjEuRmV0Y2hTbmFwc2hvdFJlcXVlc3QaJi50aWRlbG9nLnJhZnQudjEuRmV0Y2hTbmFwc2hvdFJlc3BvbnNlMAFiBnByb3RvMw");
+  fileDesc("Chp0aWRlbG9nL3JhZnQvdjEvcmFmdC5wcm90bxIPdGlkZWxvZy5yYWZ0LnYxIlwKBUVudHJ5Eg0KBWluZGV4GAEgASgEEgwKBHRlcm0YAiABKAQSKAoEdHlwZRgDIAEoDjIaLnRpZGVsb2cucmFmdC52MS5FbnRyeVR5cGUSDAoEZGF0YRgEIAEoDCItCglDb25mU3RhdGUSDgoGdm90ZXJzGAEgAygJEhAKCGxlYXJuZXJzGAIgAygJIl8KEFNuYXBzaG90TWV0YWRhdGESDQoFaW5kZXgYASABKAQSDAoEdGVybRgCIAEoBBIuCgpjb25mX3N0YXRlGAMgASgLMhoudGlkZWxvZy5yYWZ0LnYxLkNvbmZTdGF0ZSJNCghTbmFwc2hvdBIzCghtZXRhZGF0YRgBIAEoCzIhLnRpZGVsb2cucmFmdC52MS5TbmFwc2hvdE1ldGFkYXRhEgwKBGRhdGEYAiABKAwi+QIKB01lc3NhZ2USKgoEdHlwZRgBIAEoDjIcLnRpZGVsb2cucmFmdC52MS5NZXNzYWdlVHlwZRIMCgRmcm9tGAIgASgJEgoKAnRvGAMgASgJEgwKBHRlcm0YBCABKAQSFgoOcHJldl9sb2dfaW5kZXgYBSABKAQSFQoNcHJldl9sb2dfdGVybRgGIAEoBBInCgdlbnRyaWVzGAcgAygLMhYudGlkZWxvZy5yYWZ0LnYxLkVudHJ5Eg4KBmNvbW1pdBgIIAEoBBINCgVpbmRleBgJIAEoBBIOCgZyZWplY3QYCiABKAgSEgoKaGludF9pbmRleBgLIAEoBBIRCgloaW50X3Rlcm0YDCABKAQSFgoObGFzdF9sb2dfaW5kZXgYDSABKAQSFQoNbGFzdF9sb2dfdGVybRgOIAEoBBIQCgh0cmFuc2ZlchgPIAEoCBIrCghzbmFwc2hvdBgQIAEoCzIZLnRpZGVsb2cucmFmdC52MS5TbmFwc2hvdCJlCgtTdGVwUmVxdWVzdBISCgpjbHVzdGVyX2lkGAEgASgJEioKCG1lc3NhZ2VzGAIgAygLMhgudGlkZWxvZy5yYWZ0LnYxLk1lc3NhZ2USFgoOc2VuZGVyX2FkZHJlc3MYAyABKAkiDgoMU3RlcFJlc3BvbnNlIhQKElN0ZXBTdHJlYW1SZXNwb25zZSJ6ChRGZXRjaFNuYXBzaG90UmVxdWVzdBISCgpjbHVzdGVyX2lkGAEgASgJEhYKDnNuYXBzaG90X2luZGV4GAIgASgEEg0KBXRvcGljGAMgASgJEhMKC2Zyb21fb2Zmc2V0GAQgASgEEhIKCmVuZF9vZmZzZXQYBSABKAQiPwoVRmV0Y2hTbmFwc2hvdFJlc3BvbnNlEhQKDGZpcnN0X29mZnNldBgBIAEoBBIQCghwYXlsb2FkcxgCIAMoDCpaCglFbnRyeVR5cGUSGgoWRU5UUllfVFlQRV9VTlNQRUNJRklFRBAAEhUKEUVOVFJZX1RZUEVfTk9STUFMEAESGgoWRU5UUllfVFlQRV9DT05GX0NIQU5HRRACKtYCCgtNZXNzYWdlVHlwZRIcChhNRVNTQUdFX1RZUEVfVU5TUEVDSUZJRUQQABIXChNNRVNTQUdFX1RZUEVfQVBQRU5EEAESIAocTUVTU0FHRV9UWVBFX0FQUEVORF9SRVNQT05TRRACEhUKEU1FU1NBR0VfVFlQRV9WT1RFEAMSHgoaTUVTU0FHRV9UWVBFX1ZPVEVfUkVTUE9OU0UQBBIZChVNRVNTQUdFX1RZUEVfUFJFX1ZPVEUQBRIiCh5NRVNTQUdFX1RZUEVfUFJFX1ZPVEVfUkVTUE9OU0UQBhIaChZNRVNTQUdFX1RZUEVfSEVBUlRCRUFUEAcSIwofTUVTU0FHRV9UWVBFX0hFQVJUQkVBVF9SRVNQT05TRRAIEhkKFU1FU1NBR0VfVFlQRV9TTkFQU0hPVBAJEhwKGE1FU1NBR0VfVFlQRV9USU1FT1VUX05PVxAKMocCCgtSYWZ0U2VydmljZRJDCgRTdGVwEhwudGlkZWxvZy5yYWZ0LnYxLlN0ZXBSZXF1ZXN0Gh0udGlkZWxvZy5yYWZ0LnYxLlN0ZXBSZXNwb25zZRJRCgpTdGVwU3RyZWFtEhwudGlkZWxvZy5yYWZ0LnYxLlN0ZXBSZXF1ZXN0GiMudGlkZWxvZy5yYWZ0LnYxLlN0ZXBTdHJlYW1SZXNwb25zZSgBEmAKDUZldGNoU25hcHNob3QSJS50aWRlbG9nLnJhZnQudjEuRmV0Y2hTbmFwc2hvdFJlcXVlc3QaJi50aWRlbG9nLnJhZnQudjEuRmV0Y2hTbmFwc2hvdFJlc3BvbnNlMAFiBnByb3RvMw");
 
 /**
  * Entry is one Raft log entry.
@@ -283,6 +283,21 @@ export const StepResponseSchema: GenMessage<StepResponse> = /*@__PURE__*/
   messageDesc(file_tidelog_raft_v1_raft, 6);
 
 /**
+ * StepStreamResponse ends a StepStream.
+ *
+ * @generated from message tidelog.raft.v1.StepStreamResponse
+ */
+export type StepStreamResponse = Message$1<"tidelog.raft.v1.StepStreamResponse"> & {
+};
+
+/**
+ * Describes the message tidelog.raft.v1.StepStreamResponse.
+ * Use `create(StepStreamResponseSchema)` to create a new message.
+ */
+export const StepStreamResponseSchema: GenMessage<StepStreamResponse> = /*@__PURE__*/
+  messageDesc(file_tidelog_raft_v1_raft, 7);
+
+/**
  * FetchSnapshotRequest asks for one topic's records below end_offset.
  *
  * @generated from message tidelog.raft.v1.FetchSnapshotRequest
@@ -325,7 +340,7 @@ export type FetchSnapshotRequest = Message$1<"tidelog.raft.v1.FetchSnapshotReque
  * Use `create(FetchSnapshotRequestSchema)` to create a new message.
  */
 export const FetchSnapshotRequestSchema: GenMessage<FetchSnapshotRequest> = /*@__PURE__*/
-  messageDesc(file_tidelog_raft_v1_raft, 7);
+  messageDesc(file_tidelog_raft_v1_raft, 8);
 
 /**
  * FetchSnapshotResponse is one batch of consecutive stored records.
@@ -349,7 +364,7 @@ export type FetchSnapshotResponse = Message$1<"tidelog.raft.v1.FetchSnapshotResp
  * Use `create(FetchSnapshotResponseSchema)` to create a new message.
  */
 export const FetchSnapshotResponseSchema: GenMessage<FetchSnapshotResponse> = /*@__PURE__*/
-  messageDesc(file_tidelog_raft_v1_raft, 8);
+  messageDesc(file_tidelog_raft_v1_raft, 9);
 
 /**
  * EntryType says what an entry carries.
@@ -459,6 +474,7 @@ export const MessageTypeSchema: GenEnum<MessageType> = /*@__PURE__*/
 export const RaftService: GenService<{
   /**
    * Step delivers a batch of Raft messages from one peer to this node, in order.
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    *
    * @generated from rpc tidelog.raft.v1.RaftService.Step
    */
@@ -466,6 +482,20 @@ export const RaftService: GenService<{
     methodKind: "unary";
     input: typeof StepRequestSchema;
     output: typeof StepResponseSchema;
+  },
+  /**
+   * StepStream delivers batches of Raft messages from one peer over one long-lived stream, in
+   * order: per batch it costs a message on an open stream instead of a whole call. Snapshots go
+   * through Step, whose answer says whether the snapshot's content was fetched.
+   * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+   * buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+   *
+   * @generated from rpc tidelog.raft.v1.RaftService.StepStream
+   */
+  stepStream: {
+    methodKind: "client_streaming";
+    input: typeof StepRequestSchema;
+    output: typeof StepStreamResponseSchema;
   },
   /**
    * FetchSnapshot streams the records of one topic that a snapshot covers, so that a follower
