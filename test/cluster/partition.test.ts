@@ -9,9 +9,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Cluster, withLogs } from "../harness/cluster.js";
+import { exitWhenDone } from "../harness/exit-when-done.js";
 import { History } from "../harness/history.js";
 import { verifyHistory } from "../harness/verify.js";
 import { testSeed, Workload } from "../harness/workload.js";
+
+exitWhenDone();
 
 const topics = ["orders", "events"];
 /** How long a cut lasts after the majority took writes (old leader's timeouts run out). */

@@ -4,7 +4,10 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { exitWhenDone } from "../harness/exit-when-done.js";
 import { everyone, socketOwner, TcpProxy } from "../harness/tcp-proxy.js";
+
+exitWhenDone();
 
 test("the proxy recognises the connecting process, cuts and heals its link", async () => {
   const echo = net.createServer((socket) => {
