@@ -132,6 +132,9 @@ export class OnePortServer extends net.Server {
     socket.on("error", () => socket.destroy());
     let received: Buffer = Buffer.alloc(0);
     const timer = setTimeout(() => socket.destroy(), sniffTimeoutMs);
+    // A connection that closes before it sent a byte must not keep the process alive.
+    timer.unref();
+    socket.once("close", () => clearTimeout(timer));
     const onData = (chunk: Buffer) => {
       received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
       const compared = Math.min(received.length, http2Preface.length);
