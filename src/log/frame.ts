@@ -61,10 +61,23 @@ export function readFrameHeader(buffer: Uint8Array, position: number): FrameHead
   };
 }
 
+/**
+ * True when the frame at `position`, whose header says `payloadLength` and `crc`, lies whole
+ * inside `buffer` and its CRC matches: the one check every reader of frames makes.
+ */
+export function frameIntact(
+  buffer: Uint8Array,
+  position: number,
+  payloadLength: number,
+  crc: number,
+): boolean {
+  if (payloadLength < 0 || payloadLength > framePayloadBytesMax) return false;
+  const end = position + frameHeaderBytes + payloadLength;
+  if (end > buffer.length) return false;
+  return crc32c(buffer, position + 8, end) === crc;
+}
+
 /** True when the whole frame at `position` is inside `buffer` and its CRC matches. */
 export function frameIsValid(buffer: Uint8Array, position: number, header: FrameHeader): boolean {
-  if (header.payloadLength > framePayloadBytesMax) return false;
-  const end = position + frameHeaderBytes + header.payloadLength;
-  if (end > buffer.length) return false;
-  return crc32c(buffer, position + 8, end) === header.crc;
+  return frameIntact(buffer, position, header.payloadLength, header.crc);
 }

@@ -10,7 +10,13 @@ import { join } from "node:path";
 import { assert } from "../assert.js";
 import { TidelogError } from "../errors.js";
 import { crc32c } from "./crc32c.js";
-import { frameHeaderBytes, framePayloadBytesMax, readFrameHeader } from "./frame.js";
+import {
+  frameHeaderBytes,
+  frameIntact,
+  frameIsValid,
+  framePayloadBytesMax,
+  readFrameHeader,
+} from "./frame.js";
 import { IndexFile } from "./index-file.js";
 import { Store } from "./store.js";
 
@@ -151,12 +157,7 @@ export class Segment {
       // Header fields read in place (no header object per record: this loop is the read path).
       const payloadLength = at + frameHeaderBytes <= data.length ? data.readUInt32LE(at) : -1;
       const frameEnd = at + frameHeaderBytes + payloadLength;
-      if (
-        payloadLength < 0 ||
-        payloadLength > framePayloadBytesMax ||
-        frameEnd > data.length ||
-        crc32c(data, at + 8, frameEnd) !== data.readUInt32LE(at + 4)
-      ) {
+      if (payloadLength < 0 || !frameIntact(data, at, payloadLength, data.readUInt32LE(at + 4))) {
         throw new TidelogError(
           "data_loss",
           `corrupt record at offset ${this.baseOffset + relative} in ${this.store.path}`,
@@ -258,8 +259,7 @@ export class Segment {
         header = readFrameHeader(buffer, 0);
         if (header === undefined) break;
       }
-      const at = position - bufferStart;
-      if (crc32c(buffer, at + 8, at + frameLength) !== header.crc) break;
+      if (!frameIsValid(buffer, position - bufferStart, header)) break;
       if (this.index.count >= this.index.capacity) break;
       this.index.append(position);
       rebuilt++;
@@ -296,7 +296,7 @@ export class Segment {
     const length = frameHeaderBytes + header.payloadLength;
     if (position + length > storeSize) return undefined;
     const frame = await this.store.read(position, length);
-    if (crc32c(frame, 8, length) !== header.crc) return undefined;
+    if (!frameIsValid(frame, 0, header)) return undefined;
     return { length, batchPosition: header.batchPosition, batchRemaining: header.batchRemaining };
   }
 }
