@@ -12,6 +12,7 @@ import { batchRecordsMax, encodeBatch, frameBytes, framePayloadBytesMax } from "
 import { fsyncDirectory } from "./fsync-directory.js";
 import { type LogOptions, resolveLogOptions } from "./log-options.js";
 import { Segment, type StoredRecord } from "./segment.js";
+import { SerialExecutor } from "./serial-executor.js";
 
 export type { StoredRecord } from "./segment.js";
 
@@ -47,7 +48,7 @@ const segmentNamePattern = /^(\d{20})\.store$/;
 
 export class Log {
   private readonly segments: Segment[];
-  private chain: Promise<void> = Promise.resolve();
+  private readonly serial = new SerialExecutor();
   private readonly queue: PendingAppend[] = [];
   private queuedBytes = 0;
   private drainScheduled = false;
@@ -463,12 +464,7 @@ export class Log {
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.chain.then(work);
-    this.chain = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    return result;
+    return this.serial.run(work);
   }
 
   private async drain(): Promise<void> {

@@ -9,6 +9,7 @@ import { TidelogError } from "../errors.js";
 import { fsyncDirectory } from "./fsync-directory.js";
 import { Log } from "./log.js";
 import type { LogOptions } from "./log-options.js";
+import { SerialExecutor } from "./serial-executor.js";
 import { checkTopicName, creatingPrefix, deletingPrefix } from "./topic-name.js";
 
 export interface TopicConfig {
@@ -51,7 +52,7 @@ function stagingName(prefix: string): string {
 
 export class TopicRegistry {
   private readonly topics = new Map<string, Topic>();
-  private chain: Promise<void> = Promise.resolve();
+  private readonly serial = new SerialExecutor();
   private closed = false;
 
   private constructor(
@@ -195,12 +196,7 @@ export class TopicRegistry {
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.chain.then(work);
-    this.chain = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    return result;
+    return this.serial.run(work);
   }
 }
 
