@@ -202,12 +202,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   if (soleVoter) {
     // Alone in its cluster: no one to wait for, lead now, and be ready when startNode returns.
     node.campaign();
-    await waitFor(() => node?.isLeader === true, 10_000);
+    const leader = node;
+    await leader.waitUntil(() => leader.isLeader, 10_000);
     // Reads are served from the applied state, which a restart rebuilds by applying the log
     // again. Leading is not enough: until the entry the new leader appended in its term is
     // applied here, records (even whole topics) acknowledged before the restart are missing.
     const leaderEntryIndex = node.status().lastIndex;
-    await waitFor(() => node !== undefined && node.applied >= leaderEntryIndex, 60_000);
+    await leader.waitUntil(() => leader.applied >= leaderEntryIndex, 60_000);
   }
   if (empty && config.join !== undefined) {
     try {
@@ -306,12 +307,6 @@ function alreadyMember(id: string, target: string): TidelogError {
     "already_exists",
     `server ${id} is already a member of the cluster of ${target}: a member that lost its data must be removed (Leave ${id}) before it joins again`,
   );
-}
-
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition() && Date.now() < deadline)
-    await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
 async function writeDurably(path: string, content: string): Promise<void> {

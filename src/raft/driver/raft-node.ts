@@ -173,6 +173,28 @@ export class RaftNode {
     return () => this.softStateListeners.delete(listener);
   }
 
+  /**
+   * Resolves true once `condition` holds, checked at every change of role or applied index (no
+   * polling), or false after `timeoutMs`.
+   */
+  waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (condition()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const finish = (held: boolean) => {
+        clearTimeout(timer);
+        stopRole();
+        stopApplied();
+        resolve(held);
+      };
+      const check = () => {
+        if (condition()) finish(true);
+      };
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const stopRole = this.onSoftState(check);
+      const stopApplied = this.onApplied(check);
+    });
+  }
+
   onApplied(listener: (index: number) => void): () => void {
     this.appliedListeners.add(listener);
     return () => this.appliedListeners.delete(listener);
@@ -268,13 +290,7 @@ export class RaftNode {
       return Promise.reject(new TidelogError("unavailable", "the node is shutting down"));
     if (!result.accepted) {
       return Promise.reject(
-        new TidelogError(
-          result.reason === "notLeader" ? "unavailable" : "unavailable",
-          `proposal refused: ${result.reason}`,
-          {
-            reason: result.reason,
-          },
-        ),
+        result.reason === "notLeader" ? notLeaderError() : refusal(result.reason),
       );
     }
     this.schedule();
