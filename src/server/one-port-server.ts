@@ -104,14 +104,13 @@ export class OnePortServer extends net.Server {
    */
   async drain(graceMs: number): Promise<void> {
     for (const session of this.sessions) session.close();
-    this.http1.closeIdleConnections();
+    this.closeIdleConnections();
     const deadline = Date.now() + graceMs;
     while (this.sockets.size > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
-      this.http1.closeIdleConnections();
+      this.closeIdleConnections();
     }
-    for (const session of this.sessions) session.destroy();
-    for (const socket of this.sockets) socket.destroy();
+    this.closeAllConnections();
   }
 
   /** For fastify's forceCloseConnections hooks. */
