@@ -23,8 +23,12 @@ flags:
   --raft-tick-ms N             Raft tick length (default: 100)
   --election-ticks N           election timeout in ticks, randomised up to twice (default: 10)
   --snapshot-entries N         applied entries between snapshots (default: 50000)
+  --snapshot-bytes N           or applied entry bytes between snapshots, whichever comes first
+                               (default: 67108864)
   --compaction-keep-entries N  Raft entries kept behind a snapshot for lagging followers
                                (default: 10000)
+  --compaction-keep-bytes N    but at most this many bytes of them; with --snapshot-bytes it
+                               bounds the Raft log a node keeps in memory (default: 134217728)
   --no-auto-create-topics      producing to an unknown topic fails with not_found
   --record-bytes-max N         largest record (value + key + headers) in bytes (default: 1048576)
   --request-bytes-max N        largest produce request in bytes (default: 8388608)
@@ -54,6 +58,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
       "election-ticks": { type: "string" },
       "snapshot-entries": { type: "string" },
       "compaction-keep-entries": { type: "string" },
+      "snapshot-bytes": { type: "string" },
+      "compaction-keep-bytes": { type: "string" },
       "no-auto-create-topics": { type: "boolean", default: false },
       "record-bytes-max": { type: "string" },
       "request-bytes-max": { type: "string" },
@@ -112,6 +118,18 @@ export async function serveCommand(argv: string[]): Promise<number> {
         values["snapshot-entries"],
         defaultRaftTimings.snapshotEntries,
         2,
+      ),
+      snapshotBytes: integer(
+        "snapshot-bytes",
+        values["snapshot-bytes"],
+        defaultRaftTimings.snapshotBytes,
+        1,
+      ),
+      compactionKeepBytes: integer(
+        "compaction-keep-bytes",
+        values["compaction-keep-bytes"],
+        defaultRaftTimings.compactionKeepBytes,
+        0,
       ),
     },
     autoCreateTopics: !values["no-auto-create-topics"],

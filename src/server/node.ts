@@ -32,8 +32,12 @@ export interface RaftTimings {
   heartbeatTicks: number;
   /** Entries applied between snapshots (which let the Raft log be compacted). */
   snapshotEntries: number;
+  /** Data bytes applied between snapshots, whichever of the two comes first. */
+  snapshotBytes: number;
   /** Entries kept behind a snapshot for slightly lagging followers. */
   compactionKeepEntries: number;
+  /** At most this many data bytes of them (entries behind the applied index stay in memory). */
+  compactionKeepBytes: number;
 }
 
 export const defaultRaftTimings: RaftTimings = {
@@ -41,7 +45,9 @@ export const defaultRaftTimings: RaftTimings = {
   electionTicks: 10,
   heartbeatTicks: 1,
   snapshotEntries: 50_000,
+  snapshotBytes: 64 * 1024 * 1024,
   compactionKeepEntries: 10_000,
+  compactionKeepBytes: 128 * 1024 * 1024,
 };
 
 export interface NodeConfig {
@@ -191,7 +197,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     heartbeatTicks: config.raft.heartbeatTicks,
     seed: hashSeed(config.id),
     snapshotEntries: config.raft.snapshotEntries,
+    snapshotBytes: config.raft.snapshotBytes,
     compactionKeepEntries: config.raft.compactionKeepEntries,
+    compactionKeepBytes: config.raft.compactionKeepBytes,
     pendingProposalsMax: 100_000,
     proposalTimeoutMs: 30_000,
     onFatal: config.onFatal ?? crash,

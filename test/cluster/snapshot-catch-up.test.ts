@@ -5,11 +5,10 @@
 // producers go on. Proven on disk (its Raft log begins right after an installed snapshot, not at
 // the first entry) and by the history checker: it holds the very records the others hold.
 import assert from "node:assert/strict";
-import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { test } from "node:test";
 import { Cluster, withLogs } from "../harness/cluster.js";
 import { History } from "../harness/history.js";
+import { installedSnapshot } from "../harness/raft-files.js";
 import { verifyHistory } from "../harness/verify.js";
 import { testSeed, Workload } from "../harness/workload.js";
 
@@ -60,24 +59,3 @@ test("a node joining after log compaction catches up from a snapshot", async () 
     await cluster.close();
   }
 });
-
-/**
- * Where a node's Raft log on disk starts (the base offset of its first segment, see
- * src/log/segment.ts) and the index of its latest snapshot (src/raft/driver/disk-storage.ts).
- * A node that installed a leader's snapshot restarts its log right after it (and may have taken
- * snapshots of its own since); one that received every entry starts at 2 (after the bootstrap
- * snapshot at 1): it keeps 10,000 entries behind its own snapshots.
- */
-async function installedSnapshot(
-  dataDirectory: string,
-): Promise<{ entriesStart: number; snapshotIndex: number }> {
-  const names = await readdir(join(dataDirectory, "raft", "entries"));
-  const bases = names
-    .map((name) => /^(\d{20})\.store$/.exec(name)?.[1])
-    .filter((base) => base !== undefined)
-    .map(Number);
-  const body = await readFile(join(dataDirectory, "raft", "snapshot"));
-  const headerLength = body.readUInt32LE(0);
-  const metadata = JSON.parse(body.toString("utf8", 4, 4 + headerLength)) as { index: number };
-  return { entriesStart: Math.min(...bases), snapshotIndex: metadata.index };
-}

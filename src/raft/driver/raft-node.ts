@@ -70,8 +70,15 @@ export interface RaftNodeOptions {
   seed: number;
   /** Take a snapshot once this many entries were applied since the last one. */
   snapshotEntries: number;
+  /** ...or once entries holding this many data bytes were applied since the last one. */
+  snapshotBytes: number;
   /** Entries kept behind a snapshot for followers that lag a little. */
   compactionKeepEntries: number;
+  /**
+   * ...but no more than this many data bytes of them: the entries behind the applied index stay
+   * in memory, so this and `snapshotBytes` bound a node's memory whatever the size of entries.
+   */
+  compactionKeepBytes: number;
   /** A proposal not applied within this time fails with unavailable (outcome unknown). */
   proposalTimeoutMs: number;
   /** Proposals waiting for the next Ready; more are refused with resource_exhausted. */
@@ -103,6 +110,8 @@ export class RaftNode {
   private tickTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private appliedIndex: number;
+  /** Data bytes of the entries applied since the last snapshot (see snapshotBytes). */
+  private appliedBytesSinceSnapshot = 0;
   private conf: ConfState;
   private softStateValue: SoftState = { lead: null, state: "follower" };
 
@@ -359,6 +368,7 @@ export class RaftNode {
         await stateMachine.restore(ready.snapshot);
         this.conf = ready.snapshot.metadata.confState;
         this.abandonWaitersThrough(ready.snapshot.metadata.index);
+        this.appliedBytesSinceSnapshot = 0;
         this.setApplied(ready.snapshot.metadata.index);
       }
       await this.applyCommitted(ready.committedEntries);
@@ -390,6 +400,7 @@ export class RaftNode {
       const outcomes = await this.options.stateMachine.applyBatch(run);
       for (const [i, entry] of run.entries()) {
         this.settle(this.waiters, entry, outcomes[i]!);
+        this.appliedBytesSinceSnapshot += entry.data.length;
         this.setApplied(entry.index);
       }
       start = end;
@@ -466,13 +477,37 @@ export class RaftNode {
   }
 
   private async maybeSnapshot(): Promise<void> {
-    const { storage, stateMachine, snapshotEntries, compactionKeepEntries } = this.options;
+    const { storage, stateMachine, snapshotEntries, snapshotBytes } = this.options;
     const last = storage.snapshot().metadata.index;
-    if (this.appliedIndex - last < snapshotEntries) return;
+    if (this.appliedIndex <= last) return;
+    if (
+      this.appliedIndex - last < snapshotEntries &&
+      this.appliedBytesSinceSnapshot < snapshotBytes
+    )
+      return;
     const index = this.appliedIndex;
     const data = await stateMachine.checkpoint();
     await storage.createSnapshot(index, this.conf, data);
-    const compactTo = index - compactionKeepEntries;
+    this.appliedBytesSinceSnapshot = 0;
+    const compactTo = this.compactionPoint(index);
     if (compactTo > storage.firstIndex()) await storage.compact(compactTo);
+  }
+
+  /**
+   * The first index to keep behind a snapshot at `index`: at most `compactionKeepEntries`
+   * entries, holding at most `compactionKeepBytes` bytes of data.
+   */
+  private compactionPoint(index: number): number {
+    const { storage, compactionKeepEntries, compactionKeepBytes } = this.options;
+    const byCount = index + 1 - compactionKeepEntries;
+    const first = Math.max(storage.firstIndex(), byCount);
+    if (first > index) return index;
+    const kept = storage.entries(first, index + 1, Number.MAX_SAFE_INTEGER);
+    let bytes = 0;
+    for (let i = kept.length - 1; i >= 0; i--) {
+      bytes += kept[i]!.data.length;
+      if (bytes > compactionKeepBytes) return Math.min(index, kept[i]!.index + 1);
+    }
+    return first;
   }
 }
