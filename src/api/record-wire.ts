@@ -4,6 +4,11 @@
 // declared message, without building a message object per record (reflection-based encoding cost
 // ~10 µs per record, most of a catch-up's CPU). JSON answers use the declared fields.
 //
+// Consumers' answers carry whole batches transcoded from the stored records in one buffer
+// (record-codec.ts encodeRecordsWire, `0x0a · length · Record` per record): recordsAsUnknownField
+// hands such a buffer to protobuf-es as ONE unknown field, which writes the first tag itself and
+// the rest verbatim: the bytes on the wire are exactly those of the repeated field.
+//
 //   Record { bytes value = 1; bytes key = 2; map<string,string> headers = 3; uint64 offset = 4;
 //            google.protobuf.Timestamp time = 5; }
 import type { UnknownField } from "@bufbuild/protobuf";
@@ -75,4 +80,16 @@ export function recordAsUnknownField(record: DecodedRecord): UnknownField {
     at = writeVarint(buffer, at, nanos);
   }
   return { no: 1, wireType: WireType.LengthDelimited, data: buffer.subarray(0, at) };
+}
+
+/**
+ * `repeated Record records = 1` wire bytes (each record with its 0x0a tag, at least one record) as
+ * one unknown field of ConsumeResponse: protobuf-es writes the tag 0x0a, then `data`, which is the
+ * buffer without its first tag byte.
+ */
+export function recordsAsUnknownField(recordsWire: Buffer): UnknownField {
+  if (recordsWire.length === 0 || recordsWire[0] !== 0x0a) {
+    throw new Error("records wire must start with the tag of field 1, length-delimited");
+  }
+  return { no: 1, wireType: WireType.LengthDelimited, data: recordsWire.subarray(1) };
 }

@@ -3,9 +3,11 @@
 // implement it; the API layer does not know which it talks to.
 import type { TopicConfig } from "../log/topic-registry.js";
 import type { DecodedRecord, RecordInput } from "./record-codec.js";
+import type { TailReader, WireSlice } from "./topic-tail.js";
 
 export type { TopicConfig } from "../log/topic-registry.js";
 export type { DecodedRecord, RecordInput } from "./record-codec.js";
+export type { TailReader, WireSlice } from "./topic-tail.js";
 
 export interface TopicInfo {
   name: string;
@@ -41,8 +43,17 @@ export interface Broker {
   produce(topic: string, records: readonly RecordInput[]): Promise<number[]>;
   /** Committed records from `offset`; out_of_range outside [lowest, next). */
   consume(topic: string, offset: number, limits: ConsumeLimits): Promise<DecodedRecord[]>;
-  /** Resolves once `topic` has a committed record at `offset`, the topic is gone, or `signal` aborts. */
-  waitForRecords(topic: string, offset: number, signal: AbortSignal): Promise<void>;
+  /**
+   * The same records as `consume`, as the protobuf wire of `repeated tidelog.v1.Record` (from
+   * the topic's shared tail cache when it has readers; see topic-tail.ts).
+   */
+  consumeWire(topic: string, offset: number, limits: ConsumeLimits): Promise<WireSlice>;
+  /**
+   * A long-lived reader of `topic` (not_found when missing) that waits for commits and reads them
+   * as wire bytes, sharing one wake-up and one encoding per commit with the topic's other
+   * readers. Its waits end when `signal` aborts; close it when done.
+   */
+  openTail(topic: string, signal: AbortSignal): TailReader;
   topic(name: string): TopicInfo;
   topics(): TopicInfo[];
   createTopic(name: string, config: TopicConfig): Promise<TopicInfo>;

@@ -16,6 +16,7 @@ import {
   type RecordInput,
 } from "./record-codec.js";
 import type { TopicStateMachine } from "./topic-state-machine.js";
+import { type TailReader, TopicTails, type WireSlice } from "./topic-tail.js";
 
 export interface RaftBrokerOptions {
   id: string;
@@ -30,13 +31,17 @@ export interface RaftBrokerOptions {
 
 export class RaftBroker implements Broker {
   private nodeValue: RaftNode | undefined;
+  /** Consumers' shared reads and wake-ups, per topic. */
+  private readonly tails: TopicTails;
 
   constructor(
     private readonly options: RaftBrokerOptions,
     readonly stateMachine: TopicStateMachine,
     private clusterIdValue: string,
     private readonly diskSpace: DiskSpaceGuard,
-  ) {}
+  ) {
+    this.tails = new TopicTails(stateMachine);
+  }
 
   /** Binds the Raft node (created once the server listens and its address is known). */
   attach(node: RaftNode): void {
@@ -92,24 +97,17 @@ export class RaftBroker implements Broker {
     return stored.map((record) => decodeRecord(record.offset, record.payload));
   }
 
-  waitForRecords(name: string, offset: number, signal: AbortSignal): Promise<void> {
-    const machine = this.stateMachine;
-    const topic = machine.registry.require(name);
-    const ready = () =>
-      machine.registry.get(name) !== topic || topic.log.nextOffset > offset || signal.aborted;
-    if (ready()) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const check = () => {
-        if (!ready()) return;
-        unsubscribeLog();
-        unsubscribeMachine();
-        signal.removeEventListener("abort", check);
-        resolve();
-      };
-      const unsubscribeLog = topic.log.subscribe(check);
-      const unsubscribeMachine = machine.onChange(check);
-      signal.addEventListener("abort", check, { once: true });
-    });
+  consumeWire(name: string, offset: number, limits: ConsumeLimits): Promise<WireSlice> {
+    return this.tails.read(name, offset, limits);
+  }
+
+  openTail(name: string, signal: AbortSignal): TailReader {
+    return this.tails.open(name, signal);
+  }
+
+  /** Topics whose shared tail is held open by readers (tests check that streams release it). */
+  get tailsOpen(): number {
+    return this.tails.size;
   }
 
   topic(name: string): TopicInfo {

@@ -1,0 +1,172 @@
+// tidelog.v1.LogService Consume and ConsumeStream. Binary answers (gRPC, gRPC-Web, Connect
+// proto) carry records transcoded straight from their stored bytes (record-codec.ts
+// encodeRecordsWire, record-wire.ts); a stream reads through its topic's shared tail
+// (cluster/topic-tail.ts): one wake-up and one encoding per commit for all caught-up streams of a
+// topic on this node. JSON answers (Connect JSON, curl) decode the records into the declared
+// fields.
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { HandlerContext } from "@connectrpc/connect";
+import type { Broker, ConsumeLimits, DecodedRecord, TopicInfo } from "../cluster/broker.js";
+import { TidelogError } from "../errors.js";
+import {
+  type ConsumeRequest,
+  type ConsumeResponse,
+  ConsumeResponseSchema,
+  StartPosition,
+} from "../gen/tidelog/v1/log_service_pb.js";
+import { type Record as RecordMessage, RecordSchema } from "../gen/tidelog/v1/record_pb.js";
+import type { ApiLimits } from "./limits.js";
+import { recordsAsUnknownField } from "./record-wire.js";
+import type { StreamCounter } from "./stream-counter.js";
+import { topicOrDefault } from "./topic-or-default.js";
+
+export interface ConsumeHandlerDeps {
+  broker: Broker;
+  limits: ApiLimits;
+  streams: StreamCounter;
+}
+
+type TopicBounds = Pick<TopicInfo, "name" | "lowestOffset" | "nextOffset">;
+
+export function createConsumeHandlers({ broker, limits, streams }: ConsumeHandlerDeps) {
+  return {
+    async consume(request: ConsumeRequest, context: HandlerContext): Promise<ConsumeResponse> {
+      const info = broker.topic(topicOrDefault(request.topic));
+      const offset = startOffset(request, info);
+      checkInRange(info, offset);
+      if (offset === info.nextOffset) {
+        // Caught up: no records yet (as Kafka answers a fetch at the high watermark).
+        return create(ConsumeResponseSchema, {
+          nextOffset: BigInt(offset),
+          highWatermark: BigInt(info.nextOffset),
+        });
+      }
+      const bounds = consumeLimits(request, limits);
+      if (answersInBinary(context)) {
+        const slice = await broker.consumeWire(info.name, offset, bounds);
+        return wireResponse(slice.bytes, slice.nextOffset, info.nextOffset);
+      }
+      return decodedResponse(await broker.consume(info.name, offset, bounds), info.nextOffset);
+    },
+
+    consumeStream(request: ConsumeRequest, context: HandlerContext) {
+      return streams.track(async function* () {
+        const name = topicOrDefault(request.topic);
+        const binary = answersInBinary(context);
+        const bounds = consumeLimits(request, limits);
+        const reader = broker.openTail(name, context.signal);
+        try {
+          let offset = startOffset(request, reader.bounds());
+          while (!context.signal.aborted) {
+            const info = reader.bounds();
+            checkInRange(info, offset);
+            if (offset < info.nextOffset) {
+              let response: ConsumeResponse;
+              if (binary) {
+                const slice = await reader.read(offset, bounds);
+                response = wireResponse(slice.bytes, slice.nextOffset, info.nextOffset);
+              } else {
+                response = decodedResponse(
+                  await broker.consume(name, offset, bounds),
+                  info.nextOffset,
+                );
+              }
+              offset = Number(response.nextOffset);
+              yield response;
+              continue;
+            }
+            await reader.wait(offset);
+          }
+        } finally {
+          reader.close();
+        }
+      });
+    },
+  };
+}
+
+/** A binary answer: the records' wire bytes ride as one unknown field (record-wire.ts). */
+function wireResponse(recordsWire: Buffer, nextOffset: number, highWatermark: number) {
+  const response = create(ConsumeResponseSchema, {
+    nextOffset: BigInt(nextOffset),
+    // Records may have been committed (and cached) after the bounds were read.
+    highWatermark: BigInt(Math.max(highWatermark, nextOffset)),
+  });
+  response.$unknown = [recordsAsUnknownField(recordsWire)];
+  return response;
+}
+
+function decodedResponse(records: DecodedRecord[], highWatermark: number): ConsumeResponse {
+  return create(ConsumeResponseSchema, {
+    records: records.map(toRecordMessage),
+    nextOffset: BigInt(records.at(-1)!.offset + 1),
+    highWatermark: BigInt(highWatermark),
+  });
+}
+
+/**
+ * Whether the answer is protobuf binary (gRPC, gRPC-Web and Connect with a proto content type);
+ * Connect GET requests and JSON content types get JSON. See record-wire.ts.
+ */
+function answersInBinary(context: HandlerContext): boolean {
+  const contentType = context.requestHeader.get("content-type");
+  return contentType !== null && !contentType.includes("json");
+}
+
+function startOffset(request: ConsumeRequest, info: TopicBounds): number {
+  switch (request.start) {
+    case StartPosition.EARLIEST:
+      return info.lowestOffset;
+    case StartPosition.TAIL: {
+      const back =
+        request.tailBack > BigInt(info.nextOffset) ? info.nextOffset : Number(request.tailBack);
+      return Math.max(info.lowestOffset, info.nextOffset - back);
+    }
+    default:
+      if (request.offset > BigInt(Number.MAX_SAFE_INTEGER)) {
+        // No log reaches 2^53 records: out of range, reported with the offset as asked.
+        throw new TidelogError("out_of_range", `offset ${request.offset} is out of range`, {
+          topic: info.name,
+          requested: request.offset,
+          lowest: info.lowestOffset,
+          next: info.nextOffset,
+        });
+      }
+      return Number(request.offset);
+  }
+}
+
+/** Offsets from the lowest retained up to the next offset (caught up) are valid starts. */
+function checkInRange(info: TopicBounds, offset: number): void {
+  if (offset < info.lowestOffset || offset > info.nextOffset) {
+    throw new TidelogError("out_of_range", `offset ${offset} is out of range`, {
+      topic: info.name,
+      requested: offset,
+      lowest: info.lowestOffset,
+      next: info.nextOffset,
+    });
+  }
+}
+
+function consumeLimits(request: ConsumeRequest, limits: ApiLimits): ConsumeLimits {
+  const maxRecords =
+    request.maxRecords === 0
+      ? limits.consumeRecordsDefault
+      : Math.min(request.maxRecords, limits.consumeRecordsMax);
+  const maxBytes =
+    request.maxBytes === 0
+      ? limits.consumeBytesMax
+      : Math.min(request.maxBytes, limits.consumeBytesMax);
+  return { maxRecords, maxBytes };
+}
+
+function toRecordMessage(record: DecodedRecord): RecordMessage {
+  return create(RecordSchema, {
+    value: record.value,
+    key: record.key,
+    headers: record.headers,
+    offset: BigInt(record.offset),
+    time: timestampFromMs(record.timeMs),
+  });
+}

@@ -1,0 +1,313 @@
+// The shared read side of each topic on this node. Every consumer of a topic opens a TailReader;
+// the topic's readers share:
+//
+// - one wake-up: one log listener per topic (not one per waiting stream), and one abort listener
+//   per reader for its whole life (not one per wait). A commit resolves the waiting readers'
+//   promises in one pass.
+// - one read and one encoding of what was committed: the first reader past the cached end reads
+//   the new records from the log once and transcodes them into Record wire bytes
+//   (record-codec.ts encodeRecordsWire); every caught-up reader then answers with a slice of the
+//   same bytes. The cache keeps the most recently committed chunks, bounded in bytes per topic,
+//   and lives only while the topic has readers. Readers behind the cache read the log directly
+//   (and transcode) without caching.
+//
+// Committed records never change at an offset while the topic object lives; a deleted (or
+// recreated) topic, or topics swapped in by a snapshot, get a new Topic object, and the old tail
+// is dropped and its readers woken.
+import { TidelogError } from "../errors.js";
+import type { Topic } from "../log/topic-registry.js";
+import type { ConsumeLimits } from "./broker.js";
+import { encodeRecordsWire, type RecordsWire } from "./record-codec.js";
+import type { TopicStateMachine } from "./topic-state-machine.js";
+
+/** Records as `repeated Record records = 1` wire bytes (tags included). */
+export interface WireSlice {
+  bytes: Buffer;
+  records: number;
+  /** The offset after the last record in the slice. */
+  nextOffset: number;
+}
+
+export interface TailOptions {
+  /** Encoded bytes a topic's cache may hold (the newest chunk is kept even when larger). */
+  cacheBytesMax: number;
+  /** Bounds of one read of newly committed records into the cache. */
+  fetchRecordsMax: number;
+  fetchBytesMax: number;
+}
+
+export const defaultTailOptions: TailOptions = {
+  cacheBytesMax: 8 * 1024 * 1024,
+  fetchRecordsMax: 10_000,
+  fetchBytesMax: 4 * 1024 * 1024,
+};
+
+interface Chunk extends RecordsWire {
+  first: number;
+  end: number;
+}
+
+/** Reads from the log and transcodes, without the cache. */
+async function readWire(topic: Topic, offset: number, limits: ConsumeLimits): Promise<WireSlice> {
+  const stored = await topic.log.readRange(offset, limits);
+  const wire = encodeRecordsWire(stored);
+  return { bytes: wire.bytes, records: stored.length, nextOffset: offset + stored.length };
+}
+
+/** The readers, cache and wake-up of one topic (one Topic object). */
+class TopicTail {
+  private readonly chunks: Chunk[] = [];
+  private cachedBytes = 0;
+  /** Chunks cover [chunks[0].first, cacheEnd) contiguously; empty until the first fetch. */
+  private cacheEnd: number;
+  private fetching: Promise<void> | undefined;
+  readonly waiting = new Set<TailReader>();
+  readers = 0;
+  private readonly unsubscribe: () => void;
+  dropped = false;
+
+  constructor(
+    readonly topic: Topic,
+    private readonly options: TailOptions,
+  ) {
+    this.cacheEnd = topic.log.nextOffset;
+    this.unsubscribe = topic.log.subscribe(() => this.wake());
+  }
+
+  get lowestOffset(): number {
+    return this.topic.log.lowestOffset;
+  }
+
+  get nextOffset(): number {
+    return this.topic.log.nextOffset;
+  }
+
+  /** Wakes the readers waiting below the log's next offset (all of them when dropped). */
+  wake(): void {
+    if (this.waiting.size === 0) return;
+    const next = this.dropped ? Number.POSITIVE_INFINITY : this.topic.log.nextOffset;
+    for (const reader of this.waiting) {
+      if (reader.waitOffset < next) {
+        this.waiting.delete(reader);
+        reader.release();
+      }
+    }
+  }
+
+  drop(): void {
+    if (this.dropped) return;
+    this.dropped = true;
+    this.unsubscribe();
+    this.chunks.length = 0;
+    this.cachedBytes = 0;
+    this.wake();
+  }
+
+  /** Committed records from `offset` (which must be in [lowest, next)) as wire bytes. */
+  async read(offset: number, limits: ConsumeLimits): Promise<WireSlice> {
+    for (;;) {
+      const first = this.chunks[0]?.first ?? this.cacheEnd;
+      if (offset < first || this.dropped) return this.readDirect(offset, limits);
+      if (offset < this.cacheEnd) return this.slice(offset, limits);
+      if (offset >= this.topic.log.nextOffset) {
+        throw new TidelogError("out_of_range", `offset ${offset} is not committed yet`, {
+          requested: offset,
+          lowest: this.topic.log.lowestOffset,
+          next: this.topic.log.nextOffset,
+        });
+      }
+      this.fetching ??= this.fetch().finally(() => {
+        this.fetching = undefined;
+      });
+      await this.fetching;
+    }
+  }
+
+  private readDirect(offset: number, limits: ConsumeLimits): Promise<WireSlice> {
+    return readWire(this.topic, offset, limits);
+  }
+
+  /** Reads what was committed past the cache into one new chunk. */
+  private async fetch(): Promise<void> {
+    const from = this.cacheEnd;
+    const stored = await this.topic.log.readRange(from, {
+      maxRecords: this.options.fetchRecordsMax,
+      maxBytes: this.options.fetchBytesMax,
+    });
+    if (this.dropped || from !== this.cacheEnd || stored.length === 0) return;
+    const wire = encodeRecordsWire(stored);
+    this.chunks.push({ ...wire, first: from, end: from + stored.length });
+    this.cacheEnd = from + stored.length;
+    this.cachedBytes += wire.bytes.length;
+    while (this.chunks.length > 1 && this.cachedBytes > this.options.cacheBytesMax) {
+      this.cachedBytes -= this.chunks.shift()!.bytes.length;
+    }
+  }
+
+  /** Up to the limits from `offset` (cached), across consecutive chunks. */
+  private slice(offset: number, limits: ConsumeLimits): WireSlice {
+    let index = this.chunks.length - 1;
+    while (this.chunks[index]!.first > offset) index--;
+    const parts: Buffer[] = [];
+    let records = 0;
+    let bytes = 0;
+    let at = offset;
+    while (
+      index < this.chunks.length &&
+      records < limits.maxRecords &&
+      (records === 0 || bytes < limits.maxBytes)
+    ) {
+      const chunk = this.chunks[index]!;
+      const start = at - chunk.first;
+      const startByte = start === 0 ? 0 : chunk.ends[start - 1]!;
+      let stop = start;
+      // The same rule as Log.readRange: at least one record, then while under both limits.
+      while (
+        stop < chunk.ends.length &&
+        records < limits.maxRecords &&
+        (records === 0 || bytes < limits.maxBytes)
+      ) {
+        bytes += chunk.payloadEnds[stop]! - (stop === 0 ? 0 : chunk.payloadEnds[stop - 1]!);
+        stop++;
+        records++;
+      }
+      parts.push(chunk.bytes.subarray(startByte, chunk.ends[stop - 1]));
+      at = chunk.first + stop;
+      index++;
+    }
+    return {
+      bytes: parts.length === 1 ? parts[0]! : Buffer.concat(parts),
+      records,
+      nextOffset: at,
+    };
+  }
+}
+
+/** One consumer's handle on a topic's tail: wait for records, read them as wire bytes. */
+export class TailReader {
+  private tail: TopicTail;
+  waitOffset = Number.POSITIVE_INFINITY;
+  private pending: (() => void) | undefined;
+  private closed = false;
+  private readonly onAbort = () => this.release();
+
+  constructor(
+    private readonly tails: TopicTails,
+    readonly name: string,
+    private readonly signal: AbortSignal,
+  ) {
+    this.tail = tails.attach(name);
+    signal.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  /** The topic's current bounds; not_found once it is gone. A recreated topic is followed. */
+  bounds(): { name: string; lowestOffset: number; nextOffset: number } {
+    this.current();
+    return {
+      name: this.name,
+      lowestOffset: this.tail.lowestOffset,
+      nextOffset: this.tail.nextOffset,
+    };
+  }
+
+  /** Committed records from `offset` ([lowest, next)) as Record wire bytes. */
+  read(offset: number, limits: ConsumeLimits): Promise<WireSlice> {
+    return this.current().read(offset, limits);
+  }
+
+  /** Resolves once a record at `offset` is committed, the topic is gone, or the signal aborts. */
+  wait(offset: number): Promise<void> {
+    if (this.signal.aborted || this.closed) return Promise.resolve();
+    const tail = this.current();
+    if (tail.nextOffset > offset) return Promise.resolve();
+    this.waitOffset = offset;
+    return new Promise<void>((resolve) => {
+      this.pending = resolve;
+      tail.waiting.add(this);
+    });
+  }
+
+  /** Resolves a pending wait (called by the tail, or on abort). */
+  release(): void {
+    this.tail.waiting.delete(this);
+    this.waitOffset = Number.POSITIVE_INFINITY;
+    const resolve = this.pending;
+    this.pending = undefined;
+    resolve?.();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.signal.removeEventListener("abort", this.onAbort);
+    this.release();
+    this.tails.detach(this.tail);
+  }
+
+  private current(): TopicTail {
+    if (this.tail.dropped && !this.closed) {
+      const next = this.tails.attach(this.name);
+      this.tails.detach(this.tail);
+      this.tail = next;
+    }
+    return this.tail;
+  }
+}
+
+/** The tails of this node's topics that have readers. */
+export class TopicTails {
+  private readonly tails = new Map<string, TopicTail>();
+
+  constructor(
+    private readonly machine: TopicStateMachine,
+    private readonly options: TailOptions = defaultTailOptions,
+  ) {
+    // Deleted or replaced topics (also by a snapshot) drop their tail and wake its readers.
+    machine.onChange(() => {
+      for (const [name, tail] of this.tails) {
+        if (machine.registry.get(name) !== tail.topic) {
+          this.tails.delete(name);
+          tail.drop();
+        }
+      }
+    });
+  }
+
+  /** A reader of `name` (not_found when it does not exist); close it when done. */
+  open(name: string, signal: AbortSignal): TailReader {
+    return new TailReader(this, name, signal);
+  }
+
+  /** Records from `offset` as wire bytes, from the cache when the topic has one. */
+  read(name: string, offset: number, limits: ConsumeLimits): Promise<WireSlice> {
+    const tail = this.tails.get(name);
+    if (tail !== undefined && !tail.dropped) return tail.read(offset, limits);
+    return readWire(this.machine.registry.require(name), offset, limits);
+  }
+
+  /** @internal */
+  attach(name: string): TopicTail {
+    const topic = this.machine.registry.require(name);
+    let tail = this.tails.get(name);
+    if (tail === undefined || tail.topic !== topic) {
+      tail?.drop();
+      tail = new TopicTail(topic, this.options);
+      this.tails.set(name, tail);
+    }
+    tail.readers++;
+    return tail;
+  }
+
+  /** @internal */
+  detach(tail: TopicTail): void {
+    tail.readers--;
+    if (tail.readers > 0) return;
+    if (this.tails.get(tail.topic.name) === tail) this.tails.delete(tail.topic.name);
+    tail.drop();
+  }
+
+  /** Tails with readers (for tests). */
+  get size(): number {
+    return this.tails.size;
+  }
+}
