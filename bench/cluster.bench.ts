@@ -6,6 +6,8 @@
 //   npm run bench -- cluster            full run (about 10 minutes)
 //   npm run bench -- cluster --quick    smoke run (about 1 minute)
 //   npm run bench -- cluster --profile  CPU profile of the leader, 3 nodes, 1 KiB, 256 in flight
+//   npm run bench -- cluster --only=catch-up|tails|consume   only those sections, on 3 nodes
+//                                        (with --profile: every node under --cpu-prof, summarised)
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -79,14 +81,27 @@ async function measureMachine(run: ClusterBenchSettings) {
 async function runAll(run: ClusterBenchSettings): Promise<void> {
   const startedAt = new Date().toISOString();
   const loadBefore = loadavg();
-  const machine = await measureMachine(run);
+  const only = options.only;
+  const machine = only === undefined ? await measureMachine(run) : undefined;
+  const clusterSizes = only === undefined ? run.clusterSizes : [Math.max(...run.clusterSizes)];
+  const profileDirectory =
+    only !== undefined && options.profile
+      ? resolve(resultsDirectory, "profiles", new Date().toISOString().replace(/[:.]/g, "-"))
+      : undefined;
+  const launch =
+    profileDirectory === undefined
+      ? {}
+      : { nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${profileDirectory}`] };
+  const window = { fromMicros: 0, toMicros: 0 };
+  const nodePids: { id: string; pid: number }[] = [];
   const produce: ProduceResult[] = [];
   const peakRss: Record<string, Record<string, number>> = {};
   let catchUp: CatchUpResult | undefined;
   const tails: TailResult[] = [];
-  for (const size of run.clusterSizes) {
-    await withCluster(size, {}, async (cluster, leader) => {
-      for (const recordBytes of run.recordSizes) {
+  for (const size of clusterSizes) {
+    await withCluster(size, launch, async (cluster, leader) => {
+      for (const node of cluster.nodes) nodePids.push({ id: node.id, pid: node.pid });
+      for (const recordBytes of only === undefined ? run.recordSizes : []) {
         for (const produceCase of produceCases) {
           const result = await runProduceCase(
             { nodes: cluster.nodes, leader },
@@ -100,12 +115,16 @@ async function runAll(run: ClusterBenchSettings): Promise<void> {
           produce.push(result);
         }
       }
-      peakRss[`${size} node(s), after produce`] = await peakRssMiB(cluster.nodes);
+      if (only === undefined)
+        peakRss[`${size} node(s), after produce`] = await peakRssMiB(cluster.nodes);
       if (size !== Math.max(...run.clusterSizes)) return;
-      progress(`catch-up: filling up to ${formatNumber(run.catchUp.recordsTarget)} records`);
-      catchUp = await runCatchUp(leader, run.catchUp);
-      progress(`catch-up: ${formatNumber(catchUp.recordsPerSecond)} records/s`);
-      for (const count of run.tails.counts) {
+      window.fromMicros = monotonicMicros();
+      if (only === undefined || only === "catch-up" || only === "consume") {
+        progress(`catch-up: filling up to ${formatNumber(run.catchUp.recordsTarget)} records`);
+        catchUp = await runCatchUp(leader, run.catchUp);
+        progress(`catch-up: ${formatNumber(catchUp.recordsPerSecond)} records/s`);
+      }
+      for (const count of only === "catch-up" ? [] : run.tails.counts) {
         const result = await runTailLatency(
           { nodes: cluster.nodes, leader },
           { ...run.tails, tails: count },
@@ -113,9 +132,11 @@ async function runAll(run: ClusterBenchSettings): Promise<void> {
         progress(`${count} tails: p99 ${formatNumber(result.delivery.p99Ms, 2)} ms`);
         tails.push(result);
       }
+      window.toMicros = monotonicMicros();
       peakRss[`${size} node(s), after consume`] = await peakRssMiB(cluster.nodes);
     });
   }
+  if (profileDirectory !== undefined) await printNodeProfiles(profileDirectory, nodePids, window);
   const ratios = scalingRatios(produce);
   const goals = checkGoals(produce, catchUp, tails);
   const loadAfter = loadavg();
@@ -130,16 +151,15 @@ async function runAll(run: ClusterBenchSettings): Promise<void> {
   };
   const sections = [
     `tidelog cluster benchmark (${environment.mode}; ${environment.cpus} CPUs; load ${loadBefore.map((load) => load.toFixed(1)).join(" ")} → ${loadAfter.map((load) => load.toFixed(1)).join(" ")})`,
-    diskTable(machine.fdatasync, machine.sequential),
-    produceTable(produce),
-    ratioTable(ratios),
+    ...(machine === undefined ? [] : [diskTable(machine.fdatasync, machine.sequential)]),
+    ...(produce.length === 0 ? [] : [produceTable(produce), ratioTable(ratios)]),
     ...(catchUp === undefined ? [] : [catchUpTable(catchUp)]),
-    tailTable(tails),
+    ...(tails.length === 0 ? [] : [tailTable(tails)]),
     peakRssTable(peakRss),
     goalTable(goals),
   ];
   process.stdout.write(`${sections.join("\n\n")}\n`);
-  const path = await writeResults("cluster", {
+  const path = await writeResults(only === undefined ? "cluster" : `cluster-${only}`, {
     environment,
     settings: run,
     machine,
@@ -151,6 +171,41 @@ async function runAll(run: ClusterBenchSettings): Promise<void> {
     goals,
   });
   process.stdout.write(`\nwrote ${path}\n`);
+}
+
+/** Self time of every node during the consume sections (--only with --profile). */
+async function printNodeProfiles(
+  directory: string,
+  nodes: readonly { id: string; pid: number }[],
+  window: { fromMicros: number; toMicros: number },
+): Promise<void> {
+  const names = await readdir(directory);
+  for (const node of nodes) {
+    const name = names.find((candidate) => candidate.includes(`.${node.pid}.`));
+    if (name === undefined) {
+      progress(`no profile of ${node.id} (pid ${node.pid}) in ${directory}`);
+      continue;
+    }
+    const summary = await summarizeCpuProfile(join(directory, name), window, 30);
+    process.stdout.write(
+      [
+        `${node.id} CPU profile ${join(directory, name)}: ${formatNumber(summary.totalMs)} ms sampled, ${formatNumber(summary.idleMs)} ms idle`,
+        profileTable(summary.byArea),
+        profileTable(summary.topFunctions),
+      ].join("\n\n") + "\n\n",
+    );
+  }
+}
+
+function profileTable(entries: readonly { name: string; selfMs: number; percent: number }[]) {
+  return formatTable(
+    ["self time", "ms", "%"],
+    entries.map((entry) => [
+      entry.name,
+      formatNumber(entry.selfMs),
+      formatNumber(entry.percent, 1),
+    ]),
+  );
 }
 
 /** CPU-profiles every node of a 3-node cluster under the 1 KiB, 256-in-flight case. */
@@ -181,15 +236,7 @@ async function runProfile(run: ClusterBenchSettings): Promise<void> {
   if (profileName === undefined)
     throw new Error(`no profile of the leader (pid ${leaderPid}) in ${directory}`);
   const summary = await summarizeCpuProfile(join(directory, profileName), window);
-  const table = (entries: typeof summary.topFunctions) =>
-    formatTable(
-      ["self time", "ms", "%"],
-      entries.map((entry) => [
-        entry.name,
-        formatNumber(entry.selfMs),
-        formatNumber(entry.percent, 1),
-      ]),
-    );
+  const table = profileTable;
   process.stdout.write(
     [
       `leader CPU profile: 3 nodes, 1 KiB, ${produceCase.description}: ${formatNumber(result.recordsPerSecond)} records/s`,
@@ -206,4 +253,4 @@ async function runProfile(run: ClusterBenchSettings): Promise<void> {
   process.stdout.write(`\nwrote ${path}\n`);
 }
 
-await (options.profile ? runProfile(settings) : runAll(settings));
+await (options.profile && options.only === undefined ? runProfile(settings) : runAll(settings));

@@ -1,13 +1,20 @@
 // Command-line options shared by the benchmarks: `--quick` (a smoke run: short durations, small
-// counts) and `--profile` (CPU-profile the nodes during one scenario instead of the full run).
+// counts), `--profile` (CPU-profile the nodes during one scenario instead of the full run) and,
+// for the cluster benchmark, `--only=catch-up|tails|consume` (only those sections, on 3 nodes).
 import { parseArgs } from "node:util";
+
+export type OnlySection = "catch-up" | "tails" | "consume";
 
 export interface BenchOptions {
   /** Short durations and small counts, so that a run proves the code works in about a minute. */
   quick: boolean;
   /** Run only the profiled scenario, with the nodes under `node --cpu-prof`. */
   profile: boolean;
+  /** Run only the consume sections (catch-up, tails, or both) on 3 nodes, without produce cases. */
+  only: OnlySection | undefined;
 }
+
+const onlySections: readonly OnlySection[] = ["catch-up", "tails", "consume"];
 
 export function parseBenchOptions(argv: readonly string[] = process.argv.slice(2)): BenchOptions {
   const { values } = parseArgs({
@@ -17,7 +24,16 @@ export function parseBenchOptions(argv: readonly string[] = process.argv.slice(2
     options: {
       quick: { type: "boolean", default: false },
       profile: { type: "boolean", default: false },
+      only: { type: "string" },
     },
   });
-  return { quick: values.quick === true, profile: values.profile === true };
+  const only = values.only;
+  if (only !== undefined && !onlySections.includes(only as OnlySection)) {
+    throw new Error(`--only takes one of ${onlySections.join(", ")}; got ${String(only)}`);
+  }
+  return {
+    quick: values.quick === true,
+    profile: values.profile === true,
+    only: only as OnlySection | undefined,
+  };
 }

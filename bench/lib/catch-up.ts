@@ -1,10 +1,9 @@
 // Catch-up read: fill a topic with large batched produces (bounded in time), then read it all
-// from offset 0 over one ConsumeStream and measure how fast the records arrive.
-import { create } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { ConsumeRequestSchema, LogService } from "../../src/gen/tidelog/v1/log_service_pb.js";
+// from offset 0 over one ConsumeStream and measure how fast the records arrive. The reader is
+// the lean gRPC client of grpc-consume-stream.ts (raw node:http2, the protobuf wire walked by
+// hand), which checks every record's offset and value size.
 import { createConnectGrpcProducer } from "./connect-grpc-producer.js";
+import { connectConsumeSession, consumeStream } from "./grpc-consume-stream.js";
 import type { BenchNode } from "./node-launcher.js";
 import { startCpuSpan } from "./node-usage.js";
 import { randomValues } from "./record-values.js";
@@ -35,7 +34,7 @@ export interface CatchUpResult {
   /** Record value bytes read per second, in MB (10^6 bytes). */
   megabytesPerSecond: number;
   responses: number;
-  /** CPU seconds during the read: the serving node, and this process (decoding). */
+  /** CPU seconds during the read: the serving node, and this process (parsing, checking). */
   readCpuSeconds: { server: number; client: number };
 }
 
@@ -57,11 +56,7 @@ export async function runCatchUp(node: BenchNode, plan: CatchUpPlan): Promise<Ca
   }
   const recordsFilled = fill.requests * fillRecordsPerRequest;
 
-  const sessions = new Http2SessionManager(node.baseUrl);
-  const client = createClient(
-    LogService,
-    createGrpcTransport({ baseUrl: node.baseUrl, sessionManager: sessions }),
-  );
+  const session = connectConsumeSession(node.baseUrl);
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), plan.readMsMax);
   const endSpan = await startCpuSpan([{ id: node.id, pid: node.pid }]);
@@ -69,21 +64,28 @@ export async function runCatchUp(node: BenchNode, plan: CatchUpPlan): Promise<Ca
   let recordsRead = 0;
   let responses = 0;
   try {
-    const stream = client.consumeStream(
-      create(ConsumeRequestSchema, { topic, offset: 0n, maxRecords: readRecordsPerResponse }),
-      { signal: controller.signal },
+    await consumeStream(
+      session,
+      { topic, start: { offset: 0 }, maxRecords: readRecordsPerResponse },
+      {
+        onRecord(offset, value) {
+          // Offsets are checked contiguous by the client; the first must be 0.
+          if (recordsRead === 0 && offset !== 0) throw new Error(`first record at ${offset}`);
+          if (value.length !== plan.recordBytes)
+            throw new Error(`record ${offset} has ${value.length} bytes`);
+          recordsRead++;
+        },
+        onAnswer() {
+          responses++;
+          return recordsRead < recordsFilled;
+        },
+      },
+      controller.signal,
     );
-    for await (const response of stream) {
-      responses++;
-      recordsRead += response.records.length;
-      if (recordsRead >= recordsFilled) break;
-    }
-  } catch (error) {
-    if (!controller.signal.aborted) throw error;
   } finally {
     clearTimeout(timer);
     controller.abort();
-    sessions.abort();
+    session.destroy();
   }
   const readSeconds = (performance.now() - began) / 1000;
   const cpu = await endSpan();

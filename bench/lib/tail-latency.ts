@@ -1,21 +1,20 @@
 // End-to-end latency of tailing consumers: N ConsumeStreams from the tail, spread round-robin
 // over the nodes, while one producer sends records at a steady rate to the leader. Each record's
 // value carries its send time; a delivery's latency is its arrival time at a consumer minus that.
+// The consumers are the lean gRPC client of grpc-consume-stream.ts (raw node:http2, the protobuf
+// wire walked by hand, offsets checked contiguous per stream); the producer is Connect gRPC.
 import { setMaxListeners } from "node:events";
+import type http2 from "node:http2";
 import { create } from "@bufbuild/protobuf";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import {
-  ConsumeRequestSchema,
-  LogService,
-  ProduceRequestSchema,
-  StartPosition,
-} from "../../src/gen/tidelog/v1/log_service_pb.js";
+import { LogService, ProduceRequestSchema } from "../../src/gen/tidelog/v1/log_service_pb.js";
 import { RecordSchema } from "../../src/gen/tidelog/v1/record_pb.js";
+import { connectConsumeSession, consumeStream } from "./grpc-consume-stream.js";
 import { LatencySamples, type LatencySummary } from "./latency-samples.js";
 import { callTimeoutMs } from "./load-plan.js";
 import type { BenchNode } from "./node-launcher.js";
-import { nowEpochMs, sentAtOf, timestampedValue } from "./record-values.js";
+import { nowEpochMs, timestampedValue } from "./record-values.js";
 
 /** Tailing streams sharing one HTTP/2 connection. */
 const streamsPerConnection = 100;
@@ -59,6 +58,7 @@ export async function runTailLatency(
 ): Promise<TailResult> {
   const topic = `bench-tail-${plan.tails}`;
   const sessions: Http2SessionManager[] = [];
+  const consumeSessions: http2.ClientHttp2Session[] = [];
   const clientFor = (node: BenchNode): LogClient => {
     const manager = new Http2SessionManager(node.baseUrl);
     sessions.push(manager);
@@ -86,16 +86,20 @@ export async function runTailLatency(
     await produce(timestampedValue(plan.recordBytes)); // creates the topic
 
     const setupBegan = performance.now();
-    const connections = new Map<BenchNode, { client: LogClient; streams: number }>();
+    const connections = new Map<
+      BenchNode,
+      { session: http2.ClientHttp2Session; streams: number }
+    >();
     for (let i = 0; i < plan.tails; i++) {
       const node = cluster.nodes[i % cluster.nodes.length]!;
       let connection = connections.get(node);
       if (connection === undefined || connection.streams >= streamsPerConnection) {
-        connection = { client: clientFor(node), streams: 0 };
+        connection = { session: connectConsumeSession(node.baseUrl), streams: 0 };
+        consumeSessions.push(connection.session);
         connections.set(node, connection);
       }
       connection.streams++;
-      const reading = tail(connection.client, topic, controller.signal, (sentAt, first) => {
+      const reading = tail(connection.session, topic, controller.signal, (sentAt, first) => {
         if (first) ready++;
         if (sentAt < measureFrom) return;
         deliveries++;
@@ -171,28 +175,30 @@ export async function runTailLatency(
     controller.abort();
     await Promise.all(tails);
     for (const manager of sessions) manager.abort();
+    for (const session of consumeSessions) session.destroy();
   }
 }
 
 /** Reads a tailing stream until `signal` aborts; calls `onRecord` with each record's send time. */
 async function tail(
-  client: LogClient,
+  session: http2.ClientHttp2Session,
   topic: string,
   signal: AbortSignal,
   onRecord: (sentAt: number, first: boolean) => void,
 ): Promise<void> {
   let first = true;
   try {
-    const stream = client.consumeStream(
-      create(ConsumeRequestSchema, { topic, start: StartPosition.TAIL, tailBack: 0n }),
-      { signal },
+    await consumeStream(
+      session,
+      { topic, start: { tailBack: 0 } },
+      {
+        onRecord(_offset, value) {
+          onRecord(value.readDoubleLE(0), first);
+          first = false;
+        },
+      },
+      signal,
     );
-    for await (const response of stream) {
-      for (const record of response.records) {
-        onRecord(sentAtOf(record.value), first);
-        first = false;
-      }
-    }
   } catch (error) {
     if (!signal.aborted) throw error;
   }
