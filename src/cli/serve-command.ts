@@ -2,7 +2,8 @@
 // accepting, end streams, finish in-flight calls, sync and close the logs).
 import { parseArgs } from "node:util";
 import { defaultApiLimits } from "../api/limits.js";
-import { defaultRaftTimings, logError, type NodeConfig, startNode } from "../server/node.js";
+import { logError } from "../obs/logger.js";
+import { defaultRaftTimings, type NodeConfig, startNode } from "../server/node.js";
 import { installProcessGuards } from "../server/process-guards.js";
 
 export const serveHelp = `usage: tidelog serve [flags]

@@ -19,6 +19,7 @@ import {
   JoinRequestSchema,
 } from "../gen/tidelog/v1/cluster_service_pb.js";
 import { fsyncDirectory } from "../log/fsync-directory.js";
+import { logError } from "../obs/logger.js";
 import { DiskStorage } from "../raft/driver/disk-storage.js";
 import { PeerTransport } from "../raft/driver/peer-transport.js";
 import { RaftNode } from "../raft/driver/raft-node.js";
@@ -79,13 +80,6 @@ export interface RunningNode {
   /** host:port actually bound (port 0 picks a free one). */
   readonly address: string;
   stop(): Promise<void>;
-}
-
-export function logError(message: string, error: unknown): void {
-  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  process.stderr.write(
-    `${JSON.stringify({ level: "error", time: new Date().toISOString(), message, error: detail })}\n`,
-  );
 }
 
 function crash(error: unknown): void {
