@@ -11,6 +11,7 @@ import {
   StepResponseSchema,
   StepStreamResponseSchema,
 } from "../gen/tidelog/raft/v1/raft_pb.js";
+import { logInfo } from "../obs/logger.js";
 import { messageFromProto } from "../raft/driver/message-codec.js";
 import type { RaftNode } from "../raft/driver/raft-node.js";
 import type { SnapshotFetcher, TopicStateMachine } from "./topic-state-machine.js";
@@ -40,7 +41,16 @@ export function createRaftService(deps: RaftServiceDeps): ServiceImpl<typeof Raf
 
     async *fetchSnapshot(request) {
       checkCluster(deps, request.clusterId);
-      const topic = deps.stateMachine().registry.require(request.topic);
+      const machine = deps.stateMachine();
+      const topic = machine.registry.require(request.topic);
+      const wanted = Number(request.topicCreatedIndex);
+      const here = machine.createdIndex(request.topic);
+      if (wanted !== 0 && here !== undefined && here !== wanted) {
+        throw new TidelogError(
+          "failed_precondition",
+          `topic ${request.topic} here was created at index ${here}, not ${wanted}: it was deleted and created again since the snapshot`,
+        );
+      }
       const end = Number(request.endOffset);
       if (topic.log.nextOffset < end) {
         throw new TidelogError(
@@ -74,7 +84,14 @@ async function deliver(deps: RaftServiceDeps, request: StepRequest): Promise<voi
     }
     if (request.senderAddress !== "") deps.learnAddress(message.from, request.senderAddress);
     if (message.type === "snapshot") {
-      await deps.stateMachine().prepareSnapshot(message.snapshot, message.from, deps.fetcher);
+      const topics = await deps
+        .stateMachine()
+        .prepareSnapshot(message.snapshot, message.from, deps.fetcher);
+      logInfo("snapshot prepared", {
+        index: message.snapshot.metadata.index,
+        from: message.from,
+        topics,
+      });
     }
     node.step(message);
   }

@@ -8,14 +8,22 @@ import type { StoredRecord } from "../log/log.js";
 import type { SnapshotFetcher } from "./topic-state-machine.js";
 
 export function createSnapshotFetcher(clusterId: () => string, timeoutMs: number): SnapshotFetcher {
-  return async function* fetchTopic({ address, snapshotIndex, topic, endOffset }) {
+  return async function* fetchTopic({
+    address,
+    snapshotIndex,
+    topic,
+    createdIndex,
+    fromOffset,
+    endOffset,
+  }) {
     const client = createClient(RaftService, createGrpcTransport({ baseUrl: `http://${address}` }));
     const request = create(FetchSnapshotRequestSchema, {
       clusterId: clusterId(),
       snapshotIndex: BigInt(snapshotIndex),
       topic,
-      fromOffset: 0n,
+      fromOffset: BigInt(fromOffset),
       endOffset: BigInt(endOffset),
+      topicCreatedIndex: BigInt(createdIndex),
     });
     for await (const response of client.fetchSnapshot(request, { timeoutMs })) {
       const first = Number(response.firstOffset);

@@ -5,8 +5,10 @@
 // Raft snapshot) syncs every topic log and records each topic's next offset; on restart the
 // topics are cut back to the checkpoint and the Raft log replays what follows.
 //
-// A snapshot from the leader is installed whole: its topics are fetched into
-// `<dir>/topics.staging` (marked complete last), then swapped in by rename.
+// A snapshot from the leader is installed whole: its topics are built in `<dir>/topics.staging`
+// (marked complete last), then swapped in by rename. A topic this node already holds (the same
+// one: created by the same Raft entry) is built from its own records up to where it ends here,
+// and only the rest is fetched from the leader.
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TidelogError } from "../errors.js";
@@ -26,6 +28,11 @@ export interface SnapshotTopic {
   config: TopicConfig;
   /** The topic's next offset as of the snapshot's index. */
   nextOffset: number;
+  /**
+   * The Raft index of the entry that created the topic: which topic of that name this is (one
+   * deleted and created again is another). Absent in snapshots taken before it was recorded.
+   */
+  createdIndex?: number;
 }
 
 export interface SnapshotState {
@@ -39,8 +46,18 @@ export type SnapshotFetcher = (request: {
   address: string;
   snapshotIndex: number;
   topic: string;
+  /** The topic's createdIndex in the snapshot (0: unknown): the sender refuses another topic. */
+  createdIndex: number;
+  fromOffset: number;
   endOffset: number;
 }) => AsyncIterable<StoredRecord[]>;
+
+/** How a snapshot's topic was built: records copied from this node's own log, and fetched. */
+export interface InstalledTopic {
+  name: string;
+  reused: number;
+  fetched: number;
+}
 
 export function encodeSnapshotState(state: SnapshotState): Uint8Array {
   return Buffer.from(JSON.stringify(state), "utf8");
@@ -56,6 +73,8 @@ const completeMarker = "COMPLETE";
 export class TopicStateMachine implements StateMachine {
   private registryValue: TopicRegistry;
   readonly servers = new Map<string, string>();
+  /** Each topic's createdIndex (see SnapshotTopic), where known. */
+  private readonly createdAt = new Map<string, number>();
   private readonly changeListeners = new Set<() => void>();
 
   private constructor(
@@ -104,6 +123,7 @@ export class TopicStateMachine implements StateMachine {
       }
     }
     for (const server of state.servers) machine.servers.set(server.id, server.address);
+    machine.rememberCreated(state);
     return machine;
   }
 
@@ -144,7 +164,7 @@ export class TopicStateMachine implements StateMachine {
           }
         }
         await settleInFlight();
-        outcomes[index] = await this.applyOne(command);
+        outcomes[index] = await this.applyOne(command, entry.index);
       }
       await settleInFlight();
     } finally {
@@ -156,7 +176,7 @@ export class TopicStateMachine implements StateMachine {
   }
 
   /** One command whose refusal (not I/O failure) is deterministic. */
-  private async applyOne(command: Command): Promise<ApplyOutcome> {
+  private async applyOne(command: Command, entryIndex: number): Promise<ApplyOutcome> {
     const refuse = (error: unknown): ApplyOutcome => {
       if (
         error instanceof TidelogError &&
@@ -169,19 +189,28 @@ export class TopicStateMachine implements StateMachine {
     try {
       if (command.kind === "append") {
         const { topic: name, createIfMissing, records } = command.append;
-        const topic = createIfMissing
-          ? await this.registry.ensure(name)
-          : this.registry.require(name);
+        let topic = this.registry.get(name);
+        if (topic === undefined && createIfMissing) {
+          topic = await this.registry.ensure(name);
+          this.createdAt.set(name, entryIndex);
+        }
+        topic ??= this.registry.require(name);
         return { ok: true, result: await topic.log.append(records) };
       }
       const admin = command.admin;
       switch (admin.op) {
-        case "createTopic":
-          return { ok: true, result: await this.registry.create(admin.name, admin.config) };
+        case "createTopic": {
+          const created = await this.registry.create(admin.name, admin.config);
+          this.createdAt.set(admin.name, entryIndex);
+          return { ok: true, result: created };
+        }
         case "updateTopic":
           return { ok: true, result: await this.registry.update(admin.name, admin.config) };
-        case "deleteTopic":
-          return { ok: true, result: await this.registry.delete(admin.name) };
+        case "deleteTopic": {
+          const deleted = await this.registry.delete(admin.name);
+          this.createdAt.delete(admin.name);
+          return { ok: true, result: deleted };
+        }
         case "registerServer":
           this.servers.set(admin.id, admin.address);
           return { ok: true, result: undefined };
@@ -198,10 +227,12 @@ export class TopicStateMachine implements StateMachine {
     const topics: SnapshotTopic[] = [];
     for (const topic of this.registry.list()) {
       await topic.log.sync();
+      const createdIndex = this.createdAt.get(topic.name);
       topics.push({
         name: topic.name,
         config: { ...topic.config },
         nextOffset: topic.log.nextOffset,
+        ...(createdIndex === undefined ? {} : { createdIndex }),
       });
     }
     const servers = [...this.servers].map(([id, address]) => ({ id, address }));
@@ -209,10 +240,15 @@ export class TopicStateMachine implements StateMachine {
   }
 
   /**
-   * Fetches a snapshot's topics from the node that sent it into the staging directory, durably,
-   * before the Raft core sees the snapshot.
+   * Builds a snapshot's topics in the staging directory, durably, before the Raft core sees the
+   * snapshot: from this node's own records where it holds the same topic, the rest fetched from
+   * the node that sent the snapshot.
    */
-  async prepareSnapshot(snapshot: Snapshot, from: string, fetch: SnapshotFetcher): Promise<void> {
+  async prepareSnapshot(
+    snapshot: Snapshot,
+    from: string,
+    fetch: SnapshotFetcher,
+  ): Promise<InstalledTopic[]> {
     const state = decodeSnapshotState(snapshot.data);
     const address = state.servers.find((server) => server.id === from)?.address;
     if (address === undefined)
@@ -223,18 +259,48 @@ export class TopicStateMachine implements StateMachine {
     const staging = join(this.directory, "topics.staging");
     await rm(staging, { recursive: true, force: true });
     await mkdir(staging, { recursive: true });
+    const installed: InstalledTopic[] = [];
     for (const topic of state.topics) {
       const directory = join(staging, topic.name);
-      const records = fetch({
-        from,
-        address,
-        snapshotIndex: snapshot.metadata.index,
-        topic: topic.name,
-        endOffset: topic.nextOffset,
-      });
       const options = { ...this.logOptions, initialOffset: topic.nextOffset };
       if (topic.config.segmentBytes > 0) options.segmentBytesMax = topic.config.segmentBytes;
-      const log = await Log.restore(directory, records, options);
+      const fetchFrom = (fromOffset: number) =>
+        fetch({
+          from,
+          address,
+          snapshotIndex: snapshot.metadata.index,
+          topic: topic.name,
+          createdIndex: topic.createdIndex ?? 0,
+          fromOffset,
+          endOffset: topic.nextOffset,
+        });
+      const counts = { name: topic.name, reused: 0, fetched: 0 };
+      const local = this.reusableLocalLog(topic);
+      let log: Log | undefined;
+      if (local !== undefined) {
+        const localEnd = local.nextOffset;
+        try {
+          log = await Log.restore(
+            directory,
+            countRecords(
+              concatRecords(
+                local.stream({ fromOffset: local.lowestOffset, endOffset: localEnd }),
+                fetchFrom(localEnd),
+              ),
+              localEnd,
+              counts,
+            ),
+            options,
+          );
+        } catch (error) {
+          // The sender no longer holds the records that follow ours (its retention dropped them):
+          // build the topic from the sender's records alone.
+          if (!(error instanceof TidelogError) || error.code !== "invalid_argument") throw error;
+          counts.reused = 0;
+          counts.fetched = 0;
+        }
+      }
+      log ??= await Log.restore(directory, countRecords(fetchFrom(0), 0, counts), options);
       const next = log.nextOffset;
       await log.close();
       if (next !== topic.nextOffset) {
@@ -244,11 +310,38 @@ export class TopicStateMachine implements StateMachine {
         );
       }
       await writeConfig(directory, topic.config);
+      installed.push(counts);
     }
     await writeFile(join(staging, completeMarker), String(snapshot.metadata.index), {
       flush: true,
     });
     await fsyncDirectory(staging);
+    return installed;
+  }
+
+  /**
+   * This node's log of `topic` when it is the same topic (created by the same Raft entry) and
+   * ends at or before the snapshot's end: its records are the snapshot's records at those offsets
+   * (offsets are assigned at apply, identically on every replica).
+   */
+  private reusableLocalLog(topic: SnapshotTopic): Log | undefined {
+    if (topic.createdIndex === undefined) return undefined;
+    if (this.createdAt.get(topic.name) !== topic.createdIndex) return undefined;
+    const local = this.registry.get(topic.name)?.log;
+    if (local === undefined || local.nextOffset > topic.nextOffset) return undefined;
+    if (local.nextOffset === local.lowestOffset) return undefined;
+    return local;
+  }
+
+  /** The createdIndex a topic of this name has here, if known. */
+  createdIndex(name: string): number | undefined {
+    return this.createdAt.get(name);
+  }
+
+  private rememberCreated(state: SnapshotState): void {
+    this.createdAt.clear();
+    for (const topic of state.topics)
+      if (topic.createdIndex !== undefined) this.createdAt.set(topic.name, topic.createdIndex);
   }
 
   /** Swaps in the topics prepareSnapshot fetched for `snapshot`. */
@@ -268,6 +361,7 @@ export class TopicStateMachine implements StateMachine {
     const state = decodeSnapshotState(snapshot.data);
     this.servers.clear();
     for (const server of state.servers) this.servers.set(server.id, server.address);
+    this.rememberCreated(state);
     this.notify();
   }
 
@@ -306,4 +400,28 @@ async function swapIn(directory: string): Promise<void> {
   await fsyncDirectory(directory);
   await rm(old, { recursive: true, force: true });
   await rm(join(current, completeMarker), { force: true });
+}
+
+/** `first`'s batches, then `second`'s. */
+async function* concatRecords(
+  first: AsyncIterable<StoredRecord[]>,
+  second: AsyncIterable<StoredRecord[]>,
+): AsyncIterable<StoredRecord[]> {
+  yield* first;
+  yield* second;
+}
+
+/** Passes batches through, counting records below `boundary` as reused and the rest as fetched. */
+async function* countRecords(
+  source: AsyncIterable<StoredRecord[]>,
+  boundary: number,
+  counts: InstalledTopic,
+): AsyncIterable<StoredRecord[]> {
+  for await (const batch of source) {
+    for (const record of batch) {
+      if (record.offset < boundary) counts.reused++;
+      else counts.fetched++;
+    }
+    yield batch;
+  }
 }

@@ -20,6 +20,7 @@ import {
   type GetServersResponse,
 } from "../../src/gen/tidelog/v1/cluster_service_pb.js";
 import { LogService, StartPosition } from "../../src/gen/tidelog/v1/log_service_pb.js";
+import { TopicService } from "../../src/gen/tidelog/v1/topic_service_pb.js";
 import { type ClosableTransport, createNodeTransport } from "./clients.js";
 import type { NodeLogs } from "./history.js";
 import { NodeProcess } from "./node-process.js";
@@ -70,6 +71,7 @@ interface Clients {
   transport: ClosableTransport;
   log: Client<typeof LogService>;
   cluster: Client<typeof ClusterService>;
+  topics: Client<typeof TopicService>;
 }
 
 const clusters = new Set<Cluster>();
@@ -285,6 +287,7 @@ export class Cluster {
         transport,
         log: createClient(LogService, transport.transport),
         cluster: createClient(ClusterService, transport.transport),
+        topics: createClient(TopicService, transport.transport),
       };
       this.clients.set(id, clients);
     }
