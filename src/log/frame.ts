@@ -6,7 +6,7 @@
 // batch fields make a batch atomic across crashes: recovery drops a trailing batch whose last
 // frame still expects more (batchRemaining > 0). All integers are little-endian.
 import { assert } from "../assert.js";
-import { crc32c } from "./crc32c.js";
+import { crc32c, crc32cRanges } from "./crc32c.js";
 
 export const frameHeaderBytes = 12;
 /** The largest payload a frame may carry; a larger length in a header means corruption. */
@@ -21,26 +21,61 @@ export interface FrameHeader {
   batchRemaining: number;
 }
 
-/** Encodes payloads as one contiguous, atomic batch of frames. */
-export function encodeBatch(payloads: readonly Uint8Array[]): Buffer {
-  assert(payloads.length > 0, "encodeBatch: empty batch");
-  assert(payloads.length <= batchRecordsMax, "encodeBatch: batch too large");
+/** Reusable scratch for encodeBatch's CRC ranges (grown to the largest batch seen). */
+let crcStarts = new Int32Array(128);
+let crcEnds = new Int32Array(128);
+let crcValues = new Uint32Array(128);
+
+/**
+ * Encodes payloads as one contiguous, atomic batch of frames: one buffer, headers written in
+ * place, then the CRCs of all frames computed over that buffer in one call (see crc32cRanges).
+ * `allocate` provides the buffer (the log takes it from its pool, see buffer-pool.ts).
+ */
+export function encodeBatch(
+  payloads: readonly Uint8Array[],
+  allocate: (bytes: number) => Buffer = Buffer.allocUnsafe,
+): Buffer {
+  const count = payloads.length;
+  assert(count > 0, "encodeBatch: empty batch");
+  assert(count <= batchRecordsMax, "encodeBatch: batch too large");
   let total = 0;
-  for (const payload of payloads) {
-    assert(payload.length <= framePayloadBytesMax, "encodeBatch: payload too large");
-    total += frameHeaderBytes + payload.length;
+  for (let i = 0; i < count; i++) {
+    const length = payloads[i]!.length;
+    assert(length <= framePayloadBytesMax, "encodeBatch: payload too large");
+    total += frameHeaderBytes + length;
   }
-  const buffer = Buffer.allocUnsafe(total);
+  if (crcStarts.length < count) {
+    crcStarts = new Int32Array(count);
+    crcEnds = new Int32Array(count);
+    crcValues = new Uint32Array(count);
+  }
+  const buffer = allocate(total);
   let position = 0;
-  for (let i = 0; i < payloads.length; i++) {
+  for (let i = 0; i < count; i++) {
     const payload = payloads[i]!;
-    buffer.writeUInt32LE(payload.length, position);
-    buffer.writeUInt16LE(i, position + 8);
-    buffer.writeUInt16LE(payloads.length - 1 - i, position + 10);
+    const length = payload.length;
+    const remaining = count - 1 - i;
+    buffer[position] = length;
+    buffer[position + 1] = length >>> 8;
+    buffer[position + 2] = length >>> 16;
+    buffer[position + 3] = length >>> 24;
+    buffer[position + 8] = i;
+    buffer[position + 9] = i >>> 8;
+    buffer[position + 10] = remaining;
+    buffer[position + 11] = remaining >>> 8;
     buffer.set(payload, position + frameHeaderBytes);
-    const end = position + frameHeaderBytes + payload.length;
-    buffer.writeUInt32LE(crc32c(buffer, position + 8, end), position + 4);
-    position = end;
+    crcStarts[i] = position + 8;
+    position += frameHeaderBytes + length;
+    crcEnds[i] = position;
+  }
+  crc32cRanges(buffer, crcStarts, crcEnds, count, crcValues);
+  for (let i = 0; i < count; i++) {
+    const at = crcStarts[i]! - 4;
+    const crc = crcValues[i]!;
+    buffer[at] = crc;
+    buffer[at + 1] = crc >>> 8;
+    buffer[at + 2] = crc >>> 16;
+    buffer[at + 3] = crc >>> 24;
   }
   return buffer;
 }

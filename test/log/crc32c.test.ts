@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 import { crc32c as nativeCrc32c } from "@node-rs/crc32";
-import { crc32c } from "../../src/log/crc32c.js";
+import { crc32c, crc32cRanges } from "../../src/log/crc32c.js";
+import { crc32cTables, instantiateCrc32cWasm, tablesBytes } from "../../src/log/crc32c-wasm.js";
 
 describe("crc32c", () => {
   it("matches the known check vectors", () => {
@@ -36,5 +37,52 @@ describe("crc32c", () => {
     ] as const) {
       assert.equal(crc32c(view, start, end), nativeCrc32c(view.subarray(start, end)) >>> 0);
     }
+  });
+
+  it("computes many ranges of one buffer at once, as the native code does range by range", () => {
+    const data = randomBytes(300_000);
+    // Equal and unequal neighbours (crc2 then finishes the longer one), empty ranges, gaps,
+    // ranges on both sides of the native threshold, and enough bytes to need several windows.
+    const lengths = [0, 1, 15, 16, 17, 100, 100, 1028, 1028, 1536, 1537, 4000, 0, 3, 70_000];
+    for (let i = 0; i < 120; i++) lengths.push((i * 7919) % 2100);
+    const starts = new Int32Array(lengths.length);
+    const ends = new Int32Array(lengths.length);
+    let at = 5;
+    lengths.forEach((length, i) => {
+      starts[i] = at;
+      ends[i] = at + length;
+      at += length + (i % 3) * 4;
+    });
+    assert.ok(at <= data.length);
+    const out = new Uint32Array(lengths.length);
+    crc32cRanges(data, starts, ends, lengths.length, out);
+    lengths.forEach((_, i) => {
+      const expected = nativeCrc32c(data.subarray(starts[i]!, ends[i]!)) >>> 0;
+      assert.equal(out[i], expected, `range ${i} of ${ends[i]! - starts[i]!} bytes`);
+    });
+    // A view with a byteOffset, and a count below the arrays' length.
+    const view = data.subarray(777, 50_000);
+    crc32cRanges(view, new Int32Array([0, 10, 40]), new Int32Array([10, 30, 49_000]), 2, out);
+    assert.equal(out[0], nativeCrc32c(view.subarray(0, 10)) >>> 0);
+    assert.equal(out[1], nativeCrc32c(view.subarray(10, 30)) >>> 0);
+  });
+
+  it("assembles a WebAssembly module whose crc and crc2 match the check vectors", () => {
+    const wasm = instantiateCrc32cWasm();
+    const heap = new Uint8Array(wasm.memory.buffer);
+    const at = tablesBytes + 64;
+    heap.set(Buffer.from("123456789"), at);
+    assert.equal(wasm.crc(0, at, 9) >>> 0, 0xe3069283);
+    // Continuing from a previous result is the CRC of the concatenation.
+    assert.equal(wasm.crc(wasm.crc(0, at, 4), at + 4, 5) >>> 0, 0xe3069283);
+    heap.fill(0xff, at + 100, at + 132);
+    heap.set(Buffer.from("123456789"), at + 200);
+    wasm.crc2(at + 200, at + 200, 9, at + 300);
+    const results = new DataView(wasm.memory.buffer, at + 300, 8);
+    assert.equal(results.getUint32(0, true), 0xe3069283);
+    assert.equal(results.getUint32(4, true), 0xe3069283);
+    wasm.crc2(at + 100, at + 200, 0, at + 300);
+    assert.equal(results.getUint32(0, true), 0);
+    assert.equal(crc32cTables()[1], 0xf26b8303 | 0); // table 0, entry 1 of the reflected polynomial
   });
 });
