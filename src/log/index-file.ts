@@ -12,6 +12,7 @@ import { constants } from "node:fs";
 import { open, truncate } from "node:fs/promises";
 import mmapModule from "@riaskov/mmap-io";
 import { assert } from "../assert.js";
+import { frameHeaderBytes } from "./frame.js";
 
 // The package is CommonJS with an ES-style `export default` in its typings: at run time the default
 // import is the module object itself, which the typings call `default`.
@@ -21,7 +22,10 @@ export const indexEntryBytes = 12;
 
 export class IndexFile {
   private mapping: Buffer | undefined;
+  /** The mapping as a DataView, for the append path (entries are little-endian u32s). */
+  private view: DataView | undefined;
   private entryCount: number;
+  private readonly slots: number;
 
   private constructor(
     readonly path: string,
@@ -29,7 +33,9 @@ export class IndexFile {
     entryCount: number,
   ) {
     this.mapping = mapping;
+    this.view = new DataView(mapping.buffer, mapping.byteOffset, mapping.length);
     this.entryCount = entryCount;
+    this.slots = Math.floor(mapping.length / indexEntryBytes);
   }
 
   /**
@@ -75,7 +81,8 @@ export class IndexFile {
   }
 
   get capacity(): number {
-    return Math.floor(this.live().length / indexEntryBytes);
+    this.live();
+    return this.slots;
   }
 
   /** Store position of the record at relative offset `relative` (< count). */
@@ -88,13 +95,58 @@ export class IndexFile {
 
   /** Appends the entry for the next relative offset. */
   append(position: number): void {
-    const mapping = this.live();
-    assert(this.entryCount < this.capacity, "index full");
+    const view = this.view;
+    assert(view !== undefined, "index used after close");
+    assert(this.entryCount < this.slots, "index full");
     const at = this.entryCount * indexEntryBytes;
-    mapping.writeUInt32LE(this.entryCount, at);
-    mapping.writeUInt32LE(position % 0x1_0000_0000, at + 4);
-    mapping.writeUInt32LE(Math.floor(position / 0x1_0000_0000), at + 8);
+    view.setUint32(at, this.entryCount, true);
+    view.setUint32(at + 4, position % 0x1_0000_0000, true);
+    view.setUint32(at + 8, Math.floor(position / 0x1_0000_0000), true);
     this.entryCount++;
+  }
+
+  /**
+   * Appends the entries of `records` frames written contiguously from store position `position`:
+   * walks `buffers` (encoded batches, see encodeBatch) frame by frame, reading each frame's
+   * length from its header.
+   */
+  appendFrames(buffers: readonly Uint8Array[], position: number, records: number): void {
+    const view = this.view;
+    assert(view !== undefined, "index used after close");
+    const end = this.entryCount + records;
+    assert(end <= this.slots, "index full");
+    let count = this.entryCount;
+    let at = position;
+    let consistent = true;
+    for (const buffer of buffers) {
+      let offset = 0;
+      while (offset < buffer.length && count < end) {
+        const slot = count * indexEntryBytes;
+        view.setUint32(slot, count, true);
+        view.setUint32(slot + 4, at % 0x1_0000_0000, true);
+        view.setUint32(slot + 8, Math.floor(at / 0x1_0000_0000), true);
+        const payloadLength =
+          (buffer[offset]! |
+            (buffer[offset + 1]! << 8) |
+            (buffer[offset + 2]! << 16) |
+            (buffer[offset + 3]! << 24)) >>>
+          0;
+        const frameLength = frameHeaderBytes + payloadLength;
+        offset += frameLength;
+        at += frameLength;
+        count++;
+      }
+      if (offset !== buffer.length) {
+        consistent = false;
+        break;
+      }
+    }
+    if (!consistent || count !== end) {
+      // Never leave entries that could pass as well formed on a reopen.
+      this.live().fill(0, this.entryCount * indexEntryBytes, count * indexEntryBytes);
+      assert(false, "index: the frames do not match the record count");
+    }
+    this.entryCount = count;
   }
 
   /** Keeps the first `count` entries and zeroes the rest so they can never look valid again. */
@@ -108,12 +160,14 @@ export class IndexFile {
   async close(): Promise<void> {
     if (this.mapping === undefined) return;
     this.mapping = undefined;
+    this.view = undefined;
     await truncate(this.path, this.entryCount * indexEntryBytes);
   }
 
   /** Drops the mapping without trimming (the file is about to be deleted). */
   release(): void {
     this.mapping = undefined;
+    this.view = undefined;
   }
 
   private live(): Buffer {

@@ -8,6 +8,7 @@
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { assert } from "../assert.js";
 import { TidelogError } from "../errors.js";
+import { batchBufferPool } from "./buffer-pool.js";
 import { batchRecordsMax, encodeBatch, frameBytes, framePayloadBytesMax } from "./frame.js";
 import { fsyncDirectory } from "./fsync-directory.js";
 import { type LogOptions, resolveLogOptions } from "./log-options.js";
@@ -39,12 +40,14 @@ export interface RecoveryReport {
 
 interface PendingAppend {
   encoded: Buffer;
-  frameLengths: number[];
+  records: number;
   resolve: (baseOffset: number) => void;
   reject: (error: unknown) => void;
 }
 
 const segmentNamePattern = /^(\d{20})\.store$/;
+
+const allocateBatch = (bytes: number) => batchBufferPool.acquire(bytes);
 
 export class Log {
   private readonly segments: Segment[];
@@ -164,7 +167,7 @@ export class Log {
           `append: ${payloads.length} records exceed the batch limit of ${batchRecordsMax}`,
         );
       }
-      const frameLengths: number[] = [];
+      let bytes = 0;
       for (const payload of payloads) {
         if (payload.length > framePayloadBytesMax) {
           throw new TidelogError(
@@ -172,14 +175,15 @@ export class Log {
             `append: a record of ${payload.length} bytes exceeds ${framePayloadBytesMax}`,
           );
         }
-        frameLengths.push(frameBytes(payload.length));
+        bytes += frameBytes(payload.length);
       }
-      const encoded = encodeBatch(payloads);
-      if (this.queuedBytes + encoded.length > this.options.appendQueueBytesMax) {
+      if (this.queuedBytes + bytes > this.options.appendQueueBytesMax) {
         throw new TidelogError("resource_exhausted", "append: the write queue is full");
       }
+      const encoded = encodeBatch(payloads, allocateBatch);
+      const records = payloads.length;
       return new Promise<number>((resolve, reject) => {
-        this.queue.push({ encoded, frameLengths, resolve, reject });
+        this.queue.push({ encoded, records, resolve, reject });
         this.queuedBytes += encoded.length;
         this.enqueuedCount++;
         if (!this.drainScheduled) {
@@ -478,7 +482,7 @@ export class Log {
       }
       let segment = this.active;
       const first = this.queue[0]!;
-      if (segment.wouldOverflow(first.encoded.length, first.frameLengths.length)) {
+      if (segment.wouldOverflow(first.encoded.length, first.records)) {
         if (segment.count === 0) {
           this.settle(
             this.queue.splice(0, 1),
@@ -501,7 +505,7 @@ export class Log {
       let groupRecords = 0;
       for (const item of this.queue) {
         const bytes = groupBytes + item.encoded.length;
-        const records = groupRecords + item.frameLengths.length;
+        const records = groupRecords + item.records;
         if (
           group.length > 0 &&
           (bytes > this.options.writeBytesMax || segment.wouldOverflow(bytes, records))
@@ -514,15 +518,15 @@ export class Log {
       this.queue.splice(0, group.length);
       // One positioned writev of the group's batches: no copy into a joint buffer.
       const encoded = group.map((item) => item.encoded);
-      const frameLengths =
-        group.length === 1 ? group[0]!.frameLengths : group.flatMap((item) => item.frameLengths);
       try {
-        let base = await segment.append(encoded, frameLengths);
+        let base = await segment.append(encoded, groupRecords);
         this.queuedBytes -= groupBytes;
         this.processedCount += group.length;
         for (const item of group) {
           item.resolve(base);
-          base += item.frameLengths.length;
+          base += item.records;
+          // Written: the store holds no reference to the buffer any more.
+          batchBufferPool.release(item.encoded);
         }
       } catch (error) {
         this.settle(group, error);
@@ -539,6 +543,8 @@ export class Log {
       this.queuedBytes -= item.encoded.length;
       this.processedCount++;
       item.reject(error);
+      // Never written, or its write has settled (failed): the buffer is unused.
+      batchBufferPool.release(item.encoded);
     }
     this.wakeProcessed();
   }

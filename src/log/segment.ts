@@ -105,18 +105,14 @@ export class Segment {
   }
 
   /**
-   * Appends encoded frames (see encodeBatch) holding `frameLengths.length` records. The caller
-   * serialises appends and checked `wouldOverflow`.
+   * Appends encoded batches (see encodeBatch) holding `records` frames in all, then indexes them.
+   * The caller serialises appends and checked `wouldOverflow`.
    */
-  async append(encoded: readonly Buffer[], frameLengths: readonly number[]): Promise<number> {
+  async append(encoded: readonly Buffer[], records: number): Promise<number> {
     const position = await this.store.append(encoded);
-    let at = position;
-    for (const length of frameLengths) {
-      this.index.append(at);
-      at += length;
-    }
+    this.index.appendFrames(encoded, position, records);
     this.lastWriteMs = Date.now();
-    return this.baseOffset + this.index.count - frameLengths.length;
+    return this.baseOffset + this.index.count - records;
   }
 
   async sync(): Promise<void> {

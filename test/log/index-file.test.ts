@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readFile, stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { encodeBatch, frameBytes } from "../../src/log/frame.js";
 import { IndexFile, indexEntryBytes } from "../../src/log/index-file.js";
 import { temporaryDirectory } from "./temp-directory.js";
 
@@ -108,5 +109,41 @@ describe("IndexFile", () => {
     assert.throws(() => index.position(0), { name: "AssertionFailure" });
     await index.close(); // idempotent
     await truncate(path, 0);
+  });
+
+  it("indexes the frames of encoded batches in one call, from their headers", async () => {
+    const path = join(await temporaryDirectory(), "0.index");
+    const index = await IndexFile.open(path, 16 * indexEntryBytes);
+    index.truncate(0);
+    index.append(0);
+    const first = [Buffer.alloc(3), Buffer.alloc(0), Buffer.alloc(70_000)];
+    const second = [Buffer.alloc(9)];
+    const start = 2 ** 32 + 5; // positions above 4 GiB need the high half
+    index.appendFrames([encodeBatch(first), encodeBatch(second)], start, 4);
+    assert.equal(index.count, 5);
+    const expected = [0, start];
+    for (const payload of [...first, ...second].slice(0, -1)) {
+      expected.push(expected.at(-1)! + frameBytes(payload.length));
+    }
+    expected.forEach((position, i) => {
+      assert.equal(index.position(i), position);
+    });
+    // The entries survive a reopen as well formed (relative offsets and increasing positions).
+    index.release();
+    const reopened = await IndexFile.open(path, 16 * indexEntryBytes);
+    assert.equal(reopened.count, 5);
+    assert.equal(reopened.position(4), expected[4]);
+    // A record count that disagrees with the frames, or one beyond the capacity, is refused.
+    assert.throws(() => reopened.appendFrames([encodeBatch(second)], 10 ** 6, 2), {
+      name: "AssertionFailure",
+    });
+    assert.throws(() => reopened.appendFrames([encodeBatch(second)], 10 ** 6, 12), {
+      name: "AssertionFailure",
+    });
+    assert.throws(() => reopened.appendFrames([encodeBatch(first)], 10 ** 6, 1), {
+      name: "AssertionFailure",
+    });
+    assert.equal(reopened.count, 5);
+    await reopened.close();
   });
 });

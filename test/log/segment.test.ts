@@ -10,10 +10,7 @@ import { payloadFor, payloadsFor, temporaryDirectory } from "./temp-directory.js
 const limits = { storeBytesMax: 1024 * 1024, indexBytesMax: 1024 * indexEntryBytes };
 
 async function appendBatch(segment: Segment, payloads: Buffer[]): Promise<number> {
-  return segment.append(
-    [encodeBatch(payloads)],
-    payloads.map((payload) => frameBytes(payload.length)),
-  );
+  return segment.append([encodeBatch(payloads)], payloads.length);
 }
 
 async function readAll(segment: Segment): Promise<Buffer[]> {
