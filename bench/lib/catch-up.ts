@@ -38,7 +38,12 @@ export interface CatchUpResult {
   readCpuSeconds: { server: number; client: number };
 }
 
-export async function runCatchUp(node: BenchNode, plan: CatchUpPlan): Promise<CatchUpResult> {
+/** `onRead` is told when the read starts and ends (e.g. to window a CPU profile). */
+export async function runCatchUp(
+  node: BenchNode,
+  plan: CatchUpPlan,
+  onRead?: (phase: "start" | "end") => void,
+): Promise<CatchUpResult> {
   const topic = "bench-catch-up";
   const producer = createConnectGrpcProducer(node.baseUrl, {
     topic,
@@ -60,6 +65,7 @@ export async function runCatchUp(node: BenchNode, plan: CatchUpPlan): Promise<Ca
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), plan.readMsMax);
   const endSpan = await startCpuSpan([{ id: node.id, pid: node.pid }]);
+  onRead?.("start");
   const began = performance.now();
   let recordsRead = 0;
   let responses = 0;
@@ -88,6 +94,7 @@ export async function runCatchUp(node: BenchNode, plan: CatchUpPlan): Promise<Ca
     session.destroy();
   }
   const readSeconds = (performance.now() - began) / 1000;
+  onRead?.("end");
   const cpu = await endSpan();
   return {
     recordsTarget: plan.recordsTarget,

@@ -74,7 +74,18 @@ export function catchUpTable(result: CatchUpResult): string {
 
 export function tailTable(results: readonly TailResult[]): string {
   return formatTable(
-    ["tails", "rate/s", "delivered/expected", "p50 ms", "p99 ms", "p99.9 ms", "produce p50 ms"],
+    [
+      "tails",
+      "rate/s",
+      "delivered/expected",
+      "p50 ms",
+      "p99 ms",
+      "p99.9 ms",
+      "produce p50 ms",
+      "CPU s nodes",
+      "client",
+      "seconds",
+    ],
     results.map((result) => [
       formatNumber(result.tails),
       formatNumber(result.ratePerSecond),
@@ -83,6 +94,9 @@ export function tailTable(results: readonly TailResult[]): string {
       formatNumber(result.delivery.p99Ms, 2),
       formatNumber(result.delivery.p999Ms, 2),
       formatNumber(result.produce.p50Ms, 2),
+      formatNumber(result.cpuSeconds.nodes, 2),
+      formatNumber(result.cpuSeconds.client, 2),
+      formatNumber(result.measuredSeconds, 1),
     ]),
   );
 }

@@ -14,6 +14,7 @@ import { connectConsumeSession, consumeStream } from "./grpc-consume-stream.js";
 import { LatencySamples, type LatencySummary } from "./latency-samples.js";
 import { callTimeoutMs } from "./load-plan.js";
 import type { BenchNode } from "./node-launcher.js";
+import { startCpuSpan } from "./node-usage.js";
 import { nowEpochMs, timestampedValue } from "./record-values.js";
 
 /** Tailing streams sharing one HTTP/2 connection. */
@@ -48,6 +49,10 @@ export interface TailResult {
   /** The producer's own call latency. */
   produce: LatencySummary;
   setupSeconds: number;
+  /** Wall seconds of the measured phase (producing, then draining the last deliveries). */
+  measuredSeconds: number;
+  /** CPU seconds during the measured phase (producing and draining): all nodes, this process. */
+  cpuSeconds: { nodes: number; client: number };
 }
 
 type LogClient = Client<typeof LogService>;
@@ -130,6 +135,7 @@ export async function runTailLatency(
     let produced = 0;
     let sendsSkipped = 0;
     const intervalMs = 1000 / plan.ratePerSecond;
+    const endSpan = await startCpuSpan(cluster.nodes);
     const began = performance.now();
     measureFrom = nowEpochMs();
     for (let slot = 0; ; slot++) {
@@ -158,6 +164,8 @@ export async function runTailLatency(
     const expected = produced * plan.tails;
     const drainDeadline = performance.now() + drainMsMax;
     while (deliveries < expected && performance.now() < drainDeadline) await sleep(10);
+    const cpu = await endSpan();
+    const measuredSeconds = (performance.now() - began) / 1000;
     if (failures.length > 0) throw failures[0];
     return {
       tails: plan.tails,
@@ -170,6 +178,11 @@ export async function runTailLatency(
       delivery: delivery.summary(),
       produce: produceLatency.summary(),
       setupSeconds,
+      measuredSeconds,
+      cpuSeconds: {
+        nodes: Object.values(cpu.nodes).reduce((sum, seconds) => sum + seconds, 0),
+        client: cpu.client,
+      },
     };
   } finally {
     controller.abort();
