@@ -60,6 +60,8 @@ export class Log {
   private processedWaiters: { count: number; resolve: () => void }[] = [];
   private syncedNext: number;
   private syncing: Promise<void> | undefined;
+  /** Bytes written since the last fdatasync of the active segment began. */
+  private bytesSinceSync = 0;
   private failure: TidelogError | undefined;
   private closed = false;
   private readonly listeners = new Set<() => void>();
@@ -203,31 +205,40 @@ export class Log {
     const target = this.nextOffset;
     while (this.syncedNext < target && this.nextOffset >= target) {
       this.checkUsable();
-      if (this.syncing === undefined) {
-        const covered = this.nextOffset;
-        const segment = this.active;
-        this.syncing = segment
-          .sync()
-          .then(() => {
-            this.syncedNext = Math.max(this.syncedNext, Math.min(covered, this.nextOffset));
-            this.notify();
-          })
-          .catch((error: unknown) => {
-            // A failed fsync leaves the page cache in an unknown state: the log refuses further use.
-            this.failure = new TidelogError(
-              "data_loss",
-              `fsync failed in ${this.directory}; the log is closed`,
-              {},
-              { cause: error },
-            );
-            throw this.failure;
-          })
-          .finally(() => {
-            this.syncing = undefined;
-          });
-      }
-      await this.syncing;
+      await this.startSync();
     }
+  }
+
+  /**
+   * Starts an fdatasync of the active segment covering every write that has returned, unless one
+   * is running already; resolves when the running one ends. A failure poisons the log.
+   */
+  private startSync(): Promise<void> {
+    if (this.syncing === undefined) {
+      const covered = this.nextOffset;
+      const segment = this.active;
+      this.bytesSinceSync = 0;
+      this.syncing = segment
+        .sync()
+        .then(() => {
+          this.syncedNext = Math.max(this.syncedNext, Math.min(covered, this.nextOffset));
+          this.notify();
+        })
+        .catch((error: unknown) => {
+          // A failed fsync leaves the page cache in an unknown state: the log refuses further use.
+          this.failure = new TidelogError(
+            "data_loss",
+            `fsync failed in ${this.directory}; the log is closed`,
+            {},
+            { cause: error },
+          );
+          throw this.failure;
+        })
+        .finally(() => {
+          this.syncing = undefined;
+        });
+    }
+    return this.syncing;
   }
 
   /** Reads the record at `offset`. */
@@ -413,6 +424,7 @@ export class Log {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.exclusive(async () => {
+      await this.syncing?.catch(() => undefined);
       if (this.failure === undefined) {
         try {
           await this.active.sync();
@@ -520,6 +532,16 @@ export class Log {
       const encoded = group.map((item) => item.encoded);
       try {
         let base = await segment.append(encoded, groupRecords);
+        this.bytesSinceSync += groupBytes;
+        if (
+          this.options.backgroundSyncBytes > 0 &&
+          this.bytesSinceSync >= this.options.backgroundSyncBytes &&
+          this.syncing === undefined
+        ) {
+          // Flush as the data comes: the disk writes it back while appends go on, and the next
+          // sync or roll finds little left to do. A failure poisons the log (see startSync).
+          this.startSync().catch(() => undefined);
+        }
         this.queuedBytes -= groupBytes;
         this.processedCount += group.length;
         for (const item of group) {
@@ -553,6 +575,7 @@ export class Log {
   private async roll(): Promise<Segment> {
     const sealed = this.active;
     await sealed.sync();
+    this.bytesSinceSync = 0;
     this.syncedNext = Math.max(this.syncedNext, sealed.nextOffset);
     const { segment } = await Segment.open(this.directory, sealed.nextOffset, this.limits());
     await fsyncDirectory(this.directory);

@@ -149,6 +149,54 @@ describe("Log under concurrency", () => {
     assert.equal(await log.append([Buffer.from("again")]), target);
   });
 
+  it("flushes in the background once backgroundSyncBytes were written, without a sync()", async (t) => {
+    const log = await Log.open(await temporaryDirectory(), { backgroundSyncBytes: 4096 });
+    t.after(() => log.close());
+    const syncs = countCalls("sync");
+    t.after(syncs.restore);
+    const flushed = new Promise<void>((resolve) => {
+      const unsubscribe = log.subscribe(() => {
+        if (log.syncedOffset > 0) {
+          unsubscribe();
+          resolve();
+        }
+      });
+    });
+    for (let i = 0; i < 30; i++) await log.append([payloadFor(i, 100)]); // 30 × 112 B = 3,360 B
+    assert.equal(syncs.count, 0, "below the threshold nothing is flushed");
+    for (let i = 30; i < 60; i++) await log.append([payloadFor(i, 100)]);
+    await flushed;
+    syncs.restore();
+    assert.ok(syncs.count >= 1 && syncs.count <= 2, `${syncs.count} background fdatasyncs`);
+    assert.ok(log.syncedOffset >= 37 && log.syncedOffset <= 60, `synced ${log.syncedOffset}`);
+    await log.sync();
+    assert.equal(log.syncedOffset, 60);
+  });
+
+  it("a failed background fdatasync poisons the log like a failed sync()", async (t) => {
+    const log = await Log.open(await temporaryDirectory(), { backgroundSyncBytes: 1024 });
+    t.after(() => log.close());
+    const prototype = Store.prototype as unknown as { sync: () => Promise<void> };
+    const original = prototype.sync;
+    t.after(() => {
+      prototype.sync = original;
+    });
+    prototype.sync = () => Promise.reject(Object.assign(new Error("EIO"), { code: "EIO" }));
+    const outcomes: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      outcomes.push(
+        await log.append([payloadFor(i, 100)]).then(
+          () => "ok",
+          (error: { code: string }) => error.code,
+        ),
+      );
+    }
+    // The tenth append (1,120 B) started the flush; once it failed, appends are refused.
+    assert.deepEqual(outcomes.slice(0, 10), Array(10).fill("ok"));
+    assert.equal(outcomes.at(-1), "data_loss", outcomes.join(" "));
+    await assert.rejects(log.sync(), { code: "data_loss" });
+  });
+
   it("fsyncs the recovered tail on open before reporting it as synced", async (t) => {
     const directory = await temporaryDirectory();
     const crashed = await Log.open(directory);
