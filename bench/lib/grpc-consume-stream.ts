@@ -22,6 +22,16 @@ export interface ConsumeStreamHandlers {
   onAnswer?(records: number, nextOffset: number): boolean | undefined;
 }
 
+/** A ConsumeStream that ended with a non-zero grpc-status. */
+export class GrpcStatusError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(`ConsumeStream: grpc-status ${code} ${decodeURIComponent(message)}`);
+  }
+}
+
 /** Answer size per stream the server may send before the client's window update (loopback). */
 const streamWindowBytes = 16 * 1024 * 1024;
 const sessionWindowBytes = 64 * 1024 * 1024;
@@ -74,12 +84,12 @@ export function consumeStream(
         finish(new Error(`ConsumeStream: HTTP status ${headers[":status"]}`));
       status = headers["grpc-status"] as string | undefined; // trailers-only answer
       if (status !== undefined && status !== "0")
-        finish(new Error(`ConsumeStream: grpc-status ${status} ${headers["grpc-message"] ?? ""}`));
+        finish(new GrpcStatusError(Number(status), String(headers["grpc-message"] ?? "")));
     });
     stream.on("trailers", (trailers) => {
       status = trailers["grpc-status"] as string | undefined;
       if (status !== "0")
-        finish(new Error(`ConsumeStream: grpc-status ${status} ${trailers["grpc-message"] ?? ""}`));
+        finish(new GrpcStatusError(Number(status), String(trailers["grpc-message"] ?? "")));
     });
     stream.on("data", (chunk: Buffer) => {
       if (settled) return;

@@ -10,7 +10,7 @@ import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { LogService, ProduceRequestSchema } from "../../src/gen/tidelog/v1/log_service_pb.js";
 import { RecordSchema } from "../../src/gen/tidelog/v1/record_pb.js";
-import { connectConsumeSession, consumeStream } from "./grpc-consume-stream.js";
+import { connectConsumeSession, consumeStream, GrpcStatusError } from "./grpc-consume-stream.js";
 import { LatencySamples, type LatencySummary } from "./latency-samples.js";
 import { callTimeoutMs } from "./load-plan.js";
 import type { BenchNode } from "./node-launcher.js";
@@ -192,7 +192,11 @@ export async function runTailLatency(
   }
 }
 
-/** Reads a tailing stream until `signal` aborts; calls `onRecord` with each record's send time. */
+/**
+ * Reads a tailing stream until `signal` aborts; calls `onRecord` with each record's send time. A
+ * follower may not have applied the topic's creation yet when the stream reaches it: NOT_FOUND
+ * before the first record is retried.
+ */
 async function tail(
   session: http2.ClientHttp2Session,
   topic: string,
@@ -200,20 +204,26 @@ async function tail(
   onRecord: (sentAt: number, first: boolean) => void,
 ): Promise<void> {
   let first = true;
-  try {
-    await consumeStream(
-      session,
-      { topic, start: { tailBack: 0 } },
-      {
-        onRecord(_offset, value) {
-          onRecord(value.readDoubleLE(0), first);
-          first = false;
+  for (;;) {
+    try {
+      await consumeStream(
+        session,
+        { topic, start: { tailBack: 0 } },
+        {
+          onRecord(_offset, value) {
+            onRecord(value.readDoubleLE(0), first);
+            first = false;
+          },
         },
-      },
-      signal,
-    );
-  } catch (error) {
-    if (!signal.aborted) throw error;
+        signal,
+      );
+      return;
+    } catch (error) {
+      if (signal.aborted) return;
+      const topicNotYetApplied = error instanceof GrpcStatusError && error.code === 5 && first;
+      if (!topicNotYetApplied) throw error;
+      await sleep(50);
+    }
   }
 }
 
