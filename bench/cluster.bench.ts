@@ -7,6 +7,7 @@
 //   npm run bench -- cluster --quick    smoke run (about 1 minute)
 //   npm run bench -- cluster --profile  CPU profile of the leader, 3 nodes, 1 KiB, 256 in flight
 //   npm run bench -- cluster --only=catch-up|tails|consume   only those sections, on 3 nodes
+//                                        (--tails=1000: only that many tails)
 //                                        (with --profile: every node under --cpu-prof, summarised)
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -129,7 +130,7 @@ async function runAll(run: ClusterBenchSettings): Promise<void> {
         });
         progress(`catch-up: ${formatNumber(catchUp.recordsPerSecond)} records/s`);
       }
-      for (const count of only === "catch-up" ? [] : run.tails.counts) {
+      for (const count of only === "catch-up" ? [] : (options.tails ?? run.tails.counts)) {
         const result = await runTailLatency(
           { nodes: cluster.nodes, leader },
           { ...run.tails, tails: count },
