@@ -7,9 +7,10 @@
 // - one read and one encoding of what was committed: the first reader past the cached end reads
 //   the new records from the log once and transcodes them into Record wire bytes
 //   (record-codec.ts encodeRecordsWire); every caught-up reader then answers with a slice of the
-//   same bytes. The cache keeps the most recently committed chunks, bounded in bytes per topic,
-//   and lives only while the topic has readers. Readers behind the cache read the log directly
-//   (and transcode) without caching.
+//   same bytes. The cache keeps the most recently committed chunks, bounded in bytes per topic
+//   and across the node (oldest chunks go first, the topics' turns in order), and lives only
+//   while the topic has readers. Readers behind the cache, or of an evicted range, read the log
+//   directly (and transcode) without caching.
 //
 // Committed records never change at an offset while the topic object lives; a deleted (or
 // recreated) topic, or topics swapped in by a snapshot, get a new Topic object, and the old tail
@@ -29,8 +30,10 @@ export interface WireSlice {
 }
 
 export interface TailOptions {
-  /** Encoded bytes a topic's cache may hold (the newest chunk is kept even when larger). */
+  /** Encoded bytes a topic's cache may hold (its newest chunk is kept even when larger). */
   cacheBytesMax: number;
+  /** Encoded bytes all topics' caches may hold together (newest chunks included). */
+  nodeCacheBytesMax: number;
   /** Bounds of one read of newly committed records into the cache. */
   fetchRecordsMax: number;
   fetchBytesMax: number;
@@ -38,6 +41,7 @@ export interface TailOptions {
 
 export const defaultTailOptions: TailOptions = {
   cacheBytesMax: 8 * 1024 * 1024,
+  nodeCacheBytesMax: 64 * 1024 * 1024,
   fetchRecordsMax: 10_000,
   fetchBytesMax: 4 * 1024 * 1024,
 };
@@ -57,7 +61,7 @@ async function readWire(topic: Topic, offset: number, limits: ConsumeLimits): Pr
 /** The readers, cache and wake-up of one topic (one Topic object). */
 class TopicTail {
   private readonly chunks: Chunk[] = [];
-  private cachedBytes = 0;
+  cachedBytes = 0;
   /** Chunks cover [chunks[0].first, cacheEnd) contiguously; empty until the first fetch. */
   private cacheEnd: number;
   private fetching: Promise<void> | undefined;
@@ -69,6 +73,8 @@ class TopicTail {
   constructor(
     readonly topic: Topic,
     private readonly options: TailOptions,
+    /** Told of every change of the cached bytes (the node-wide account). */
+    private readonly account: (deltaBytes: number) => void,
   ) {
     this.cacheEnd = topic.log.nextOffset;
     this.unsubscribe = topic.log.subscribe(() => this.wake());
@@ -99,6 +105,7 @@ class TopicTail {
     this.dropped = true;
     this.unsubscribe();
     this.chunks.length = 0;
+    this.account(-this.cachedBytes);
     this.cachedBytes = 0;
     this.wake();
   }
@@ -139,9 +146,19 @@ class TopicTail {
     this.chunks.push({ ...wire, first: from, end: from + stored.length });
     this.cacheEnd = from + stored.length;
     this.cachedBytes += wire.bytes.length;
+    this.account(wire.bytes.length);
     while (this.chunks.length > 1 && this.cachedBytes > this.options.cacheBytesMax) {
-      this.cachedBytes -= this.chunks.shift()!.bytes.length;
+      this.evictOldest();
     }
+  }
+
+  /** Drops the oldest cached chunk; returns whether there was one. */
+  evictOldest(): boolean {
+    const oldest = this.chunks.shift();
+    if (oldest === undefined) return false;
+    this.cachedBytes -= oldest.bytes.length;
+    this.account(-oldest.bytes.length);
+    return true;
   }
 
   /** Up to the limits from `offset` (cached), across consecutive chunks. */
@@ -257,6 +274,11 @@ export class TailReader {
 /** The tails of this node's topics that have readers. */
 export class TopicTails {
   private readonly tails = new Map<string, TopicTail>();
+  private cachedBytesValue = 0;
+  private readonly account = (deltaBytes: number) => {
+    this.cachedBytesValue += deltaBytes;
+    if (deltaBytes > 0 && this.cachedBytesValue > this.options.nodeCacheBytesMax) this.trim();
+  };
 
   constructor(
     private readonly machine: TopicStateMachine,
@@ -291,7 +313,7 @@ export class TopicTails {
     let tail = this.tails.get(name);
     if (tail === undefined || tail.topic !== topic) {
       tail?.drop();
-      tail = new TopicTail(topic, this.options);
+      tail = new TopicTail(topic, this.options, this.account);
       this.tails.set(name, tail);
     }
     tail.readers++;
@@ -309,5 +331,22 @@ export class TopicTails {
   /** Tails with readers (for tests). */
   get size(): number {
     return this.tails.size;
+  }
+
+  /** Encoded bytes cached across all topics. */
+  get cachedBytes(): number {
+    return this.cachedBytesValue;
+  }
+
+  /** Evicts oldest chunks, one per topic in turn, until the node-wide bound holds. */
+  private trim(): void {
+    while (this.cachedBytesValue > this.options.nodeCacheBytesMax) {
+      let evicted = false;
+      for (const tail of this.tails.values()) {
+        if (this.cachedBytesValue <= this.options.nodeCacheBytesMax) return;
+        evicted = tail.evictOldest() || evicted;
+      }
+      if (!evicted) return;
+    }
   }
 }
