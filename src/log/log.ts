@@ -62,6 +62,11 @@ export class Log {
   private syncing: Promise<void> | undefined;
   /** Bytes written since the last fdatasync of the active segment began. */
   private bytesSinceSync = 0;
+  /**
+   * Suffix truncations so far. An fdatasync that began before one must not count the records
+   * written after it as synced (they reuse the offsets it covered).
+   */
+  private truncations = 0;
   private failure: TidelogError | undefined;
   private closed = false;
   private readonly listeners = new Set<() => void>();
@@ -217,11 +222,14 @@ export class Log {
     if (this.syncing === undefined) {
       const covered = this.nextOffset;
       const segment = this.active;
+      const truncations = this.truncations;
       this.bytesSinceSync = 0;
       this.syncing = segment
         .sync()
         .then(() => {
-          this.syncedNext = Math.max(this.syncedNext, Math.min(covered, this.nextOffset));
+          if (this.truncations === truncations) {
+            this.syncedNext = Math.max(this.syncedNext, Math.min(covered, this.nextOffset));
+          }
           this.notify();
         })
         .catch((error: unknown) => {
@@ -343,6 +351,7 @@ export class Log {
     await this.exclusive(async () => {
       this.checkUsable();
       if (offset >= this.nextOffset) return;
+      this.truncations++;
       while (this.segments.length > 1 && this.active.baseOffset >= offset) {
         await this.segments.pop()!.remove();
       }

@@ -197,6 +197,35 @@ describe("Log under concurrency", () => {
     await assert.rejects(log.sync(), { code: "data_loss" });
   });
 
+  it("an fdatasync that began before a suffix truncation does not cover records written after it", async (t) => {
+    const log = await Log.open(await temporaryDirectory());
+    t.after(() => log.close());
+    for (let i = 0; i < 10; i++) await log.append([payloadFor(i, 100)]);
+    const prototype = Store.prototype as unknown as { sync: (this: Store) => Promise<void> };
+    const original = prototype.sync;
+    t.after(() => {
+      prototype.sync = original;
+    });
+    // Hold the first fdatasync until the truncation and the new appends are done.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let calls = 0;
+    prototype.sync = function (this: Store) {
+      calls++;
+      return calls === 1 ? held.then(() => original.call(this)) : original.call(this);
+    };
+    const early = log.sync(); // covers offsets below 10 when it began
+    await log.truncateSuffix(5);
+    for (let i = 5; i < 8; i++) await log.append([payloadFor(100 + i, 100)]);
+    release();
+    await early;
+    assert.ok(log.syncedOffset <= 5, `syncedOffset ${log.syncedOffset} claims unsynced records`);
+    await log.sync();
+    assert.equal(log.syncedOffset, 8);
+  });
+
   it("fsyncs the recovered tail on open before reporting it as synced", async (t) => {
     const directory = await temporaryDirectory();
     const crashed = await Log.open(directory);
