@@ -162,7 +162,8 @@ export class Log {
    * Appends `payloads` as one atomic, contiguous batch; resolves with the offset of the first once
    * written (not yet durable: see sync). Fails with resource_exhausted when a payload or the batch
    * is too large or the queue is full, and with the mapped fs error (disk full: resource_exhausted)
-   * when the write fails, in which case nothing of the batch remains.
+   * when the write fails, in which case nothing of the batch remains. The payloads are copied
+   * before append returns: the caller may reuse their memory at once.
    */
   append(payloads: readonly Uint8Array[]): Promise<number> {
     try {

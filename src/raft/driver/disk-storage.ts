@@ -11,6 +11,7 @@
 //   <dir>/snapshot   the latest snapshot: metadata and the state machine's description (JSON + bytes)
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { batchBufferPool } from "../../log/buffer-pool.js";
 import { fsyncDirectory } from "../../log/fsync-directory.js";
 import { Log } from "../../log/log.js";
 import {
@@ -108,7 +109,11 @@ export class DiskStorage implements Storage {
     this.memory.append(entries);
     const fresh = entries.filter((entry) => entry.index >= this.entriesLog.nextOffset);
     for (let start = 0; start < fresh.length; start += 4096) {
-      await this.entriesLog.append(fresh.slice(start, start + 4096).map(encodeEntry));
+      const encoded = fresh.slice(start, start + 4096).map(encodeEntry);
+      const written = this.entriesLog.append(encoded);
+      // append() has copied them into its frames before returning: their memory goes back now.
+      for (const buffer of encoded) batchBufferPool.release(buffer);
+      await written;
     }
   }
 
@@ -161,8 +166,9 @@ export class DiskStorage implements Storage {
   }
 }
 
+/** Encodes an entry as a log payload, in pooled memory (released once appended). */
 function encodeEntry(entry: Entry): Buffer {
-  const buffer = Buffer.allocUnsafe(entryHeaderBytes + entry.data.length);
+  const buffer = batchBufferPool.acquire(entryHeaderBytes + entry.data.length);
   buffer.writeDoubleLE(entry.term, 0);
   buffer.writeUInt8(entry.type === "confChange" ? 1 : 0, 8);
   buffer.set(entry.data, entryHeaderBytes);

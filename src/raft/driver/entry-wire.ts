@@ -13,7 +13,32 @@ const entriesFieldNumber = 7;
 const entryTypeNormal = 1;
 const entryTypeConfChange = 2;
 
+/**
+ * Encodings of the entries sent in the current task: the leader sends the same entry objects to
+ * every follower in one go (PeerTransport.send encodes each peer's batch synchronously), so each
+ * entry is encoded once, not once per follower. Cleared at the end of the task, so that nothing
+ * is held beyond it.
+ */
+const encodedInThisTask = new Map<Entry, UnknownField>();
+let clearScheduled = false;
+
 export function entryAsUnknownField(entry: Entry): UnknownField {
+  let field = encodedInThisTask.get(entry);
+  if (field === undefined) {
+    field = encodeEntryField(entry);
+    encodedInThisTask.set(entry, field);
+    if (!clearScheduled) {
+      clearScheduled = true;
+      queueMicrotask(() => {
+        encodedInThisTask.clear();
+        clearScheduled = false;
+      });
+    }
+  }
+  return field;
+}
+
+function encodeEntryField(entry: Entry): UnknownField {
   const type = entry.type === "confChange" ? entryTypeConfChange : entryTypeNormal;
   let size = 1 + 1; // type
   if (entry.index > 0) size += 1 + varintBytes(entry.index);
