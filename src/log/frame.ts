@@ -112,6 +112,43 @@ export function frameIntact(
   return crc32c(buffer, position + 8, end) === crc;
 }
 
+/**
+ * Checks `count` consecutive frames from the start of `buffer` (the read path: a range read from
+ * the store): each must lie whole inside it and match its CRC, the CRCs computed in one call (see
+ * crc32cRanges). Writes each frame's payload bounds to `payloadStarts`/`payloadEnds` (at least
+ * `count` long) and returns -1, or the index of the first frame that is not intact.
+ */
+export function checkFrameRun(
+  buffer: Buffer,
+  count: number,
+  payloadStarts: Int32Array,
+  payloadEnds: Int32Array,
+): number {
+  if (crcStarts.length < count) {
+    crcStarts = new Int32Array(count);
+    crcEnds = new Int32Array(count);
+    crcValues = new Uint32Array(count);
+  }
+  let at = 0;
+  let walked = 0;
+  for (; walked < count; walked++) {
+    if (at + frameHeaderBytes > buffer.length) break;
+    const payloadLength = buffer.readUInt32LE(at);
+    const end = at + frameHeaderBytes + payloadLength;
+    if (payloadLength > framePayloadBytesMax || end > buffer.length) break;
+    crcStarts[walked] = at + 8;
+    crcEnds[walked] = end;
+    payloadStarts[walked] = at + frameHeaderBytes;
+    payloadEnds[walked] = end;
+    at = end;
+  }
+  crc32cRanges(buffer, crcStarts, crcEnds, walked, crcValues);
+  for (let i = 0; i < walked; i++) {
+    if (buffer.readUInt32LE(crcStarts[i]! - 4) !== crcValues[i]) return i;
+  }
+  return walked < count ? walked : -1;
+}
+
 /** True when the whole frame at `position` is inside `buffer` and its CRC matches. */
 export function frameIsValid(buffer: Uint8Array, position: number, header: FrameHeader): boolean {
   return frameIntact(buffer, position, header.payloadLength, header.crc);

@@ -11,8 +11,8 @@ import { assert } from "../assert.js";
 import { TidelogError } from "../errors.js";
 import { crc32c } from "./crc32c.js";
 import {
+  checkFrameRun,
   frameHeaderBytes,
-  frameIntact,
   frameIsValid,
   framePayloadBytesMax,
   readFrameHeader,
@@ -34,6 +34,10 @@ export interface StoredRecord {
 
 /** Bytes read from the store at once while recovering an unindexed tail. */
 const recoveryChunkBytes = 1024 * 1024;
+
+/** Scratch for read(): payload bounds of the frames read (grown to the largest read). */
+let readPayloadStarts = new Int32Array(1024);
+let readPayloadEnds = new Int32Array(1024);
 
 export function segmentFileName(baseOffset: number, extension: "store" | "index"): string {
   return `${String(baseOffset).padStart(20, "0")}.${extension}`;
@@ -147,24 +151,25 @@ export class Segment {
     }
     const endPosition = stop < this.index.count ? this.index.position(stop) : this.store.size;
     const data = await this.store.read(startPosition, endPosition - startPosition);
-    const records: StoredRecord[] = [];
-    let at = 0;
-    for (let relative = first; relative < stop; relative++) {
-      // Header fields read in place (no header object per record: this loop is the read path).
-      const payloadLength = at + frameHeaderBytes <= data.length ? data.readUInt32LE(at) : -1;
-      const frameEnd = at + frameHeaderBytes + payloadLength;
-      if (payloadLength < 0 || !frameIntact(data, at, payloadLength, data.readUInt32LE(at + 4))) {
-        throw new TidelogError(
-          "data_loss",
-          `corrupt record at offset ${this.baseOffset + relative} in ${this.store.path}`,
-          { offset: this.baseOffset + relative, path: this.store.path },
-        );
-      }
-      records.push({
-        offset: this.baseOffset + relative,
-        payload: data.subarray(at + frameHeaderBytes, frameEnd),
-      });
-      at = frameEnd;
+    const count = stop - first;
+    if (readPayloadStarts.length < count) {
+      readPayloadStarts = new Int32Array(count);
+      readPayloadEnds = new Int32Array(count);
+    }
+    const bad = checkFrameRun(data, count, readPayloadStarts, readPayloadEnds);
+    if (bad >= 0) {
+      throw new TidelogError(
+        "data_loss",
+        `corrupt record at offset ${this.baseOffset + first + bad} in ${this.store.path}`,
+        { offset: this.baseOffset + first + bad, path: this.store.path },
+      );
+    }
+    const records: StoredRecord[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      records[i] = {
+        offset: this.baseOffset + first + i,
+        payload: data.subarray(readPayloadStarts[i]!, readPayloadEnds[i]!),
+      };
     }
     return records;
   }
