@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 import { crc32c as nativeCrc32c } from "@node-rs/crc32";
-import { crc32c, crc32cRanges } from "../../src/log/crc32c.js";
+import { crc32c, crc32cRanges, crc32cRangesPortable } from "../../src/log/crc32c.js";
+import { nativeCrc32c as nativeBatch } from "../../src/log/crc32c-native.js";
 import { crc32cTables, instantiateCrc32cWasm, tablesBytes } from "../../src/log/crc32c-wasm.js";
 
 describe("crc32c", () => {
@@ -39,32 +40,60 @@ describe("crc32c", () => {
     }
   });
 
-  it("computes many ranges of one buffer at once, as the native code does range by range", () => {
-    const data = randomBytes(300_000);
-    // Equal and unequal neighbours (crc2 then finishes the longer one), empty ranges, gaps,
-    // ranges on both sides of the native threshold, and enough bytes to need several windows.
-    const lengths = [0, 1, 15, 16, 17, 100, 100, 1028, 1028, 1536, 1537, 4000, 0, 3, 70_000];
-    for (let i = 0; i < 120; i++) lengths.push((i * 7919) % 2100);
-    const starts = new Int32Array(lengths.length);
-    const ends = new Int32Array(lengths.length);
-    let at = 5;
-    lengths.forEach((length, i) => {
-      starts[i] = at;
-      ends[i] = at + length;
-      at += length + (i % 3) * 4;
+  const rangeImplementations = [
+    ["crc32cRanges (native batch addon where built)", crc32cRanges],
+    ["crc32cRangesPortable (WebAssembly + @node-rs/crc32)", crc32cRangesPortable],
+  ] as const;
+  for (const [name, ranges] of rangeImplementations) {
+    it(`${name}: many ranges of one buffer at once, as @node-rs/crc32 range by range`, () => {
+      const data = randomBytes(300_000);
+      // Equal and unequal neighbours (crc2 then finishes the longer one), empty ranges, gaps,
+      // ranges on both sides of the native threshold, and enough bytes to need several windows.
+      const lengths = [0, 1, 15, 16, 17, 100, 100, 1028, 1028, 1536, 1537, 4000, 0, 3, 70_000];
+      for (let i = 0; i < 120; i++) lengths.push((i * 7919) % 2100);
+      const starts = new Int32Array(lengths.length);
+      const ends = new Int32Array(lengths.length);
+      let at = 5;
+      lengths.forEach((length, i) => {
+        starts[i] = at;
+        ends[i] = at + length;
+        at += length + (i % 3) * 4;
+      });
+      assert.ok(at <= data.length);
+      const out = new Uint32Array(lengths.length);
+      ranges(data, starts, ends, lengths.length, out);
+      lengths.forEach((_, i) => {
+        const expected = nativeCrc32c(data.subarray(starts[i]!, ends[i]!)) >>> 0;
+        assert.equal(out[i], expected, `range ${i} of ${ends[i]! - starts[i]!} bytes`);
+      });
+      // A view with a byteOffset, and a count below the arrays' length.
+      const view = data.subarray(777, 50_000);
+      ranges(view, new Int32Array([0, 10, 40]), new Int32Array([10, 30, 49_000]), 2, out);
+      assert.equal(out[0], nativeCrc32c(view.subarray(0, 10)) >>> 0);
+      assert.equal(out[1], nativeCrc32c(view.subarray(10, 30)) >>> 0);
     });
-    assert.ok(at <= data.length);
-    const out = new Uint32Array(lengths.length);
-    crc32cRanges(data, starts, ends, lengths.length, out);
-    lengths.forEach((_, i) => {
-      const expected = nativeCrc32c(data.subarray(starts[i]!, ends[i]!)) >>> 0;
-      assert.equal(out[i], expected, `range ${i} of ${ends[i]! - starts[i]!} bytes`);
-    });
-    // A view with a byteOffset, and a count below the arrays' length.
-    const view = data.subarray(777, 50_000);
-    crc32cRanges(view, new Int32Array([0, 10, 40]), new Int32Array([10, 30, 49_000]), 2, out);
-    assert.equal(out[0], nativeCrc32c(view.subarray(0, 10)) >>> 0);
-    assert.equal(out[1], nativeCrc32c(view.subarray(10, 30)) >>> 0);
+  }
+
+  it("the native batch addon refuses ranges outside its data", {
+    skip: nativeBatch === undefined ? "native/crc32c is not built on this machine" : false,
+  }, () => {
+    const data = randomBytes(100);
+    const out = new Uint32Array(2);
+    const starts = new Int32Array([0, 50]);
+    assert.throws(
+      () => nativeBatch!.ranges(data, starts, new Int32Array([10, 101]), 2, out),
+      RangeError,
+    );
+    assert.throws(
+      () => nativeBatch!.ranges(data, new Int32Array([20, 0]), new Int32Array([10, 5]), 2, out),
+      RangeError,
+    );
+    assert.throws(
+      () => nativeBatch!.ranges(data, starts, new Int32Array([10, 60]), 3, out),
+      RangeError,
+    );
+    nativeBatch!.ranges(data, starts, new Int32Array([10, 100]), 2, out);
+    assert.equal(out[1], nativeCrc32c(data.subarray(50, 100)) >>> 0);
   });
 
   it("assembles a WebAssembly module whose crc and crc2 match the check vectors", () => {
