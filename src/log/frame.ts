@@ -21,10 +21,17 @@ export interface FrameHeader {
   batchRemaining: number;
 }
 
-/** Reusable scratch for encodeBatch's CRC ranges (grown to the largest batch seen). */
+/** Reusable scratch for the CRC ranges of encodeBatch and checkFrameRun (grown to the largest run). */
 let crcStarts = new Int32Array(128);
 let crcEnds = new Int32Array(128);
 let crcValues = new Uint32Array(128);
+
+function growCrcScratch(count: number): void {
+  if (crcStarts.length >= count) return;
+  crcStarts = new Int32Array(count);
+  crcEnds = new Int32Array(count);
+  crcValues = new Uint32Array(count);
+}
 
 /**
  * Encodes payloads as one contiguous, atomic batch of frames: one buffer, headers written in
@@ -44,11 +51,7 @@ export function encodeBatch(
     assert(length <= framePayloadBytesMax, "encodeBatch: payload too large");
     total += frameHeaderBytes + length;
   }
-  if (crcStarts.length < count) {
-    crcStarts = new Int32Array(count);
-    crcEnds = new Int32Array(count);
-    crcValues = new Uint32Array(count);
-  }
+  growCrcScratch(count);
   const buffer = allocate(total);
   let position = 0;
   for (let i = 0; i < count; i++) {
@@ -124,11 +127,7 @@ export function checkFrameRun(
   payloadStarts: Int32Array,
   payloadEnds: Int32Array,
 ): number {
-  if (crcStarts.length < count) {
-    crcStarts = new Int32Array(count);
-    crcEnds = new Int32Array(count);
-    crcValues = new Uint32Array(count);
-  }
+  growCrcScratch(count);
   let at = 0;
   let walked = 0;
   for (; walked < count; walked++) {
