@@ -100,22 +100,6 @@ export function readFrameHeader(buffer: Uint8Array, position: number): FrameHead
 }
 
 /**
- * True when the frame at `position`, whose header says `payloadLength` and `crc`, lies whole
- * inside `buffer` and its CRC matches: the one check every reader of frames makes.
- */
-export function frameIntact(
-  buffer: Uint8Array,
-  position: number,
-  payloadLength: number,
-  crc: number,
-): boolean {
-  if (payloadLength < 0 || payloadLength > framePayloadBytesMax) return false;
-  const end = position + frameHeaderBytes + payloadLength;
-  if (end > buffer.length) return false;
-  return crc32c(buffer, position + 8, end) === crc;
-}
-
-/**
  * Checks `count` consecutive frames from the start of `buffer` (the read path: a range read from
  * the store): each must lie whole inside it and match its CRC, the CRCs computed in one call (see
  * crc32cRanges). Writes each frame's payload bounds to `payloadStarts`/`payloadEnds` (at least
@@ -148,7 +132,14 @@ export function checkFrameRun(
   return walked < count ? walked : -1;
 }
 
-/** True when the whole frame at `position` is inside `buffer` and its CRC matches. */
+/**
+ * True when the whole frame at `position` is inside `buffer` and its CRC matches: the check of a
+ * single frame (recovery); range reads check theirs together with checkFrameRun.
+ */
 export function frameIsValid(buffer: Uint8Array, position: number, header: FrameHeader): boolean {
-  return frameIntact(buffer, position, header.payloadLength, header.crc);
+  const { payloadLength } = header;
+  if (payloadLength < 0 || payloadLength > framePayloadBytesMax) return false;
+  const end = position + frameHeaderBytes + payloadLength;
+  if (end > buffer.length) return false;
+  return crc32c(buffer, position + 8, end) === header.crc;
 }
