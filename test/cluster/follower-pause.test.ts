@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Cluster, withLogs } from "../harness/cluster.js";
+import { Cluster } from "../harness/cluster.js";
 import { History } from "../harness/history.js";
 import { verifyHistory } from "../harness/verify.js";
 import { testSeed, Workload } from "../harness/workload.js";
@@ -15,12 +15,10 @@ const pauseMs = 2_500;
 const pauseRounds = 2;
 
 test("a follower paused past the election timeout catches up after SIGCONT", async () => {
-  const seed = testSeed();
-  const cluster = await Cluster.start({ size: 3 });
-  const history = new History();
-  let workload: Workload | undefined;
-  try {
-    workload = Workload.start(cluster, history, { seed, topics, durationMs: 90_000 });
+  await Cluster.run({ size: 3 }, async (cluster) => {
+    const seed = testSeed();
+    const history = new History();
+    const workload = Workload.start(cluster, history, { seed, topics, durationMs: 90_000 });
     await workload.waitForAcknowledged(30, 20_000);
     let faults = 0;
     for (let round = 0; round < pauseRounds; round++) {
@@ -43,26 +41,19 @@ test("a follower paused past the election timeout catches up after SIGCONT", asy
     }
     await workload.stop();
     await verifyHistory(cluster, history, { topics, seed, label: "follower pause", faults });
-  } catch (error) {
-    throw withLogs(error, cluster);
-  } finally {
-    await workload?.stop();
-    await cluster.close();
-  }
+  });
 });
 
 // The leader stopped dead past the election timeout, with requests in flight through it: the
 // others elect a leader; on SIGCONT the old one learns the new term and steps down. Whatever it
 // still held uncommitted is overwritten, and what its clients were told must match the logs.
 test("a leader paused past the election timeout steps down after SIGCONT", async () => {
-  const seed = testSeed();
-  const cluster = await Cluster.start({ size: 3 });
-  const history = new History();
-  let workload: Workload | undefined;
-  try {
+  await Cluster.run({ size: 3 }, async (cluster) => {
+    const seed = testSeed();
+    const history = new History();
     // Producers keep sending through every node, the paused one included: its calls hang until
     // it resumes (the client deadline is longer than the pause).
-    workload = Workload.start(cluster, history, {
+    const workload = Workload.start(cluster, history, {
       seed,
       topics,
       durationMs: 90_000,
@@ -86,10 +77,5 @@ test("a leader paused past the election timeout steps down after SIGCONT", async
     }
     await workload.stop();
     await verifyHistory(cluster, history, { topics, seed, label: "leader pause", faults });
-  } catch (error) {
-    throw withLogs(error, cluster);
-  } finally {
-    await workload?.stop();
-    await cluster.close();
-  }
+  });
 });

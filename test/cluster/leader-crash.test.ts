@@ -2,7 +2,7 @@
 // and restarted on its data directory, twice: no acknowledged record is lost, replicas agree.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Cluster, withLogs } from "../harness/cluster.js";
+import { Cluster } from "../harness/cluster.js";
 import { History } from "../harness/history.js";
 import { verifyHistory } from "../harness/verify.js";
 import { testSeed, Workload } from "../harness/workload.js";
@@ -11,12 +11,10 @@ const topics = ["orders", "events"];
 const crashRounds = 2;
 
 test("SIGKILL of the leader under load loses nothing acknowledged", async () => {
-  const seed = testSeed();
-  const cluster = await Cluster.start({ size: 3 });
-  const history = new History();
-  let workload: Workload | undefined;
-  try {
-    workload = Workload.start(cluster, history, { seed, topics, durationMs: 90_000 });
+  await Cluster.run({ size: 3 }, async (cluster) => {
+    const seed = testSeed();
+    const history = new History();
+    const workload = Workload.start(cluster, history, { seed, topics, durationMs: 90_000 });
     await workload.waitForAcknowledged(40, 20_000);
     let faults = 0;
     for (let round = 0; round < crashRounds; round++) {
@@ -38,10 +36,5 @@ test("SIGKILL of the leader under load loses nothing acknowledged", async () => 
       faults,
     });
     assert.ok(report.acknowledgedRecords > 100, "too few records to prove anything");
-  } catch (error) {
-    throw withLogs(error, cluster);
-  } finally {
-    await workload?.stop();
-    await cluster.close();
-  }
+  });
 });

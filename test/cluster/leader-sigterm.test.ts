@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Cluster, clusterTickMs, withLogs } from "../harness/cluster.js";
+import { Cluster, clusterTickMs } from "../harness/cluster.js";
 import { History } from "../harness/history.js";
 import { verifyHistory } from "../harness/verify.js";
 import { testSeed, Workload } from "../harness/workload.js";
@@ -21,12 +21,15 @@ const pollMs = 20;
 const electionTimeoutMinMs = 10 * clusterTickMs;
 
 test("SIGTERM on the leader hands leadership over before the process exits", async () => {
-  const seed = testSeed();
-  const cluster = await Cluster.start({ size: 3 });
-  const history = new History();
-  let workload: Workload | undefined;
-  try {
-    workload = Workload.start(cluster, history, { seed, topics, producers: 2, durationMs: 60_000 });
+  await Cluster.run({ size: 3 }, async (cluster) => {
+    const seed = testSeed();
+    const history = new History();
+    const workload = Workload.start(cluster, history, {
+      seed,
+      topics,
+      producers: 2,
+      durationMs: 60_000,
+    });
     await workload.waitForAcknowledged(20, 20_000);
     for (let round = 0; round < rounds; round++) {
       const leader = await cluster.waitForLeader();
@@ -67,10 +70,5 @@ test("SIGTERM on the leader hands leadership over before the process exits", asy
       label: "leader sigterm",
       faults: rounds,
     });
-  } catch (error) {
-    throw withLogs(error, cluster);
-  } finally {
-    await workload?.stop();
-    await cluster.close();
-  }
+  });
 });

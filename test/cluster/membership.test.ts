@@ -4,7 +4,7 @@
 // among themselves and GetServers no longer lists it. The history checks pass on the members left.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Cluster, waitUntil, withLogs } from "../harness/cluster.js";
+import { Cluster, waitUntil } from "../harness/cluster.js";
 import { History } from "../harness/history.js";
 import { verifyHistory } from "../harness/verify.js";
 import { testSeed, Workload } from "../harness/workload.js";
@@ -12,12 +12,10 @@ import { testSeed, Workload } from "../harness/workload.js";
 const topics = ["orders", "events"];
 
 test("membership under load: join a 4th node, then Leave the leader", async () => {
-  const seed = testSeed();
-  const cluster = await Cluster.start({ size: 3 });
-  const history = new History();
-  let workload: Workload | undefined;
-  try {
-    workload = Workload.start(cluster, history, { seed, topics, durationMs: 90_000 });
+  await Cluster.run({ size: 3 }, async (cluster) => {
+    const seed = testSeed();
+    const history = new History();
+    const workload = Workload.start(cluster, history, { seed, topics, durationMs: 90_000 });
     await workload.waitForAcknowledged(30, 20_000);
 
     const leader = await cluster.waitForLeader();
@@ -40,12 +38,7 @@ test("membership under load: join a 4th node, then Leave the leader", async () =
 
     await workload.stop();
     await verifyHistory(cluster, history, { topics, seed, label: "membership", faults: 2 });
-  } catch (error) {
-    throw withLogs(error, cluster);
-  } finally {
-    await workload?.stop();
-    await cluster.close();
-  }
+  });
 });
 
 /** Every member of `askIds` lists exactly `expected`, all voters (bounded wait: changes spread). */

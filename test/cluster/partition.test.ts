@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Cluster, withLogs } from "../harness/cluster.js";
+import { Cluster } from "../harness/cluster.js";
 import { exitWhenDone } from "../harness/exit-when-done.js";
 import { History } from "../harness/history.js";
 import { verifyHistory } from "../harness/verify.js";
@@ -21,12 +21,10 @@ const topics = ["orders", "events"];
 const partitionHoldMs = 1_000;
 
 test("partitions: isolated leader, one-way cut; the majority goes on, nothing is lost", async () => {
-  const seed = testSeed();
-  const cluster = await Cluster.start({ size: 3, proxies: true });
-  const history = new History();
-  let workload: Workload | undefined;
-  try {
-    workload = Workload.start(cluster, history, { seed, topics, durationMs: 90_000 });
+  await Cluster.run({ size: 3, proxies: true }, async (cluster) => {
+    const seed = testSeed();
+    const history = new History();
+    const workload = Workload.start(cluster, history, { seed, topics, durationMs: 90_000 });
     await workload.waitForAcknowledged(30, 20_000);
     let faults = 0;
 
@@ -81,10 +79,5 @@ test("partitions: isolated leader, one-way cut; the majority goes on, nothing is
 
     await workload.stop();
     await verifyHistory(cluster, history, { topics, seed, label: "partition", faults });
-  } catch (error) {
-    throw withLogs(error, cluster);
-  } finally {
-    await workload?.stop();
-    await cluster.close();
-  }
+  });
 });

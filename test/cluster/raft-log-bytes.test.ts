@@ -6,7 +6,7 @@
 // still holds exactly the records the others hold.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Cluster, withLogs } from "../harness/cluster.js";
+import { Cluster } from "../harness/cluster.js";
 import { installedSnapshot } from "../harness/raft-files.js";
 
 const topic = "big";
@@ -15,54 +15,57 @@ const recordsPerRequest = 4;
 const valueBytes = 50 * 1024;
 
 test("large entries trigger snapshots and compaction by bytes; a joiner installs a snapshot", async () => {
-  const cluster = await Cluster.start({
-    size: 3,
-    args: ["--snapshot-bytes", String(1024 * 1024), "--compaction-keep-bytes", String(512 * 1024)],
-  });
-  try {
-    const leader = await cluster.waitForLeader();
-    const expected: string[] = [];
-    for (let request = 0; request < requests; request++) {
-      const values = Array.from({ length: recordsPerRequest }, (_, i) =>
-        `${request}-${i}-`.padEnd(valueBytes, String.fromCharCode(97 + ((request + i) % 26))),
-      );
-      const response = await cluster
-        .client(leader)
-        .log.produce(
-          { topic, records: values.map((value) => ({ value: Buffer.from(value) })) },
-          { timeoutMs: 20_000 },
+  await Cluster.run(
+    {
+      size: 3,
+      args: [
+        "--snapshot-bytes",
+        String(1024 * 1024),
+        "--compaction-keep-bytes",
+        String(512 * 1024),
+      ],
+    },
+    async (cluster) => {
+      const leader = await cluster.waitForLeader();
+      const expected: string[] = [];
+      for (let request = 0; request < requests; request++) {
+        const values = Array.from({ length: recordsPerRequest }, (_, i) =>
+          `${request}-${i}-`.padEnd(valueBytes, String.fromCharCode(97 + ((request + i) % 26))),
         );
-      assert.deepEqual(
-        response.offsets.map(Number),
-        values.map((_, i) => expected.length + i),
+        const response = await cluster
+          .client(leader)
+          .log.produce(
+            { topic, records: values.map((value) => ({ value: Buffer.from(value) })) },
+            { timeoutMs: 20_000 },
+          );
+        assert.deepEqual(
+          response.offsets.map(Number),
+          values.map((_, i) => expected.length + i),
+        );
+        expected.push(...values);
+      }
+      const leaderState = await installedSnapshot(cluster.member(leader).dataDirectory);
+      assert.ok(
+        leaderState.snapshotIndex > requests / 4,
+        `the leader took no snapshot by bytes: its latest is at ${leaderState.snapshotIndex}`,
       );
-      expected.push(...values);
-    }
-    const leaderState = await installedSnapshot(cluster.member(leader).dataDirectory);
-    assert.ok(
-      leaderState.snapshotIndex > requests / 4,
-      `the leader took no snapshot by bytes: its latest is at ${leaderState.snapshotIndex}`,
-    );
 
-    const joined = await cluster.addNode("n4");
-    await cluster.waitConverged([topic], { minimum: new Map([[topic, expected.length]]) });
-    const installed = await installedSnapshot(joined.dataDirectory);
-    assert.ok(
-      installed.entriesStart > 2 && installed.snapshotIndex >= installed.entriesStart - 1,
-      `n4 was sent entries from the start: its Raft log starts at ${installed.entriesStart}, its snapshot is at ${installed.snapshotIndex}`,
-    );
-    for (const id of cluster.ids) {
-      const values = await cluster.readLog(id, topic);
-      assert.equal(values.length, expected.length, `${id} holds ${values.length} records`);
-      const differing = values.findIndex((value, offset) => value !== expected[offset]);
-      assert.equal(differing, -1, `${id}: record ${differing} differs`);
-    }
-    console.log(
-      `[raft log bytes] leader snapshot at ${leaderState.snapshotIndex} after ${requests} entries; n4 installed one at ${installed.entriesStart - 1}`,
-    );
-  } catch (error) {
-    throw withLogs(error, cluster);
-  } finally {
-    await cluster.close();
-  }
+      const joined = await cluster.addNode("n4");
+      await cluster.waitConverged([topic], { minimum: new Map([[topic, expected.length]]) });
+      const installed = await installedSnapshot(joined.dataDirectory);
+      assert.ok(
+        installed.entriesStart > 2 && installed.snapshotIndex >= installed.entriesStart - 1,
+        `n4 was sent entries from the start: its Raft log starts at ${installed.entriesStart}, its snapshot is at ${installed.snapshotIndex}`,
+      );
+      for (const id of cluster.ids) {
+        const values = await cluster.readLog(id, topic);
+        assert.equal(values.length, expected.length, `${id} holds ${values.length} records`);
+        const differing = values.findIndex((value, offset) => value !== expected[offset]);
+        assert.equal(differing, -1, `${id}: record ${differing} differs`);
+      }
+      console.log(
+        `[raft log bytes] leader snapshot at ${leaderState.snapshotIndex} after ${requests} entries; n4 installed one at ${installed.entriesStart - 1}`,
+      );
+    },
+  );
 });

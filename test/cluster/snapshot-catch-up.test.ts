@@ -6,7 +6,7 @@
 // the first entry) and by the history checker: it holds the very records the others hold.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Cluster, withLogs } from "../harness/cluster.js";
+import { Cluster } from "../harness/cluster.js";
 import { History } from "../harness/history.js";
 import { installedSnapshot } from "../harness/raft-files.js";
 import { verifyHistory } from "../harness/verify.js";
@@ -18,44 +18,45 @@ const snapshotEntries = 200;
 const entriesBeforeJoin = 10_000 + 3 * snapshotEntries;
 
 test("a node joining after log compaction catches up from a snapshot", async () => {
-  const seed = testSeed();
-  const cluster = await Cluster.start({
-    size: 3,
-    args: ["--snapshot-entries", String(snapshotEntries)],
-  });
-  const history = new History();
-  let workload: Workload | undefined;
-  try {
-    // One Raft entry per produce request: many small concurrent requests fill the log fastest.
-    workload = Workload.start(cluster, history, {
-      seed,
-      topics,
-      producers: 96,
-      consumers: 1,
-      recordsPerRequestMax: 1,
-      requestsMax: 300,
-      producerPauseMs: 0,
-      durationMs: 150_000,
-    });
-    await workload.waitForAcknowledged(entriesBeforeJoin, 120_000);
+  await Cluster.run(
+    {
+      size: 3,
+      args: ["--snapshot-entries", String(snapshotEntries)],
+    },
+    async (cluster) => {
+      const seed = testSeed();
+      const history = new History();
+      // One Raft entry per produce request: many small concurrent requests fill the log fastest.
+      const workload = Workload.start(cluster, history, {
+        seed,
+        topics,
+        producers: 96,
+        consumers: 1,
+        recordsPerRequestMax: 1,
+        requestsMax: 300,
+        producerPauseMs: 0,
+        durationMs: 150_000,
+      });
+      await workload.waitForAcknowledged(entriesBeforeJoin, 120_000);
 
-    const joined = await cluster.addNode("n4");
-    await workload.waitForAcknowledged(200, 30_000);
-    await workload.stop();
+      const joined = await cluster.addNode("n4");
+      await workload.waitForAcknowledged(200, 30_000);
+      await workload.stop();
 
-    const installed = await installedSnapshot(joined.dataDirectory);
-    assert.ok(
-      installed.entriesStart > 2 && installed.snapshotIndex >= installed.entriesStart - 1,
-      `n4 did not catch up from a snapshot: its Raft log starts at ${installed.entriesStart}, its snapshot is at ${installed.snapshotIndex}\n${cluster.logs()}`,
-    );
-    console.log(
-      `[snapshot catch-up] n4's Raft log starts at ${installed.entriesStart}: it installed a snapshot at ${installed.entriesStart - 1}`,
-    );
-    await verifyHistory(cluster, history, { topics, seed, label: "snapshot catch-up", faults: 0 });
-  } catch (error) {
-    throw withLogs(error, cluster);
-  } finally {
-    await workload?.stop();
-    await cluster.close();
-  }
+      const installed = await installedSnapshot(joined.dataDirectory);
+      assert.ok(
+        installed.entriesStart > 2 && installed.snapshotIndex >= installed.entriesStart - 1,
+        `n4 did not catch up from a snapshot: its Raft log starts at ${installed.entriesStart}, its snapshot is at ${installed.snapshotIndex}\n${cluster.logs()}`,
+      );
+      console.log(
+        `[snapshot catch-up] n4's Raft log starts at ${installed.entriesStart}: it installed a snapshot at ${installed.entriesStart - 1}`,
+      );
+      await verifyHistory(cluster, history, {
+        topics,
+        seed,
+        label: "snapshot catch-up",
+        faults: 0,
+      });
+    },
+  );
 });

@@ -4,7 +4,7 @@
 // Leave of its id does a new --join let it in again; it then holds the same records as the others.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Cluster, withLogs } from "../harness/cluster.js";
+import { Cluster } from "../harness/cluster.js";
 import { History } from "../harness/history.js";
 import { verifyHistory } from "../harness/verify.js";
 import { testSeed, Workload } from "../harness/workload.js";
@@ -12,15 +12,13 @@ import { testSeed, Workload } from "../harness/workload.js";
 const topics = ["orders", "events"];
 
 test("a wiped member rejoins only after Leave", async () => {
-  const seed = testSeed();
-  const cluster = await Cluster.start({ size: 3 });
-  const history = new History();
-  let workload: Workload | undefined;
-  try {
+  await Cluster.run({ size: 3 }, async (cluster) => {
+    const seed = testSeed();
+    const history = new History();
     const leader = await cluster.waitForLeader();
     const victim = cluster.ids.find((id) => id !== leader)!;
     const survivor = cluster.ids.find((id) => id !== leader && id !== victim)!;
-    workload = Workload.start(cluster, history, {
+    const workload = Workload.start(cluster, history, {
       seed,
       topics,
       producers: 2,
@@ -52,10 +50,5 @@ test("a wiped member rejoins only after Leave", async () => {
 
     await workload.stop();
     await verifyHistory(cluster, history, { topics, seed, label: "wiped node", faults: 1 });
-  } catch (error) {
-    throw withLogs(error, cluster);
-  } finally {
-    await workload?.stop();
-    await cluster.close();
-  }
+  });
 });

@@ -96,6 +96,7 @@ export class Cluster {
   private readonly membersById = new Map<string, Member>();
   private readonly clients = new Map<string, Clients>();
   private closed = false;
+  private readonly beforeClose: (() => Promise<void>)[] = [];
 
   private constructor(
     readonly root: string,
@@ -462,9 +463,33 @@ export class Cluster {
       .join("\n");
   }
 
-  /** Stops every process (SIGKILL), closes proxies and clients, removes the data directories. */
+  /**
+   * Starts a cluster, runs `body` on it, and closes it whatever happens: a failure carries every
+   * node's state and stderr (withLogs), and workloads started on it are stopped first.
+   */
+  static async run<T>(options: ClusterOptions, body: (cluster: Cluster) => Promise<T>): Promise<T> {
+    const cluster = await Cluster.start(options);
+    try {
+      return await body(cluster);
+    } catch (error) {
+      throw withLogs(error, cluster);
+    } finally {
+      await cluster.close();
+    }
+  }
+
+  /** Registers work to stop before close() stops the nodes (a Workload's loops). */
+  onClose(stop: () => Promise<void>): void {
+    this.beforeClose.push(stop);
+  }
+
+  /**
+   * Stops what registered with onClose, then every process (SIGKILL), closes proxies and clients,
+   * removes the data directories.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
+    await Promise.all(this.beforeClose.splice(0).map((stop) => stop()));
     this.closed = true;
     clusters.delete(this);
     for (const member of this.members) member.stoppedOnPurpose = true;

@@ -57,6 +57,8 @@ export class Workload {
     for (let i = 0; i < this.options.producers; i++) loops.push(this.produceLoop(`p${i}`));
     for (let i = 0; i < this.options.consumers; i++) loops.push(this.consumeLoop());
     this.running = Promise.all(loops).then(() => undefined);
+    // Producers must not outlive the cluster they write to, even when a test fails midway.
+    cluster.onClose(() => this.stop());
   }
 
   static start(
