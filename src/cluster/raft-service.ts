@@ -14,6 +14,8 @@ import {
 import { logInfo } from "../obs/logger.js";
 import { messageFromProto } from "../raft/driver/message-codec.js";
 import type { RaftNode } from "../raft/driver/raft-node.js";
+import { decodeStepRequest } from "../raft/driver/step-wire.js";
+import type { Message } from "../raft/index.js";
 import type { SnapshotFetcher, TopicStateMachine } from "./topic-state-machine.js";
 
 export interface RaftServiceDeps {
@@ -73,17 +75,30 @@ export function createRaftService(deps: RaftServiceDeps): ServiceImpl<typeof Raf
   };
 }
 
+/**
+ * RaftService.StepStream as peers call it (plain gRPC over HTTP/2, served by
+ * server/grpc-client-stream.ts): each message is decoded by hand (raft/driver/step-wire.ts)
+ * and handed to the driver at once.
+ */
+export function createStepStreamMethod(deps: RaftServiceDeps, messageBytesMax: number) {
+  return {
+    messageBytesMax,
+    onMessage(bytes: Buffer): undefined {
+      const batch = decodeStepRequest(bytes);
+      checkCluster(deps, batch.clusterId);
+      for (const message of batch.messages) handOver(deps, batch.senderAddress, message);
+      return undefined;
+    },
+  };
+}
+
 /** Hands a peer's batch to the Raft driver (for a snapshot, after fetching its content). */
 async function deliver(deps: RaftServiceDeps, request: StepRequest): Promise<void> {
   checkCluster(deps, request.clusterId);
-  const node = deps.node();
   for (const proto of request.messages) {
     const message = messageFromProto(proto);
-    if (message.to !== node.id) {
-      throw new TidelogError("failed_precondition", `message for ${message.to} reached ${node.id}`);
-    }
-    if (request.senderAddress !== "") deps.learnAddress(message.from, request.senderAddress);
     if (message.type === "snapshot") {
+      checkRecipient(deps, message);
       const topics = await deps
         .stateMachine()
         .prepareSnapshot(message.snapshot, message.from, deps.fetcher);
@@ -93,8 +108,21 @@ async function deliver(deps: RaftServiceDeps, request: StepRequest): Promise<voi
         topics,
       });
     }
-    node.step(message);
+    handOver(deps, request.senderAddress, message);
   }
+}
+
+function checkRecipient(deps: RaftServiceDeps, message: Message): void {
+  const id = deps.node().id;
+  if (message.to !== id) {
+    throw new TidelogError("failed_precondition", `message for ${message.to} reached ${id}`);
+  }
+}
+
+function handOver(deps: RaftServiceDeps, senderAddress: string, message: Message): void {
+  checkRecipient(deps, message);
+  if (senderAddress !== "") deps.learnAddress(message.from, senderAddress);
+  deps.node().step(message);
 }
 
 function checkCluster(deps: RaftServiceDeps, clusterId: string): void {

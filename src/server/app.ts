@@ -26,6 +26,7 @@ import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ClusterService } from "../gen/tidelog/v1/cluster_service_pb.js";
 import { LogService } from "../gen/tidelog/v1/log_service_pb.js";
 import { TopicService } from "../gen/tidelog/v1/topic_service_pb.js";
+import { type ClientStreamMethod, serveClientStream } from "./grpc-client-stream.js";
 import {
   defaultOnePortServerOptions,
   OnePortServer,
@@ -40,6 +41,12 @@ export interface AppDeps {
   forwardTimeoutMs: number;
   /** Extra Connect services on the same router (e.g. the Raft transport). */
   extraRoutes?: (router: ConnectRouter) => void;
+  /**
+   * Client-streaming methods served straight on HTTP/2 for plain gRPC (no compression, no
+   * deadline), by path: the Raft StepStream between peers. Other requests for the same paths
+   * (Connect, gRPC-Web, compressed) go to the Connect routes as usual.
+   */
+  clientStreamMethods?: Record<string, ClientStreamMethod>;
   logError: ErrorLogger;
   /** On close, in-flight calls get this long before their connections are destroyed. */
   shutdownGraceMs: number;
@@ -83,6 +90,20 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       errorInterceptor,
       createValidateInterceptor({ validator: createFastValidator() }),
     ],
+  };
+  const clientStreamMethods = deps.clientStreamMethods ?? {};
+  server.streamRouter = (stream, headers) => {
+    const path = headers[":path"];
+    const method = path === undefined ? undefined : clientStreamMethods[path];
+    if (method === undefined || headers[":method"] !== "POST") return false;
+    const contentType = headers["content-type"];
+    if (contentType !== "application/grpc" && contentType !== "application/grpc+proto")
+      return false;
+    const encoding = headers["grpc-encoding"];
+    if (encoding !== undefined && encoding !== "identity") return false;
+    if (headers["grpc-timeout"] !== undefined || shutdownController.signal.aborted) return false;
+    serveClientStream(stream, method, shutdownController.signal, deps.logError);
+    return true;
   };
   // Every call in progress listens on the shutdown signal (connect links it into each call's
   // signal and unlinks it when the call ends): thousands of listeners are expected, not a leak.

@@ -5,10 +5,14 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import type { ApiLimits } from "../api/limits.js";
+import { type ApiLimits, readMaxBytes } from "../api/limits.js";
 import { DiskSpaceGuard } from "../cluster/disk-space-guard.js";
 import { newClusterId, RaftBroker } from "../cluster/raft-broker.js";
-import { createRaftService } from "../cluster/raft-service.js";
+import {
+  createRaftService,
+  createStepStreamMethod,
+  type RaftServiceDeps,
+} from "../cluster/raft-service.js";
 import { createSnapshotFetcher } from "../cluster/snapshot-fetcher.js";
 import { encodeSnapshotState, TopicStateMachine } from "../cluster/topic-state-machine.js";
 import { TidelogError } from "../errors.js";
@@ -23,6 +27,7 @@ import { logError } from "../obs/logger.js";
 import { DiskStorage } from "../raft/driver/disk-storage.js";
 import { PeerTransport } from "../raft/driver/peer-transport.js";
 import { RaftNode } from "../raft/driver/raft-node.js";
+import { stepStreamPath } from "../raft/driver/step-stream.js";
 import { type App, buildApp } from "./app.js";
 
 export interface RaftTimings {
@@ -125,6 +130,14 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     }),
   );
   const fetcher = createSnapshotFetcher(() => broker.clusterId, 300_000);
+  const raftDeps: RaftServiceDeps = {
+    clusterId: () => broker.clusterId,
+    node: () => broker.node,
+    stateMachine: () => stateMachine,
+    fetcher,
+    learnAddress: (id, peerAddress) => announcedAddresses.set(id, peerAddress),
+    fetchBatchBytes: 1024 * 1024,
+  };
   let app: App;
   try {
     app = await buildApp({
@@ -134,18 +147,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       logError,
       shutdownGraceMs: config.shutdownGraceMs,
       forwardTimeoutMs: 30_000,
-      extraRoutes: (router) =>
-        router.service(
-          RaftService,
-          createRaftService({
-            clusterId: () => broker.clusterId,
-            node: () => broker.node,
-            stateMachine: () => stateMachine,
-            fetcher,
-            learnAddress: (id, peerAddress) => announcedAddresses.set(id, peerAddress),
-            fetchBatchBytes: 1024 * 1024,
-          }),
-        ),
+      extraRoutes: (router) => router.service(RaftService, createRaftService(raftDeps)),
+      clientStreamMethods: {
+        [stepStreamPath]: createStepStreamMethod(raftDeps, readMaxBytes(config.limits)),
+      },
     });
     await app.fastify.listen({ host: config.host, port: config.port });
   } catch (error) {

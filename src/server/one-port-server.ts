@@ -11,6 +11,8 @@ import http2, {
   type Http2ServerRequest,
   type Http2ServerResponse,
   type Http2Session,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
 } from "node:http2";
 import net, { type Socket } from "node:net";
 
@@ -20,6 +22,9 @@ export type RequestHandler = (
   request: IncomingMessage | Http2ServerRequest,
   response: ServerResponse | Http2ServerResponse,
 ) => void;
+
+/** Takes an HTTP/2 stream before the request handler sees it; returns false to pass it on. */
+export type StreamRouter = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean;
 
 export interface OnePortServerOptions {
   /** A connection that has not sent enough bytes to be classified by then is closed. */
@@ -42,6 +47,8 @@ export const defaultOnePortServerOptions: OnePortServerOptions = {
 export class OnePortServer extends net.Server {
   readonly http1: http.Server;
   readonly http2: http2.Http2Server;
+  /** Consulted for every new HTTP/2 stream first (app.ts routes internal hot paths with it). */
+  streamRouter: StreamRouter | undefined;
   private readonly sessions = new Set<Http2Session>();
   private readonly sockets = new Set<Socket>();
 
@@ -63,6 +70,14 @@ export class OnePortServer extends net.Server {
       { settings: { maxConcurrentStreams: options.http2StreamsPerSessionMax } },
       handler,
     );
+    // Node's compatibility layer (which builds the request/response pair for `handler`) is a
+    // 'stream' listener; the router goes in front of it and passes on what it does not take.
+    const compatibility = this.http2.listeners("stream") as ((...args: unknown[]) => void)[];
+    this.http2.removeAllListeners("stream");
+    this.http2.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest) => {
+      if (this.streamRouter?.(stream, headers)) return;
+      for (const listener of compatibility) listener.call(this.http2, stream, headers, ...rest);
+    });
     // A response may complete before its request was read to the end: an error answered early,
     // such as a message over the size limit. The client must then be told to stop sending
     // (RFC 9113 §8.1: RST_STREAM with NO_ERROR after the complete response), or it keeps the

@@ -1,21 +1,20 @@
 // Sends Raft messages to peers over the RaftService on their public port (gRPC over h2c).
 //
 // One long-lived StepStream per peer carries the batches (a message on an open stream costs far
-// less than a call); snapshots go by a Step call, whose answer says whether the peer fetched the
+// less than a call), written by hand onto its own HTTP/2 connection (step-stream.ts,
+// step-wire.ts); snapshots go by a Step call, whose answer says whether the peer fetched the
 // snapshot's content, and are reported ok or failed to the core. The queue is bounded; when
 // it is full, new messages are dropped (Raft resends) and the peer is reported unreachable.
 // A failed call reports the peer unreachable and, for snapshots, the snapshot as failed.
 import { create } from "@bufbuild/protobuf";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import {
-  RaftService,
-  type StepRequest,
-  StepRequestSchema,
-} from "../../gen/tidelog/raft/v1/raft_pb.js";
+import { RaftService, StepRequestSchema } from "../../gen/tidelog/raft/v1/raft_pb.js";
 import type { Message, NodeId } from "../index.js";
 import { messageToProto } from "./message-codec.js";
 import type { Transport } from "./raft-node.js";
+import { PeerConnection, StepStream } from "./step-stream.js";
+import { encodeStepFrame } from "./step-wire.js";
 
 const debugTransport = process.env.TIDELOG_DEBUG_TRANSPORT === "1";
 const counts = { calls: 0, messages: 0, entries: 0, entryBytes: 0, rejects: 0 };
@@ -62,68 +61,14 @@ interface Peer {
   queue: Message[];
   sending: boolean;
   address: string | undefined;
+  /** For Step calls (snapshots). */
   client: Client<typeof RaftService> | undefined;
+  /** For the StepStream. */
+  connection: PeerConnection | undefined;
   /** The open StepStream, if any. */
-  stream: PeerStream | undefined;
+  stream: StepStream | undefined;
   /** When the last stream failed (ms); a new one waits retryDelayMs after it. */
   streamFailedAtMs: number;
-}
-
-/**
- * One long-lived StepStream to a peer: batches are offered without waiting and written in order
- * as the stream takes them. Bounded: an offer to a full stream is refused (Raft resends).
- */
-class PeerStream {
-  private readonly buffer: StepRequest[] = [];
-  private wake: (() => void) | undefined;
-  private ended = false;
-
-  constructor(
-    client: Client<typeof RaftService>,
-    private readonly bufferMax: number,
-    onEnd: (error: unknown) => void,
-  ) {
-    client.stepStream(this.requests()).then(
-      () => this.finish(onEnd, undefined),
-      (error: unknown) => this.finish(onEnd, error),
-    );
-  }
-
-  get isOpen(): boolean {
-    return !this.ended;
-  }
-
-  offer(request: StepRequest): boolean {
-    if (this.ended || this.buffer.length >= this.bufferMax) return false;
-    this.buffer.push(request);
-    this.wake?.();
-    return true;
-  }
-
-  close(): void {
-    this.ended = true;
-    this.wake?.();
-  }
-
-  private finish(onEnd: (error: unknown) => void, error: unknown): void {
-    this.ended = true;
-    this.buffer.length = 0;
-    onEnd(error);
-  }
-
-  private async *requests(): AsyncGenerator<StepRequest> {
-    while (!this.ended) {
-      const next = this.buffer.shift();
-      if (next !== undefined) {
-        yield next;
-        continue;
-      }
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
-      this.wake = undefined;
-    }
-  }
 }
 
 export class PeerTransport implements Transport {
@@ -149,7 +94,10 @@ export class PeerTransport implements Transport {
 
   close(): void {
     this.closed = true;
-    for (const peer of this.peers.values()) peer.stream?.close();
+    for (const peer of this.peers.values()) {
+      peer.stream?.close();
+      peer.connection?.close();
+    }
     this.peers.clear();
   }
 
@@ -161,6 +109,7 @@ export class PeerTransport implements Transport {
         sending: false,
         address: undefined,
         client: undefined,
+        connection: undefined,
         stream: undefined,
         streamFailedAtMs: 0,
       };
@@ -176,6 +125,8 @@ export class PeerTransport implements Transport {
       peer.address = address;
       peer.stream?.close();
       peer.stream = undefined;
+      peer.connection?.close();
+      peer.connection = undefined;
       // Pings find a connection that died silently (a partition) so the stream is reopened.
       peer.client = createClient(
         RaftService,
@@ -190,12 +141,18 @@ export class PeerTransport implements Transport {
   }
 
   /** The open stream to a peer, opening one unless the last failed moments ago. */
-  private streamFor(id: NodeId, peer: Peer): PeerStream | undefined {
-    const client = this.clientFor(id, peer);
-    if (client === undefined) return undefined;
+  private streamFor(id: NodeId, peer: Peer): StepStream | undefined {
+    if (this.clientFor(id, peer) === undefined || peer.address === undefined) return undefined;
     if (peer.stream?.isOpen) return peer.stream;
     if (Date.now() - peer.streamFailedAtMs < this.options.retryDelayMs) return undefined;
-    const stream = new PeerStream(client, this.options.streamBatchesMax, (error) => {
+    if (peer.connection === undefined || !peer.connection.isOpen) {
+      peer.connection?.close();
+      peer.connection = new PeerConnection(peer.address, {
+        pingIntervalMs: 1000,
+        pingTimeoutMs: 2000,
+      });
+    }
+    const stream = new StepStream(peer.connection, this.options.streamBatchesMax, (error) => {
       if (peer.stream === stream) peer.stream = undefined;
       if (error !== undefined && !this.closed) {
         peer.streamFailedAtMs = Date.now();
@@ -217,12 +174,12 @@ export class PeerTransport implements Transport {
         if (snapshots.length === 0) {
           // The common case: onto the peer's open stream, without waiting.
           const stream = this.streamFor(id, peer);
-          const request = create(StepRequestSchema, {
+          const frame = encodeStepFrame({
             clusterId: this.options.clusterId(),
             senderAddress: this.options.selfAddress,
-            messages: batch.map(messageToProto),
+            messages: batch,
           });
-          if (stream === undefined || !stream.offer(request)) this.options.reportUnreachable(id);
+          if (stream === undefined || !stream.offer(frame)) this.options.reportUnreachable(id);
           continue;
         }
         const client = this.clientFor(id, peer);
