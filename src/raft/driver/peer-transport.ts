@@ -10,11 +10,15 @@ import { create } from "@bufbuild/protobuf";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { RaftService, StepRequestSchema } from "../../gen/tidelog/raft/v1/raft_pb.js";
+import { batchBufferPool } from "../../log/buffer-pool.js";
 import type { Message, NodeId } from "../index.js";
 import { messageToProto } from "./message-codec.js";
 import type { Transport } from "./raft-node.js";
 import { PeerConnection, StepStream } from "./step-stream.js";
 import { encodeStepFrame } from "./step-wire.js";
+
+const acquireFrame = (bytes: number) => batchBufferPool.acquire(bytes);
+const releaseFrame = (frame: Buffer) => batchBufferPool.release(frame);
 
 const debugTransport = process.env.TIDELOG_DEBUG_TRANSPORT === "1";
 const counts = { calls: 0, messages: 0, entries: 0, entryBytes: 0, rejects: 0 };
@@ -174,12 +178,24 @@ export class PeerTransport implements Transport {
         if (snapshots.length === 0) {
           // The common case: onto the peer's open stream, without waiting.
           const stream = this.streamFor(id, peer);
-          const frame = encodeStepFrame({
-            clusterId: this.options.clusterId(),
-            senderAddress: this.options.selfAddress,
-            messages: batch,
-          });
-          if (stream === undefined || !stream.offer(frame)) this.options.reportUnreachable(id);
+          if (stream === undefined) {
+            this.options.reportUnreachable(id);
+            continue;
+          }
+          // Frames of ~100 KiB, gone after the write: from the pool, not fresh external memory
+          // whose growth makes V8 run full collections.
+          const frame = encodeStepFrame(
+            {
+              clusterId: this.options.clusterId(),
+              senderAddress: this.options.selfAddress,
+              messages: batch,
+            },
+            acquireFrame,
+          );
+          if (!stream.offer(frame, releaseFrame)) {
+            batchBufferPool.release(frame);
+            this.options.reportUnreachable(id);
+          }
           continue;
         }
         const client = this.clientFor(id, peer);

@@ -106,11 +106,16 @@ export class StepStream {
     return !this.ended;
   }
 
-  offer(frame: Buffer): boolean {
+  /**
+   * Writes `frame` unless the stream is closed or full. `written` is called once the stream is
+   * done with the frame's memory (not when the write failed: then it may still be referenced).
+   */
+  offer(frame: Buffer, written?: (frame: Buffer) => void): boolean {
     if (this.ended || this.pendingWrites >= this.writesMax) return false;
     this.pendingWrites++;
-    this.stream.write(frame, () => {
+    this.stream.write(frame, (error) => {
       this.pendingWrites--;
+      if (error == null) written?.(frame);
     });
     return true;
   }

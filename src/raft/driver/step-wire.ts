@@ -34,14 +34,17 @@ const typeNumbers: { [type in Message["type"]]: number } = {
 export const grpcPrefixBytes = 5;
 
 /**
- * Encodes a batch as one gRPC frame: the 5-byte prefix, then the StepRequest. Throws for a
- * snapshot message (snapshots go by Step).
+ * Encodes a batch as one gRPC frame: the 5-byte prefix, then the StepRequest, in memory from
+ * `allocate`. Throws for a snapshot message (snapshots go by Step).
  */
-export function encodeStepFrame(batch: StepBatch): Buffer {
+export function encodeStepFrame(
+  batch: StepBatch,
+  allocate: (bytes: number) => Buffer = Buffer.allocUnsafe,
+): Buffer {
   const sizes = batch.messages.map(messageSize);
   let size = stringFieldSize(batch.clusterId) + stringFieldSize(batch.senderAddress);
   for (const messageBytes of sizes) size += 1 + varintBytes(messageBytes) + messageBytes;
-  const buffer = Buffer.allocUnsafe(grpcPrefixBytes + size);
+  const buffer = allocate(grpcPrefixBytes + size);
   buffer[0] = 0;
   buffer.writeUInt32BE(size, 1);
   let at = writeString(buffer, grpcPrefixBytes, 1, batch.clusterId);
