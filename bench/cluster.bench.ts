@@ -9,6 +9,8 @@
 //   npm run bench -- cluster --only=catch-up|tails|consume   only those sections, on 3 nodes
 //                                        (--tails=1000: only that many tails)
 //                                        (with --profile: every node under --cpu-prof, summarised)
+//   npm run bench -- cluster --only=scaling   3-node/1-node ratios, 1 and 3 nodes in alternating
+//                                        slices (about 3 minutes)
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -29,6 +31,7 @@ import { monotonicMicros, summarizeCpuProfile } from "./lib/cpu-profile-summary.
 import { measureFdatasync, measureSequentialWrite } from "./lib/disk-limits.js";
 import { BenchCluster, type BenchNode, type NodeLaunchOptions } from "./lib/node-launcher.js";
 import { peakRssMiB } from "./lib/node-usage.js";
+import { runPairedScaling } from "./lib/paired-scaling.js";
 import { produceCases } from "./lib/produce-cases.js";
 import { type ProduceResult, runProduceCase } from "./lib/produce-run.js";
 import { formatNumber, formatTable } from "./lib/result-table.js";
@@ -259,4 +262,42 @@ async function runProfile(run: ClusterBenchSettings): Promise<void> {
   process.stdout.write(`\nwrote ${path}\n`);
 }
 
-await (options.profile && options.only === undefined ? runProfile(settings) : runAll(settings));
+/** The 3-node/1-node ratios with both clusters up, alternating in slices. */
+async function runScaling(run: ClusterBenchSettings): Promise<void> {
+  const startedAt = new Date().toISOString();
+  const loadBefore = loadavg();
+  progress("starting 1 node and 3 nodes");
+  const one = await BenchCluster.start(1, {});
+  let three: BenchCluster | undefined;
+  let leaders: BenchNode[] = [];
+  try {
+    three = await BenchCluster.start(3, {});
+    leaders = [await one.leader(), await three.leader()];
+    const ratios = await runPairedScaling(
+      { cluster: one, leader: leaders[0]! },
+      { cluster: three, leader: leaders[1]! },
+      run.scaling,
+      progress,
+    );
+    const loadAfter = loadavg();
+    const load = (values: number[]) => values.map((value) => value.toFixed(1)).join(" ");
+    process.stdout.write(
+      `tidelog paired scaling (${options.quick ? "quick" : "full"}; ${cpus().length} CPUs; load ${load(loadBefore)} → ${load(loadAfter)}; ${run.scaling.slices} slices of ${run.scaling.sliceMs} ms per side)\n\n${ratioTable(ratios)}\n`,
+    );
+    const path = await writeResults("cluster-scaling", {
+      environment: { startedAt, node: process.version, cpus: cpus().length, loadBefore, loadAfter },
+      settings: run.scaling,
+      ratios,
+    });
+    process.stdout.write(`\nwrote ${path}\n`);
+  } finally {
+    await three?.stop(leaders[1]);
+    await one.stop(leaders[0]);
+  }
+}
+
+await (options.profile && options.only === undefined
+  ? runProfile(settings)
+  : options.only === "scaling"
+    ? runScaling(settings)
+    : runAll(settings));

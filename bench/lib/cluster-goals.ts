@@ -13,7 +13,7 @@ export interface GoalCheck {
 }
 
 /** Cases with many requests in flight, whose 3-node/1-node throughput ratio should be ≥ 0.5. */
-const manyInflightCases = ["stream-256", "batch-100x16", "grpcjs-stream-256"];
+export const manyInflightCases = ["stream-256", "batch-100x16", "grpcjs-stream-256"];
 export const scalingRatioTarget = 0.5;
 
 export interface ScalingRatio {

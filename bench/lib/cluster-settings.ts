@@ -1,6 +1,7 @@
 // Durations and counts of the cluster benchmark, full and --quick. Every loop is bounded by
 // time and by count; the full run finishes within about 10 minutes, the quick one in about 1.
 import type { CatchUpPlan } from "./catch-up.js";
+import type { PairedScalingPlan } from "./paired-scaling.js";
 import type { ProduceTiming } from "./produce-run.js";
 
 export interface ClusterBenchSettings {
@@ -20,6 +21,8 @@ export interface ClusterBenchSettings {
   };
   /** How long the profiled scenario (--profile) runs. */
   profileMs: number;
+  /** --only=scaling: the ratios in alternating slices (see paired-scaling.ts). */
+  scaling: PairedScalingPlan;
 }
 
 export const fullSettings: ClusterBenchSettings = {
@@ -33,6 +36,13 @@ export const fullSettings: ClusterBenchSettings = {
     sequential: { durationMs: 5_000, bytesMax: 1024 * 1024 * 1024 },
   },
   profileMs: 15_000,
+  scaling: {
+    recordSizes: [100, 1024],
+    slices: 6,
+    sliceMs: 2_000,
+    warmupMs: 300,
+    recordsMax: 2_000_000,
+  },
 };
 
 export const quickSettings: ClusterBenchSettings = {
@@ -46,4 +56,5 @@ export const quickSettings: ClusterBenchSettings = {
     sequential: { durationMs: 1_000, bytesMax: 256 * 1024 * 1024 },
   },
   profileMs: 5_000,
+  scaling: { recordSizes: [1024], slices: 2, sliceMs: 500, warmupMs: 100, recordsMax: 100_000 },
 };
