@@ -38,14 +38,17 @@ export function entryAsUnknownField(entry: Entry): UnknownField {
   return field;
 }
 
-function encodeEntryField(entry: Entry): UnknownField {
-  const type = entry.type === "confChange" ? entryTypeConfChange : entryTypeNormal;
+/** Bytes of an Entry message, without a length prefix. */
+export function entryBodyBytes(entry: Entry): number {
   let size = 1 + 1; // type
   if (entry.index > 0) size += 1 + varintBytes(entry.index);
   if (entry.term > 0) size += 1 + varintBytes(entry.term);
   if (entry.data.length > 0) size += 1 + varintBytes(entry.data.length) + entry.data.length;
-  const buffer = Buffer.allocUnsafe(varintBytes(size) + size);
-  let at = writeVarint(buffer, 0, size);
+  return size;
+}
+
+/** Writes an Entry message (without a length prefix) at `at`; returns the position after it. */
+export function writeEntryBody(buffer: Buffer, at: number, entry: Entry): number {
   if (entry.index > 0) {
     buffer[at++] = 0x08;
     at = writeVarint(buffer, at, entry.index);
@@ -55,13 +58,20 @@ function encodeEntryField(entry: Entry): UnknownField {
     at = writeVarint(buffer, at, entry.term);
   }
   buffer[at++] = 0x18;
-  buffer[at++] = type;
+  buffer[at++] = entry.type === "confChange" ? entryTypeConfChange : entryTypeNormal;
   if (entry.data.length > 0) {
     buffer[at++] = 0x22;
     at = writeVarint(buffer, at, entry.data.length);
     buffer.set(entry.data, at);
     at += entry.data.length;
   }
+  return at;
+}
+
+function encodeEntryField(entry: Entry): UnknownField {
+  const size = entryBodyBytes(entry);
+  const buffer = Buffer.allocUnsafe(varintBytes(size) + size);
+  const at = writeEntryBody(buffer, writeVarint(buffer, 0, size), entry);
   return {
     no: entriesFieldNumber,
     wireType: WireType.LengthDelimited,

@@ -10,6 +10,7 @@
 import { TidelogError } from "../../errors.js";
 import { varintBytes, writeVarint } from "../../protobuf-wire.js";
 import type { Entry, Message } from "../index.js";
+import { entryBodyBytes, writeEntryBody } from "./entry-wire.js";
 
 export interface StepBatch {
   clusterId: string;
@@ -110,44 +111,12 @@ function scalarFields(message: Message): [number, number][] {
   return fields;
 }
 
-/** Bytes of an Entry message (without its length prefix). */
-function entrySize(entry: Entry): number {
-  return (
-    varintFieldSize(entry.index) +
-    varintFieldSize(entry.term) +
-    2 +
-    (entry.data.length === 0 ? 0 : 1 + varintBytes(entry.data.length) + entry.data.length)
-  );
-}
-
-function writeEntry(buffer: Buffer, at: number, entry: Entry, size: number): number {
-  buffer[at++] = (7 << 3) | 2;
-  at = writeVarint(buffer, at, size);
-  if (entry.index > 0) {
-    buffer[at++] = 0x08;
-    at = writeVarint(buffer, at, entry.index);
-  }
-  if (entry.term > 0) {
-    buffer[at++] = 0x10;
-    at = writeVarint(buffer, at, entry.term);
-  }
-  buffer[at++] = 0x18;
-  buffer[at++] = entry.type === "confChange" ? 2 : 1;
-  if (entry.data.length > 0) {
-    buffer[at++] = 0x22;
-    at = writeVarint(buffer, at, entry.data.length);
-    buffer.set(entry.data, at);
-    at += entry.data.length;
-  }
-  return at;
-}
-
 function messageSize(message: Message): number {
   let size = stringFieldSize(message.from) + stringFieldSize(message.to);
   for (const [, value] of scalarFields(message)) size += varintFieldSize(value);
   if (message.type === "append") {
     for (const entry of message.entries) {
-      const bytes = entrySize(entry);
+      const bytes = entryBodyBytes(entry);
       size += 1 + varintBytes(bytes) + bytes;
     }
   }
@@ -164,7 +133,10 @@ function writeMessage(buffer: Buffer, at: number, message: Message): number {
     at = writeVarint(buffer, at, value);
   }
   if (message.type === "append")
-    for (const entry of message.entries) at = writeEntry(buffer, at, entry, entrySize(entry));
+    for (const entry of message.entries) {
+      buffer[at++] = (7 << 3) | 2;
+      at = writeEntryBody(buffer, writeVarint(buffer, at, entryBodyBytes(entry)), entry);
+    }
   return at;
 }
 
