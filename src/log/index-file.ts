@@ -25,6 +25,8 @@ export class IndexFile {
   /** The mapping as a DataView, for the append path (entries are little-endian u32s). */
   private view: DataView | undefined;
   private entryCount: number;
+  /** Entries written after the counted ones whose frames are still being written (stageFrames). */
+  private staged = 0;
   private readonly slots: number;
 
   private constructor(
@@ -104,6 +106,7 @@ export class IndexFile {
   append(position: number): void {
     const view = this.view;
     assert(view !== undefined, "index used after close");
+    assert(this.staged === 0, "index: entries staged");
     assert(this.entryCount < this.slots, "index full");
     const at = this.entryCount * indexEntryBytes;
     view.setUint32(at, this.entryCount, true);
@@ -113,13 +116,25 @@ export class IndexFile {
   }
 
   /**
-   * Appends the entries of `records` frames written contiguously from store position `position`:
-   * walks `buffers` (encoded batches, see encodeBatch) frame by frame, reading each frame's
-   * length from its header.
+   * Appends the entries of `records` frames written contiguously from store position `position`
+   * (see stageFrames), counted at once.
    */
   appendFrames(buffers: readonly Uint8Array[], position: number, records: number): void {
+    this.stageFrames(buffers, position, records);
+    this.commitStaged();
+  }
+
+  /**
+   * Puts the entries of `records` frames about to be written contiguously from store position
+   * `position` after the counted ones, without counting them: the segment stages them while the
+   * store write is in flight, then commits (the write returned) or discards (it failed) them.
+   * Walks `buffers` (encoded batches, see encodeBatch) frame by frame, reading each frame's length
+   * from its header.
+   */
+  stageFrames(buffers: readonly Uint8Array[], position: number, records: number): void {
     const view = this.view;
     assert(view !== undefined, "index used after close");
+    assert(this.staged === 0, "index: entries already staged");
     const end = this.entryCount + records;
     assert(end <= this.slots, "index full");
     let count = this.entryCount;
@@ -153,12 +168,32 @@ export class IndexFile {
       this.live().fill(0, this.entryCount * indexEntryBytes, count * indexEntryBytes);
       assert(false, "index: the frames do not match the record count");
     }
-    this.entryCount = count;
+    this.staged = records;
+  }
+
+  /** Counts the staged entries: their frames are written. */
+  commitStaged(): void {
+    this.entryCount += this.staged;
+    this.staged = 0;
+  }
+
+  /** Zeroes the staged entries (their write failed) so they can never look valid on a reopen. */
+  discardStaged(): void {
+    const mapping = this.mapping;
+    if (mapping !== undefined) {
+      mapping.fill(
+        0,
+        this.entryCount * indexEntryBytes,
+        (this.entryCount + this.staged) * indexEntryBytes,
+      );
+    }
+    this.staged = 0;
   }
 
   /** Keeps the first `count` entries and zeroes the rest so they can never look valid again. */
   truncate(count: number): void {
     assert(count >= 0 && count <= this.entryCount, "index truncate beyond its entries");
+    assert(this.staged === 0, "index: entries staged");
     this.live().fill(0, count * indexEntryBytes, this.entryCount * indexEntryBytes);
     this.entryCount = count;
   }

@@ -207,7 +207,7 @@ export class Log {
   /** Resolves when every append issued before the call is durable. */
   async sync(): Promise<void> {
     this.checkUsable();
-    await this.waitProcessed(this.enqueuedCount);
+    if (this.processedCount < this.enqueuedCount) await this.waitProcessed(this.enqueuedCount);
     const target = this.nextOffset;
     while (this.syncedNext < target && this.nextOffset >= target) {
       this.checkUsable();
@@ -220,34 +220,33 @@ export class Log {
    * is running already; resolves when the running one ends. A failure poisons the log.
    */
   private startSync(): Promise<void> {
-    if (this.syncing === undefined) {
-      const covered = this.nextOffset;
-      const segment = this.active;
-      const truncations = this.truncations;
-      this.bytesSinceSync = 0;
-      this.syncing = segment
-        .sync()
-        .then(() => {
-          if (this.truncations === truncations) {
-            this.syncedNext = Math.max(this.syncedNext, Math.min(covered, this.nextOffset));
-          }
-          this.notify();
-        })
-        .catch((error: unknown) => {
-          // A failed fsync leaves the page cache in an unknown state: the log refuses further use.
-          this.failure = new TidelogError(
-            "data_loss",
-            `fsync failed in ${this.directory}; the log is closed`,
-            {},
-            { cause: error },
-          );
-          throw this.failure;
-        })
-        .finally(() => {
-          this.syncing = undefined;
-        });
-    }
+    this.syncing ??= this.runSync();
     return this.syncing;
+  }
+
+  private async runSync(): Promise<void> {
+    const covered = this.nextOffset;
+    const segment = this.active;
+    const truncations = this.truncations;
+    this.bytesSinceSync = 0;
+    try {
+      await segment.sync();
+      if (this.truncations === truncations) {
+        this.syncedNext = Math.max(this.syncedNext, Math.min(covered, this.nextOffset));
+      }
+      this.notify();
+    } catch (error) {
+      // A failed fsync leaves the page cache in an unknown state: the log refuses further use.
+      this.failure = new TidelogError(
+        "data_loss",
+        `fsync failed in ${this.directory}; the log is closed`,
+        {},
+        { cause: error },
+      );
+      throw this.failure;
+    } finally {
+      this.syncing = undefined;
+    }
   }
 
   /** Reads the record at `offset`. */
@@ -599,6 +598,7 @@ export class Log {
   }
 
   private wakeProcessed(): void {
+    if (this.processedWaiters.length === 0) return;
     const ready = this.processedWaiters.filter((waiter) => waiter.count <= this.processedCount);
     this.processedWaiters = this.processedWaiters.filter(
       (waiter) => waiter.count > this.processedCount,

@@ -109,18 +109,39 @@ export class Segment {
   }
 
   /**
-   * Appends encoded batches (see encodeBatch) holding `records` frames in all, then indexes them.
-   * The caller serialises appends and checked `wouldOverflow`.
+   * Appends encoded batches (see encodeBatch) holding `records` frames in all and indexes them.
+   * The caller serialises appends and checked `wouldOverflow`. The index entries are put in the
+   * mapping while the store write is in flight (the write is submitted first) and counted once it
+   * returns; a failed write zeroes them. Readers see only counted entries, and recovery checks the
+   * newest entries against the store's frames, so an entry ahead of its frame (a crash during the
+   * write) is dropped like a torn tail.
    */
   async append(encoded: readonly Buffer[], records: number): Promise<number> {
-    const position = await this.store.append(encoded);
-    this.index.appendFrames(encoded, position, records);
+    const position = this.store.size;
+    const writing = this.store.append(encoded);
+    try {
+      this.index.stageFrames(encoded, position, records);
+    } catch (error) {
+      // Frames that disagree with the record count (a bug): undo the write as a failed one is.
+      await writing.then(
+        () => this.store.truncate(position),
+        () => undefined,
+      );
+      throw error;
+    }
+    try {
+      await writing;
+    } catch (error) {
+      this.index.discardStaged();
+      throw error;
+    }
+    this.index.commitStaged();
     this.lastWriteMs = Date.now();
     return this.baseOffset + this.index.count - records;
   }
 
-  async sync(): Promise<void> {
-    await this.store.sync();
+  sync(): Promise<void> {
+    return this.store.sync();
   }
 
   /**

@@ -146,4 +146,34 @@ describe("IndexFile", () => {
     assert.equal(reopened.count, 5);
     await reopened.close();
   });
+
+  it("stages entries uncounted; commit counts them, discard zeroes them", async () => {
+    const path = join(await temporaryDirectory(), "0.index");
+    const index = await IndexFile.open(path, 16 * indexEntryBytes);
+    index.truncate(0); // a zeroed first slot reads as offset 0 at position 0
+    const batch = encodeBatch([Buffer.alloc(5), Buffer.alloc(6)]);
+    index.appendFrames([batch], 0, 2);
+    index.stageFrames([batch], batch.length, 2);
+    assert.equal(index.count, 2);
+    assert.throws(() => index.position(2), { name: "AssertionFailure" });
+    assert.throws(() => index.stageFrames([batch], 2 * batch.length, 2), {
+      name: "AssertionFailure",
+    });
+    // Staged entries are in the mapping (well formed, as a crash could leave them)...
+    const staged = await readFile(path);
+    assert.equal(staged.readUInt32LE(2 * indexEntryBytes), 2);
+    assert.equal(staged.readUInt32LE(2 * indexEntryBytes + 4), batch.length);
+    // ...until discarded: a failed write leaves nothing a reopen could count.
+    index.discardStaged();
+    assert.equal(index.count, 2);
+    assert.ok((await readFile(path)).subarray(2 * indexEntryBytes).every((byte) => byte === 0));
+    index.stageFrames([batch], batch.length, 2);
+    index.commitStaged();
+    assert.equal(index.count, 4);
+    assert.equal(index.position(3), batch.length + frameBytes(5));
+    index.release();
+    const reopened = await IndexFile.open(path, 16 * indexEntryBytes);
+    assert.equal(reopened.count, 4);
+    await reopened.close();
+  });
 });

@@ -5,6 +5,7 @@ import { describe, it } from "node:test";
 import { encodeBatch, frameBytes } from "../../src/log/frame.js";
 import { indexEntryBytes } from "../../src/log/index-file.js";
 import { Segment, segmentFileName } from "../../src/log/segment.js";
+import { Store } from "../../src/log/store.js";
 import { payloadFor, payloadsFor, temporaryDirectory } from "./temp-directory.js";
 
 const limits = { storeBytesMax: 1024 * 1024, indexBytesMax: 1024 * indexEntryBytes };
@@ -115,6 +116,34 @@ describe("Segment", () => {
     assert.deepEqual(await readAll(segment), written.slice(0, 4));
     assert.equal(await appendBatch(segment, [Buffer.from("next")]), 4);
     assert.deepEqual((await segment.read(4, 5, 1, 100))[0]!.payload, Buffer.from("next"));
+    await segment.close();
+  });
+
+  it("zeroes the index entries of a failed write, which were staged while it was in flight", async () => {
+    const directory = await temporaryDirectory();
+    const { segment } = await Segment.open(directory, 0, limits);
+    await appendBatch(segment, [Buffer.from("kept")]);
+    const prototype = Store.prototype as unknown as { append: Store["append"] };
+    const original = prototype.append;
+    let stagedDuringWrite = -1;
+    const indexPath = join(directory, segmentFileName(0, "index"));
+    prototype.append = async function (this: Store, parts: readonly Buffer[]) {
+      await new Promise((resolve) => setImmediate(resolve));
+      // The segment put the entries in the mapping after submitting the write.
+      stagedDuringWrite = (await readFile(indexPath)).readUInt32LE(indexEntryBytes);
+      throw Object.assign(new Error("EIO"), { code: "EIO", parts });
+    };
+    try {
+      await assert.rejects(appendBatch(segment, [Buffer.from("lost"), Buffer.from("too")]));
+    } finally {
+      prototype.append = original;
+    }
+    assert.equal(stagedDuringWrite, 1);
+    assert.equal(segment.count, 1);
+    const index = await readFile(indexPath);
+    assert.ok(index.subarray(indexEntryBytes).every((byte) => byte === 0));
+    assert.equal(await appendBatch(segment, [Buffer.from("next")]), 1);
+    assert.deepEqual(await readAll(segment), [Buffer.from("kept"), Buffer.from("next")]);
     await segment.close();
   });
 

@@ -73,6 +73,20 @@ describe("Store", () => {
     await store.close(); // idempotent
   });
 
+  it("close waits for every call in flight (write, sync, truncate), not only reads", async () => {
+    const store = await Store.open(join(await temporaryDirectory(), "0.store"));
+    await store.append([Buffer.alloc(1 << 20, 4)]);
+    const appended = store.append([Buffer.alloc(1 << 20, 5)]);
+    const synced = store.sync();
+    const closed = store.close();
+    const closedAgain = store.close(); // a second close waits for the same drain
+    assert.equal(await appended, 1 << 20);
+    await synced;
+    await Promise.all([closed, closedAgain]);
+    await assert.rejects(store.sync(), { name: "AssertionFailure" });
+    await assert.rejects(store.append([Buffer.alloc(1)]), { name: "AssertionFailure" });
+  });
+
   it("maps open failures to TidelogError", async () => {
     const directory = await temporaryDirectory();
     await assert.rejects(Store.open(join(directory, "missing", "0.store")), {
