@@ -1,5 +1,5 @@
 // tidelog.v1.LogService Consume and ConsumeStream. Binary answers (gRPC, gRPC-Web, Connect
-// proto) carry records transcoded straight from their stored bytes (record-codec.ts
+// proto) carry records transcoded straight from their stored bytes (record-transcoder.ts
 // encodeRecordsWire, record-wire.ts); a stream reads through its topic's shared tail
 // (cluster/topic-tail.ts): one wake-up and one encoding per commit for all caught-up streams of a
 // topic on this node. JSON answers (Connect JSON, curl) decode the records into the declared

@@ -1,6 +1,7 @@
 // Consume answers in a binary protocol carry their records as bytes transcoded straight from the
-// stored records (record-codec.ts encodeRecordsWire, `0x0a · length · Record` per record), not as
-// message objects: reflection-based encoding cost ~10 µs per record, most of a catch-up's CPU.
+// stored records (cluster/record-transcoder.ts encodeRecordsWire, `0x0a · length · Record` per
+// record), not as message objects: reflection-based encoding cost ~10 µs per record, most of a
+// catch-up's CPU.
 // recordsAsUnknownField hands such a buffer to protobuf-es as ONE unknown field, which writes the
 // first tag itself and the rest verbatim: the bytes on the wire are exactly those of
 // `repeated Record records = 1` of ConsumeResponse. JSON answers use the declared fields.

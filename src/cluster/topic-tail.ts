@@ -6,8 +6,8 @@
 //   promises in one pass.
 // - one read and one encoding of what was committed: the first reader past the cached end reads
 //   the new records from the log once and transcodes them into Record wire bytes
-//   (record-codec.ts encodeRecordsWire); every caught-up reader then answers with a slice of the
-//   same bytes. The cache keeps the most recently committed chunks, bounded in bytes per topic
+//   (record-transcoder.ts encodeRecordsWire); every caught-up reader then answers with a slice of
+//   the same bytes. The cache keeps the most recently committed chunks, bounded in bytes per topic
 //   and across the node (oldest chunks go first, the topics' turns in order), and lives only
 //   while the topic has readers. Readers behind the cache, or of an evicted range, read the log
 //   directly (and transcode) without caching.
@@ -18,7 +18,7 @@
 import { TidelogError } from "../errors.js";
 import type { Topic } from "../log/topic-registry.js";
 import type { ConsumeLimits } from "./broker.js";
-import { encodeRecordsWire, type RecordsWire } from "./record-codec.js";
+import { encodeRecordsWire, type RecordsWire } from "./record-transcoder.js";
 import type { TopicStateMachine } from "./topic-state-machine.js";
 
 /** Records as `repeated Record records = 1` wire bytes (tags included). */
