@@ -2,8 +2,8 @@
 //
 // The store's hot path is one write and one fdatasync per synced batch. `FileHandle` wraps each
 // call in more promise and bookkeeping layers (reference counting, an async function around the
-// request): on tmpfs a write + fdatasync pair of 11,200 B took 12–13 µs longer through it than
-// through these calls (8–11 µs more CPU), a fifth of the pair (bench/README.md, "Where the
+// request): on tmpfs a write + fdatasync pair of 11,200 B took 7–13 µs longer through it than
+// through these calls (6–11 µs more CPU), a fifth of the pair (bench/README.md, "Where the
 // 100 B × 100 sync gap went").
 import * as fs from "node:fs";
 
