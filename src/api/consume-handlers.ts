@@ -62,18 +62,25 @@ export function createConsumeHandlers({ broker, limits, streams }: ConsumeHandle
             const info = reader.bounds();
             checkInRange(info, offset);
             if (offset < info.nextOffset) {
-              let response: ConsumeResponse;
               if (binary) {
                 const slice = await reader.read(offset, bounds);
-                response = wireResponse(slice.bytes, slice.nextOffset, info.nextOffset);
+                offset = slice.nextOffset;
+                try {
+                  yield wireResponse(slice.bytes, slice.nextOffset, info.nextOffset);
+                } finally {
+                  // Connect pulls the next answer only after it has serialized this one (every
+                  // stage between here and the serializer is a pull-based async iterator), so
+                  // its bytes may be reused from here on (test/api/consume-catch-up.test.ts).
+                  slice.release?.();
+                }
               } else {
-                response = decodedResponse(
+                const response = decodedResponse(
                   await broker.consume(name, offset, bounds),
                   info.nextOffset,
                 );
+                offset = Number(response.nextOffset);
+                yield response;
               }
-              offset = Number(response.nextOffset);
-              yield response;
               continue;
             }
             await reader.wait(offset);

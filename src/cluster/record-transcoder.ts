@@ -118,10 +118,12 @@ function bytesBeforeValue(size: number, valueLength: number): number {
  *
  * Empty value, key and zero offset are left out (proto3 defaults); the time field is always
  * present. Header names and values are copied as the UTF-8 bytes they were stored as. A payload
- * that does not walk (the checks of decodeRecord) is data_loss.
+ * that does not walk (the checks of decodeRecord) is data_loss. The bytes are written into
+ * `allocate(n)` (at least n bytes; a fresh buffer by default).
  */
 export function encodeRecordsWire(
   records: readonly { offset: number; payload: Buffer }[],
+  allocate: (bytes: number) => Buffer = Buffer.allocUnsafe,
 ): RecordsWire {
   const count = records.length;
   growScratch(count);
@@ -193,7 +195,7 @@ export function encodeRecordsWire(
 
   // Second pass, last record first: a record's payload copy only overwrites bytes in front of
   // its value, which belong to itself (written just after) or to records not written yet.
-  const buffer = Buffer.allocUnsafe(Math.max(slack + total, 1));
+  const buffer = allocate(Math.max(slack + total, 1));
   for (let i = count - 1; i >= 0; i--) {
     const { offset, payload } = records[i]!;
     const length = payload.length;

@@ -17,6 +17,7 @@
 // is dropped and its readers woken.
 import { TidelogError } from "../errors.js";
 import type { Topic } from "../log/topic-registry.js";
+import { AnswerBuffers } from "./answer-buffers.js";
 import type { ConsumeLimits } from "./broker.js";
 import { encodeRecordsWire, type RecordsWire } from "./record-transcoder.js";
 import type { TopicStateMachine } from "./topic-state-machine.js";
@@ -27,6 +28,11 @@ export interface WireSlice {
   records: number;
   /** The offset after the last record in the slice. */
   nextOffset: number;
+  /**
+   * Present when `bytes` lie in a reused buffer (answer-buffers.ts): call it once, when nothing
+   * reads the bytes any more (the answer was serialized); later answers overwrite them.
+   */
+  release?: () => void;
 }
 
 export interface TailOptions {
@@ -51,11 +57,30 @@ interface Chunk extends RecordsWire {
   end: number;
 }
 
-/** Reads from the log and transcodes, without the cache. */
-async function readWire(topic: Topic, offset: number, limits: ConsumeLimits): Promise<WireSlice> {
+/** Reads from the log and transcodes, without the cache; into a reused buffer with `buffers`. */
+async function readWire(
+  topic: Topic,
+  offset: number,
+  limits: ConsumeLimits,
+  buffers?: AnswerBuffers,
+): Promise<WireSlice> {
   const stored = await topic.log.readRange(offset, limits);
-  const wire = encodeRecordsWire(stored);
-  return { bytes: wire.bytes, records: stored.length, nextOffset: offset + stored.length };
+  if (buffers === undefined) {
+    const wire = encodeRecordsWire(stored);
+    return { bytes: wire.bytes, records: stored.length, nextOffset: offset + stored.length };
+  }
+  let taken: Buffer | undefined;
+  const wire = encodeRecordsWire(stored, (bytes) => {
+    taken = buffers.take(bytes);
+    return taken;
+  });
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    buffers.give(taken!);
+  };
+  return { bytes: wire.bytes, records: stored.length, nextOffset: offset + stored.length, release };
 }
 
 /** The readers, cache and wake-up of one topic (one Topic object). */
@@ -110,11 +135,14 @@ class TopicTail {
     this.wake();
   }
 
-  /** Committed records from `offset` (which must be in [lowest, next)) as wire bytes. */
-  async read(offset: number, limits: ConsumeLimits): Promise<WireSlice> {
+  /**
+   * Committed records from `offset` (which must be in [lowest, next)) as wire bytes; records
+   * behind the cache are read into one of `buffers` when given (see WireSlice.release).
+   */
+  async read(offset: number, limits: ConsumeLimits, buffers?: AnswerBuffers): Promise<WireSlice> {
     for (;;) {
       const first = this.chunks[0]?.first ?? this.cacheEnd;
-      if (offset < first || this.dropped) return this.readDirect(offset, limits);
+      if (offset < first || this.dropped) return readWire(this.topic, offset, limits, buffers);
       if (offset < this.cacheEnd) return this.slice(offset, limits);
       if (offset >= this.topic.log.nextOffset) {
         throw new TidelogError("out_of_range", `offset ${offset} is not committed yet`, {
@@ -128,10 +156,6 @@ class TopicTail {
       });
       await this.fetching;
     }
-  }
-
-  private readDirect(offset: number, limits: ConsumeLimits): Promise<WireSlice> {
-    return readWire(this.topic, offset, limits);
   }
 
   /** Reads what was committed past the cache into one new chunk. */
@@ -227,9 +251,13 @@ export class TailReader {
     };
   }
 
-  /** Committed records from `offset` ([lowest, next)) as Record wire bytes. */
+  /**
+   * Committed records from `offset` ([lowest, next)) as Record wire bytes. Call the slice's
+   * release(), when it has one, once its bytes were serialized: a catch-up behind the cache then
+   * reuses its answer buffers.
+   */
   read(offset: number, limits: ConsumeLimits): Promise<WireSlice> {
-    return this.current().read(offset, limits);
+    return this.current().read(offset, limits, this.tails.answerBuffers);
   }
 
   /** Resolves once a record at `offset` is committed, the topic is gone, or the signal aborts. */
@@ -274,6 +302,8 @@ export class TailReader {
 /** The tails of this node's topics that have readers. */
 export class TopicTails {
   private readonly tails = new Map<string, TopicTail>();
+  /** Answer buffers of the readers' reads behind the caches, reused once released. */
+  readonly answerBuffers = new AnswerBuffers();
   private cachedBytesValue = 0;
   private readonly account = (deltaBytes: number) => {
     this.cachedBytesValue += deltaBytes;

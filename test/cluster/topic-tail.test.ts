@@ -127,3 +127,33 @@ test("a wait ends when a record is committed at the offset, or on abort", async 
   reader.close();
   assert.equal(tails.size, 0);
 });
+
+test("reads behind the cache reuse an answer buffer only once it was released", async () => {
+  const tails = new TopicTails(machine);
+  await append("behind", 0, 30);
+  const reader = tails.open("behind", new AbortController().signal);
+  const limits = { maxRecords: 10, maxBytes: 1024 * 1024 };
+  const first = await reader.read(0, limits);
+  const held = await reader.read(10, limits);
+  assert.ok(first.release !== undefined && held.release !== undefined);
+  assert.notEqual(held.bytes.buffer, first.bytes.buffer);
+  const firstValues = values(first.bytes);
+  assert.deepEqual(
+    firstValues,
+    Array.from({ length: 10 }, (_, i) => `behind:${i}`),
+  );
+  first.release();
+  first.release(); // once only: a second call gives nothing back
+  assert.equal(tails.answerBuffers.kept, 1);
+  const third = await reader.read(20, limits);
+  assert.equal(third.bytes.buffer, first.bytes.buffer);
+  assert.deepEqual(
+    values(held.bytes),
+    Array.from({ length: 10 }, (_, i) => `behind:${10 + i}`),
+  );
+  assert.deepEqual(
+    values(third.bytes),
+    Array.from({ length: 10 }, (_, i) => `behind:${20 + i}`),
+  );
+  reader.close();
+});
