@@ -8,6 +8,7 @@
 //   npm run bench -- log --quick    smoke run (a few seconds)
 //
 // Profile a run: node --cpu-prof --cpu-prof-dir=bench/results/profiles dist/bench/log.bench.js
+import { closeSync, fdatasync, openSync, write } from "node:fs";
 import { mkdtemp, open, rm, statfs } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -185,7 +186,9 @@ async function measureSyncedPair(
   batchRecords: number,
 ): Promise<{ log: AppendResult; raw: FdatasyncResult }> {
   const log = await Log.open(join(directory, "log"));
-  const rawFile = await open(join(directory, "raw"), "w");
+  // The raw side takes Node's cheapest path to the disk: a file descriptor and the callback API
+  // (FileHandle adds 7–13 µs per write + fdatasync pair), as the log's store does.
+  const rawFd = openSync(join(directory, "raw"), "w");
   const batch = payloads(batchRecords, recordBytes);
   const rawChunk = Buffer.alloc(batchBytes(recordBytes, batchRecords), 0x61);
   const logLatency = new LatencySamples();
@@ -205,8 +208,8 @@ async function measureSyncedPair(
       const deadline = began + sliceMs;
       while (performance.now() < deadline) {
         const start = performance.now();
-        await rawFile.write(rawChunk, 0, rawChunk.length, rawPosition);
-        await rawFile.datasync();
+        await writeAt(rawFd, rawChunk, rawPosition);
+        await datasync(rawFd);
         rawLatency.add(performance.now() - start);
         rawPosition += rawChunk.length;
       }
@@ -254,10 +257,26 @@ async function measureSyncedPair(
       },
     };
   } finally {
-    await rawFile.close();
+    closeSync(rawFd);
     await log.destroy();
     await rm(directory, { recursive: true, force: true });
   }
+}
+
+function writeAt(fd: number, data: Buffer, position: number): Promise<void> {
+  return new Promise((resolve, reject) =>
+    write(fd, data, 0, data.length, position, (error, written) => {
+      if (error !== null) reject(error);
+      else if (written !== data.length) reject(new Error(`short write: ${written} bytes`));
+      else resolve();
+    }),
+  );
+}
+
+function datasync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) =>
+    fdatasync(fd, (error) => (error === null ? resolve() : reject(error))),
+  );
 }
 
 /**
