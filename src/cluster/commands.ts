@@ -9,6 +9,7 @@
 import { assert } from "../assert.js";
 import { TidelogError } from "../errors.js";
 import type { TopicConfig } from "../log/topic-registry.js";
+import { type RecordInput, storedRecordBytes, writeStoredRecord } from "./record-codec.js";
 
 export type AdminCommand =
   | { op: "createTopic"; name: string; config: TopicConfig }
@@ -41,6 +42,35 @@ export function encodeAppend(command: AppendCommand): Buffer {
     at = buffer.writeUInt32LE(record.length, at);
     at += record.copy(buffer, at);
   }
+  return buffer;
+}
+
+/**
+ * The same bytes as encodeAppend of the records encoded by encodeRecord, written in one buffer:
+ * no buffer per record and one copy of each value fewer, on the leader's path of every write.
+ */
+export function encodeAppendRecords(
+  topic: string,
+  createIfMissing: boolean,
+  records: readonly RecordInput[],
+  timeMs: number,
+): Buffer {
+  const topicBytes = Buffer.byteLength(topic);
+  assert(topicBytes <= 0xffff, "topic name too long");
+  const sizes = records.map(storedRecordBytes);
+  let size = 1 + 1 + 2 + topicBytes + 4;
+  for (const bytes of sizes) size += 4 + bytes;
+  const buffer = Buffer.allocUnsafe(size);
+  buffer[0] = appendKind;
+  buffer[1] = createIfMissing ? 1 : 0;
+  let at = buffer.writeUInt16LE(topicBytes, 2);
+  at += buffer.write(topic, at, "utf8");
+  at = buffer.writeUInt32LE(records.length, at);
+  for (const [i, record] of records.entries()) {
+    at = buffer.writeUInt32LE(sizes[i]!, at);
+    at = writeStoredRecord(buffer, at, record, timeMs);
+  }
+  assert(at === size, "append command size");
   return buffer;
 }
 

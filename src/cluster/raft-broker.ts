@@ -7,14 +7,9 @@ import type { Topic } from "../log/topic-registry.js";
 import type { RaftNode } from "../raft/driver/raft-node.js";
 import type { ConfChange } from "../raft/index.js";
 import type { Broker, ConsumeLimits, ServerInfo, TopicConfig, TopicInfo } from "./broker.js";
-import { type AdminCommand, encodeAdmin, encodeAppend } from "./commands.js";
+import { type AdminCommand, encodeAdmin, encodeAppendRecords } from "./commands.js";
 import type { DiskSpaceGuard } from "./disk-space-guard.js";
-import {
-  type DecodedRecord,
-  decodeRecord,
-  encodeRecord,
-  type RecordInput,
-} from "./record-codec.js";
+import { type DecodedRecord, decodeRecord, type RecordInput } from "./record-codec.js";
 import type { TopicStateMachine } from "./topic-state-machine.js";
 import { type TailReader, TopicTails, type WireSlice } from "./topic-tail.js";
 
@@ -80,11 +75,7 @@ export class RaftBroker implements Broker {
     checkTopicName(name);
     if (!this.options.autoCreateTopics) this.stateMachine.registry.require(name);
     const timeMs = Date.now();
-    const data = encodeAppend({
-      topic: name,
-      createIfMissing: this.options.autoCreateTopics,
-      records: records.map((record) => encodeRecord(record, timeMs)),
-    });
+    const data = encodeAppendRecords(name, this.options.autoCreateTopics, records, timeMs);
     // Written twice: to the Raft log and to the topic log.
     this.diskSpace.check(2 * data.length);
     const base = (await this.node.propose(data)) as number;

@@ -31,29 +31,44 @@ export function malformedRecord(offset: number): TidelogError {
   return new TidelogError("data_loss", `record at offset ${offset} is malformed`, { offset });
 }
 
-export function encodeRecord(record: RecordInput, timeMs: number): Buffer {
-  const headerEntries = Object.entries(record.headers);
+/** Bytes `record` takes stored. */
+export function storedRecordBytes(record: RecordInput): number {
   let size = fixedBytes + record.key.length + record.value.length;
-  const encodedHeaders: Buffer[] = [];
-  for (const [name, value] of headerEntries) {
-    const nameBytes = Buffer.from(name, "utf8");
-    const valueBytes = Buffer.from(value, "utf8");
-    encodedHeaders.push(nameBytes, valueBytes);
-    size += 8 + nameBytes.length + valueBytes.length;
-  }
-  const buffer = Buffer.allocUnsafe(size);
-  let at = buffer.writeUInt8(version, 0);
+  for (const name in record.headers)
+    size += 8 + Buffer.byteLength(name) + Buffer.byteLength(record.headers[name]!);
+  return size;
+}
+
+/** Writes `record` stored at `at` (storedRecordBytes of room); returns the position after it. */
+export function writeStoredRecord(
+  buffer: Buffer,
+  at: number,
+  record: RecordInput,
+  timeMs: number,
+): number {
+  buffer[at++] = version;
   at = buffer.writeDoubleLE(timeMs, at);
   at = buffer.writeUInt32LE(record.key.length, at);
   buffer.set(record.key, at);
   at += record.key.length;
-  at = buffer.writeUInt32LE(headerEntries.length, at);
-  for (const part of encodedHeaders) {
-    at = buffer.writeUInt32LE(part.length, at);
-    part.copy(buffer, at);
-    at += part.length;
+  const countAt = at;
+  at += 4;
+  let count = 0;
+  for (const name in record.headers) {
+    for (const text of [name, record.headers[name]!]) {
+      const length = buffer.write(text, at + 4, "utf8");
+      at = buffer.writeUInt32LE(length, at) + length;
+    }
+    count++;
   }
+  buffer.writeUInt32LE(count, countAt);
   buffer.set(record.value, at);
+  return at + record.value.length;
+}
+
+export function encodeRecord(record: RecordInput, timeMs: number): Buffer {
+  const buffer = Buffer.allocUnsafe(storedRecordBytes(record));
+  writeStoredRecord(buffer, 0, record, timeMs);
   return buffer;
 }
 
