@@ -3,6 +3,7 @@
 import { parseArgs } from "node:util";
 import { defaultApiLimits } from "../api/limits.js";
 import { logError } from "../obs/logger.js";
+import { tuneHeapForServing } from "../server/heap-tuning.js";
 import { defaultRaftTimings, type NodeConfig, startNode } from "../server/node.js";
 import { installProcessGuards } from "../server/process-guards.js";
 
@@ -172,6 +173,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     throw new UsageError("--record-bytes-max must not exceed --request-bytes-max");
   }
   installProcessGuards(logError);
+  tuneHeapForServing();
   const node = await startNode(config);
   process.stdout.write(
     `${JSON.stringify({ level: "info", message: "tidelog serving", id: config.id, address: node.address, dataDirectory: config.dataDirectory })}\n`,
