@@ -32,37 +32,56 @@ export function serveClientStream(
   let ended = false;
   let answered = false;
 
+  /**
+   * Whether the stream can still take an answer. A client's RST_STREAM(NO_ERROR) closes it
+   * without destroying it, and Node then still emits 'end'; respond() would throw.
+   */
+  const gone = () => stream.closed || stream.destroyed;
+
+  /** Runs an answer's HTTP/2 calls; a stream closed under them has nobody left to answer. */
+  const answer = (write: () => void) => {
+    try {
+      write();
+    } catch {
+      if (!stream.destroyed) stream.destroy();
+    }
+  };
+
   const fail = (error: unknown) => {
     if (answered) return;
     answered = true;
     const connectError = toConnectError(error, logError);
-    if (stream.destroyed) return;
-    if (!stream.headersSent) {
-      stream.respond(
-        {
-          ":status": 200,
-          "content-type": "application/grpc",
-          "grpc-status": String(connectError.code),
-          "grpc-message": encodeURIComponent(connectError.rawMessage),
-        },
-        { endStream: true },
-      );
-    }
+    if (gone()) return;
+    answer(() => {
+      if (!stream.headersSent) {
+        stream.respond(
+          {
+            ":status": 200,
+            "content-type": "application/grpc",
+            "grpc-status": String(connectError.code),
+            "grpc-message": encodeURIComponent(connectError.rawMessage),
+          },
+          { endStream: true },
+        );
+      }
+    });
     // The client may still be sending: tell it to stop (RFC 9113 §8.1), after the answer left.
     setImmediate(() => {
-      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      if (!gone()) stream.close(http2.constants.NGHTTP2_NO_ERROR);
     });
   };
 
   const succeed = () => {
-    if (answered || stream.destroyed) return;
+    if (answered || gone()) return;
     answered = true;
-    stream.respond(
-      { ":status": 200, "content-type": "application/grpc" },
-      { waitForTrailers: true },
-    );
-    stream.once("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
-    stream.end(emptyMessage);
+    answer(() => {
+      stream.respond(
+        { ":status": 200, "content-type": "application/grpc" },
+        { waitForTrailers: true },
+      );
+      stream.once("wantTrailers", () => answer(() => stream.sendTrailers({ "grpc-status": "0" })));
+      stream.end(emptyMessage);
+    });
   };
 
   /** The next complete message, or undefined when more bytes are needed. */
@@ -124,6 +143,10 @@ export function serveClientStream(
   shutdown.addEventListener("abort", onShutdown, { once: true });
   stream.once("close", () => shutdown.removeEventListener("abort", onShutdown));
   stream.on("error", () => undefined);
+  // Reset by the client: nobody is left to answer, and nothing more is handed over.
+  stream.once("aborted", () => {
+    answered = true;
+  });
   stream.on("data", (chunk: Buffer) => {
     if (answered) return;
     chunks.push(chunk);

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
+import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -72,6 +73,53 @@ function call(
     for (const chunk of chunks) stream.write(chunk);
     if (!options.keepOpen) stream.end();
   });
+}
+
+/** An HTTP/2 frame: 24-bit length, type, flags, stream id, payload. */
+function h2Frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(streamId, 5);
+  return Buffer.concat([head, payload]);
+}
+
+/** A header as an HPACK literal without indexing (new name; names and values below 128 bytes). */
+function literal(name: string, value: string): Buffer {
+  return Buffer.concat([
+    Buffer.from([0, name.length]),
+    Buffer.from(name),
+    Buffer.from([value.length]),
+    Buffer.from(value),
+  ]);
+}
+
+/** Opens stream 1 with a POST, sends `data` without ending it, then resets it with NO_ERROR. */
+async function rawCallThenReset(port: number, path: string, data: Buffer): Promise<void> {
+  const socket = net.connect(port, "127.0.0.1");
+  socket.on("data", () => undefined);
+  socket.on("error", () => undefined);
+  await new Promise((resolve) => socket.once("connect", resolve));
+  const headers = Buffer.concat([
+    literal(":method", "POST"),
+    literal(":scheme", "http"),
+    literal(":path", path),
+    literal(":authority", "127.0.0.1"),
+    literal("content-type", "application/grpc"),
+  ]);
+  socket.write(
+    Buffer.concat([
+      Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1"),
+      h2Frame(4, 0, 0, Buffer.alloc(0)), // SETTINGS
+      h2Frame(1, 4, 1, headers), // HEADERS, END_HEADERS
+      h2Frame(0, 0, 1, data), // DATA, not END_STREAM
+    ]),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  socket.write(h2Frame(3, 0, 1, Buffer.alloc(4))); // RST_STREAM, NO_ERROR
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  socket.destroy();
 }
 
 describe("a client stream on the bare HTTP/2 stream", () => {
@@ -172,6 +220,21 @@ describe("a client stream on the bare HTTP/2 stream", () => {
     ]);
     assert.equal(truncated.grpcStatus, String(Code.InvalidArgument));
     assert.match(truncated.grpcMessage, /mid-message/);
+  });
+
+  test("a client's RST_STREAM(NO_ERROR) mid-call leaves the server serving", async () => {
+    // Raw frames: Node's own client never resets without ending its side first. Such a reset
+    // closes the server's stream without destroying it, and Node still emits 'end'.
+    for (const data of [
+      frame(Buffer.from("whole")),
+      frame(Buffer.from("partial")).subarray(0, 8),
+    ]) {
+      await rawCallThenReset(port, "/test.Svc/Stream", data);
+    }
+    received = [];
+    const answer = await call(port, "/test.Svc/Stream", [frame(Buffer.from("after"))]);
+    assert.equal(answer.grpcStatus, "0");
+    assert.deepEqual(received, ["after"]);
   });
 
   test("other paths reach the request handler", async () => {

@@ -156,14 +156,26 @@ export class PeerTransport implements Transport {
         pingTimeoutMs: 2000,
       });
     }
-    const stream = new StepStream(peer.connection, this.options.streamBatchesMax, (error) => {
+    let stream: StepStream | undefined;
+    const onEnd = (error: Error | undefined) => {
       if (peer.stream === stream) peer.stream = undefined;
       if (error !== undefined && !this.closed) {
         peer.streamFailedAtMs = Date.now();
         if (process.env.TIDELOG_DEBUG) console.error("stream to", id, "ended:", error);
         this.options.reportUnreachable(id);
       }
-    });
+    };
+    try {
+      stream = new StepStream(peer.connection, this.options.streamBatchesMax, onEnd);
+    } catch (error) {
+      // The session refused a new stream (closed or destroyed under us, e.g. by a GOAWAY that
+      // has not been seen yet): drop it and open a fresh one after the retry delay.
+      if (process.env.TIDELOG_DEBUG) console.error("stream to", id, "not opened:", error);
+      peer.connection.close();
+      peer.connection = undefined;
+      peer.streamFailedAtMs = Date.now();
+      return undefined;
+    }
     peer.stream = stream;
     return stream;
   }

@@ -7,6 +7,8 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream } from "node:htt
 
 export const stepStreamPath = "/tidelog.raft.v1.RaftService/StepStream";
 
+const closeGraceMs = 5_000;
+
 export interface PeerConnectionOptions {
   pingIntervalMs: number;
   /** A ping unanswered for this long closes the connection (its streams fail). */
@@ -35,9 +37,11 @@ export class PeerConnection {
     return !this.session.closed && !this.session.destroyed;
   }
 
+  /** Closes gracefully; a peer that does not let its streams finish within 5 s is cut off. */
   close(): void {
     clearInterval(this.pinger);
     this.session.close();
+    setTimeout(() => this.session.destroy(), closeGraceMs).unref();
   }
 
   private ping(timeoutMs: number): void {
@@ -108,14 +112,17 @@ export class StepStream {
 
   /**
    * Writes `frame` unless the stream is closed or full. `written` is called once the stream is
-   * done with the frame's memory (not when the write failed: then it may still be referenced).
+   * done with the frame's memory; never when the write failed or the stream was destroyed (the
+   * memory may still be referenced; the GC takes it).
    */
   offer(frame: Buffer, written?: (frame: Buffer) => void): boolean {
     if (this.ended || this.pendingWrites >= this.writesMax) return false;
     this.pendingWrites++;
     this.stream.write(frame, (error) => {
       this.pendingWrites--;
-      if (error == null) written?.(frame);
+      // Node reports the writes a destroyed stream cancelled as done, possibly while a socket
+      // write still holds their bytes: only a write completed on a live stream frees its frame.
+      if (error == null && !this.stream.destroyed) written?.(frame);
     });
     return true;
   }

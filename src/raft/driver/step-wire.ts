@@ -1,8 +1,8 @@
 // tidelog.raft.v1.StepRequest in protobuf binary, encoded and decoded by hand for the StepStream
-// between peers (step-stream.ts sends, cluster/raft-stream-route.ts receives). It carries the
-// core's messages straight to and from the wire: no protobuf-es message objects, no reflection,
-// one buffer per batch with the gRPC frame prefix in front. The wire is exactly that of the
-// generated schema (proto/tidelog/raft/v1/raft.proto), so any gRPC client may still call the
+// between peers (step-stream.ts sends; server/grpc-client-stream.ts receives, and
+// cluster/raft-service.ts decodes). It carries the core's messages straight to and from the
+// wire: no protobuf-es message objects, no reflection, one buffer per batch with the gRPC frame
+// prefix in front. The wire is exactly that of the generated schema (proto/tidelog/raft/v1/raft.proto), so any gRPC client may still call the
 // method; test/raft/step-wire.test.ts holds the two in agreement.
 //
 // Snapshots do not travel on the stream (they go by Step, whose answer reports the fetch), so
