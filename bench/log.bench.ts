@@ -8,10 +8,11 @@
 //   npm run bench -- log --quick    smoke run (a few seconds)
 //
 // Profile a run: node --cpu-prof --cpu-prof-dir=bench/results/profiles dist/bench/log.bench.js
-import { closeSync, fdatasync, openSync, write } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { mkdtemp, open, rm, statfs } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { fdatasync, writeAt } from "../src/log/fd-io.js";
 import { Log } from "../src/log/log.js";
 import { parseBenchOptions } from "./lib/bench-options.js";
 import {
@@ -208,8 +209,9 @@ async function measureSyncedPair(
       const deadline = began + sliceMs;
       while (performance.now() < deadline) {
         const start = performance.now();
-        await writeAt(rawFd, rawChunk, rawPosition);
-        await datasync(rawFd);
+        const written = await writeAt(rawFd, rawChunk, 0, rawChunk.length, rawPosition);
+        if (written !== rawChunk.length) throw new Error(`short write: ${written} bytes`);
+        await fdatasync(rawFd);
         rawLatency.add(performance.now() - start);
         rawPosition += rawChunk.length;
       }
@@ -261,22 +263,6 @@ async function measureSyncedPair(
     await log.destroy();
     await rm(directory, { recursive: true, force: true });
   }
-}
-
-function writeAt(fd: number, data: Buffer, position: number): Promise<void> {
-  return new Promise((resolve, reject) =>
-    write(fd, data, 0, data.length, position, (error, written) => {
-      if (error !== null) reject(error);
-      else if (written !== data.length) reject(new Error(`short write: ${written} bytes`));
-      else resolve();
-    }),
-  );
-}
-
-function datasync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) =>
-    fdatasync(fd, (error) => (error === null ? resolve() : reject(error))),
-  );
 }
 
 /**

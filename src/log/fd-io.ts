@@ -31,9 +31,7 @@ export function writevAt(
   position: number,
 ): Promise<number> {
   return new Promise((resolve, reject) =>
-    fs.writev(fd, buffers, position, (error, bytesWritten) =>
-      error === null ? resolve(bytesWritten) : reject(error),
-    ),
+    fs.writev(fd, buffers, position, settle(resolve, reject)),
   );
 }
 
@@ -46,9 +44,7 @@ export function writeAt(
   position: number,
 ): Promise<number> {
   return new Promise((resolve, reject) =>
-    fs.write(fd, data, offset, length, position, (error, bytesWritten) =>
-      error === null ? resolve(bytesWritten) : reject(error),
-    ),
+    fs.write(fd, data, offset, length, position, settle(resolve, reject)),
   );
 }
 
@@ -61,9 +57,7 @@ export function readAt(
   position: number,
 ): Promise<number> {
   return new Promise((resolve, reject) =>
-    fs.read(fd, buffer, offset, length, position, (error, bytesRead) =>
-      error === null ? resolve(bytesRead) : reject(error),
-    ),
+    fs.read(fd, buffer, offset, length, position, settle(resolve, reject)),
   );
 }
 
