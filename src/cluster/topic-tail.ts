@@ -16,8 +16,8 @@
 // recreated) topic, or topics swapped in by a snapshot, get a new Topic object, and the old tail
 // is dropped and its readers woken.
 import { TidelogError } from "../errors.js";
+import { BufferPool } from "../log/buffer-pool.js";
 import type { Topic } from "../log/topic-registry.js";
-import { AnswerBuffers } from "./answer-buffers.js";
 import type { ConsumeLimits } from "./broker.js";
 import { encodeRecordsWire, type RecordsWire } from "./record-transcoder.js";
 import type { TopicStateMachine } from "./topic-state-machine.js";
@@ -29,8 +29,8 @@ export interface WireSlice {
   /** The offset after the last record in the slice. */
   nextOffset: number;
   /**
-   * Present when `bytes` lie in a reused buffer (answer-buffers.ts): call it once, when nothing
-   * reads the bytes any more (the answer was serialized); later answers overwrite them.
+   * Present when `bytes` lie in a reused buffer (TopicTails.answerBuffers): call it once, when
+   * nothing reads the bytes any more (the answer was serialized); later answers overwrite them.
    */
   release?: () => void;
 }
@@ -57,12 +57,16 @@ interface Chunk extends RecordsWire {
   end: number;
 }
 
+/** Bytes the answer pool keeps for reuse, and the smallest answer buffer it hands out. */
+const answerBuffersHeldBytesMax = 32 * 1024 * 1024;
+const answerBytesMin = 64 * 1024;
+
 /** Reads from the log and transcodes, without the cache; into a reused buffer with `buffers`. */
 async function readWire(
   topic: Topic,
   offset: number,
   limits: ConsumeLimits,
-  buffers?: AnswerBuffers,
+  buffers?: BufferPool,
 ): Promise<WireSlice> {
   const stored = await topic.log.readRange(offset, limits);
   if (buffers === undefined) {
@@ -71,14 +75,16 @@ async function readWire(
   }
   let taken: Buffer | undefined;
   const wire = encodeRecordsWire(stored, (bytes) => {
-    taken = buffers.take(bytes);
+    // Small answers too come from the pool (its own memory starts at 4 KiB), so that a catch-up
+    // of small pages reuses its buffers as well.
+    taken = buffers.acquire(Math.max(bytes, answerBytesMin));
     return taken;
   });
   let released = false;
   const release = () => {
     if (released) return;
     released = true;
-    buffers.give(taken!);
+    buffers.release(taken!);
   };
   return { bytes: wire.bytes, records: stored.length, nextOffset: offset + stored.length, release };
 }
@@ -139,7 +145,7 @@ class TopicTail {
    * Committed records from `offset` (which must be in [lowest, next)) as wire bytes; records
    * behind the cache are read into one of `buffers` when given (see WireSlice.release).
    */
-  async read(offset: number, limits: ConsumeLimits, buffers?: AnswerBuffers): Promise<WireSlice> {
+  async read(offset: number, limits: ConsumeLimits, buffers?: BufferPool): Promise<WireSlice> {
     for (;;) {
       const first = this.chunks[0]?.first ?? this.cacheEnd;
       if (offset < first || this.dropped) return readWire(this.topic, offset, limits, buffers);
@@ -302,8 +308,12 @@ export class TailReader {
 /** The tails of this node's topics that have readers. */
 export class TopicTails {
   private readonly tails = new Map<string, TopicTail>();
-  /** Answer buffers of the readers' reads behind the caches, reused once released. */
-  readonly answerBuffers = new AnswerBuffers();
+  /**
+   * Answer buffers of the readers' reads behind the caches, reused once released: a catch-up
+   * reuses a few warm buffers instead of a fresh 1.2 MB one per answer, whose pages fault on
+   * first touch and whose external memory drives the GC (bench/README.md, catch-up).
+   */
+  readonly answerBuffers = new BufferPool(answerBuffersHeldBytesMax);
   private cachedBytesValue = 0;
   private readonly account = (deltaBytes: number) => {
     this.cachedBytesValue += deltaBytes;

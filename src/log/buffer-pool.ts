@@ -51,6 +51,11 @@ export class BufferPool {
     this.heldBytes += classBytes;
   }
 
+  /** Buffers held for reuse. */
+  get kept(): number {
+    return this.held.size;
+  }
+
   /** Bytes held for reuse. */
   get heldTotal(): number {
     return this.heldBytes;

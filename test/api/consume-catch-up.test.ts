@@ -1,5 +1,5 @@
 // ConsumeStream catch-ups read behind the tail's cache, so their answers are transcoded into
-// reused buffers (cluster/answer-buffers.ts): consume-handlers.ts gives a buffer back when the
+// reused buffers (TopicTails.answerBuffers, a BufferPool): consume-handlers.ts gives a buffer back when the
 // stream is asked for its next answer, relying on Connect having serialized the previous one by
 // then. Here every buffer given back is overwritten at once (the node runs in this process), so
 // an answer serialized after its buffer was given back arrives corrupt: several concurrent
@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { AnswerBuffers } from "../../src/cluster/answer-buffers.js";
 import { LogService } from "../../src/gen/tidelog/v1/log_service_pb.js";
 import { RecordSchema } from "../../src/gen/tidelog/v1/record_pb.js";
+import { BufferPool, batchBufferPool } from "../../src/log/buffer-pool.js";
 import {
   type ClosableTransport,
   connectClient,
@@ -28,14 +28,17 @@ describe("ConsumeStream catch-ups in reused answer buffers", () => {
   let server: InProcessNode;
   const transports: ClosableTransport[] = [];
 
-  const give = AnswerBuffers.prototype.give;
+  const release = BufferPool.prototype.release;
   let given = 0;
 
   before(async () => {
-    AnswerBuffers.prototype.give = function (this: AnswerBuffers, buffer: Buffer) {
-      buffer.fill(0xff);
-      given++;
-      give.call(this, buffer);
+    // The node's answer pool (the log's batch pool is the only other BufferPool).
+    BufferPool.prototype.release = function (this: BufferPool, buffer: Buffer) {
+      if (this !== batchBufferPool) {
+        buffer.fill(0xff);
+        given++;
+      }
+      release.call(this, buffer);
     };
     server = await startInProcessNode();
     const made = createNodeTransport("grpc", server.baseUrl);
@@ -55,7 +58,7 @@ describe("ConsumeStream catch-ups in reused answer buffers", () => {
   });
 
   after(async () => {
-    AnswerBuffers.prototype.give = give;
+    BufferPool.prototype.release = release;
     for (const made of transports) made.close();
     await server?.close();
   });
