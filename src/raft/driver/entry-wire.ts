@@ -1,7 +1,7 @@
-// Encodes a Raft entry as a tidelog.raft.v1.Entry in protobuf binary, by hand, as the payload of
-// an unknown field: AppendEntries messages carry their entries this way (field 7 of Message),
-// which protobuf-es writes verbatim. Reflection-based encoding of each entry cost about 30 us on
-// a busy leader, twice per entry with two followers; the wire is that of `repeated Entry`.
+// Encodes a Raft entry as a tidelog.raft.v1.Entry in protobuf binary, by hand: the StepStream's
+// frames (step-wire.ts) write entries with entryBodyBytes/writeEntryBody, and the Step call (which
+// carries snapshots, through protobuf-es) takes them as unknown fields (field 7 of Message),
+// written verbatim. Reflection-based encoding of each entry cost about 30 us on a busy leader.
 //
 //   Entry { uint64 index = 1; uint64 term = 2; EntryType type = 3; bytes data = 4; }
 import type { UnknownField } from "@bufbuild/protobuf";
@@ -12,31 +12,6 @@ import type { Entry } from "../index.js";
 const entriesFieldNumber = 7;
 const entryTypeNormal = 1;
 const entryTypeConfChange = 2;
-
-/**
- * Encodings of the entries sent in the current task: the leader sends the same entry objects to
- * every follower in one go (PeerTransport.send encodes each peer's batch synchronously), so each
- * entry is encoded once, not once per follower. Cleared at the end of the task, so that nothing
- * is held beyond it.
- */
-const encodedInThisTask = new Map<Entry, UnknownField>();
-let clearScheduled = false;
-
-export function entryAsUnknownField(entry: Entry): UnknownField {
-  let field = encodedInThisTask.get(entry);
-  if (field === undefined) {
-    field = encodeEntryField(entry);
-    encodedInThisTask.set(entry, field);
-    if (!clearScheduled) {
-      clearScheduled = true;
-      queueMicrotask(() => {
-        encodedInThisTask.clear();
-        clearScheduled = false;
-      });
-    }
-  }
-  return field;
-}
 
 /** Bytes of an Entry message, without a length prefix. */
 export function entryBodyBytes(entry: Entry): number {
@@ -68,7 +43,8 @@ export function writeEntryBody(buffer: Buffer, at: number, entry: Entry): number
   return at;
 }
 
-function encodeEntryField(entry: Entry): UnknownField {
+/** An entry as an unknown field of Message, for the generated encoder (the Step call). */
+export function entryAsUnknownField(entry: Entry): UnknownField {
   const size = entryBodyBytes(entry);
   const buffer = Buffer.allocUnsafe(varintBytes(size) + size);
   const at = writeEntryBody(buffer, writeVarint(buffer, 0, size), entry);
