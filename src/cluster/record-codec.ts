@@ -34,8 +34,8 @@ export function malformedRecord(offset: number): TidelogError {
 /** Bytes `record` takes stored. */
 export function storedRecordBytes(record: RecordInput): number {
   let size = fixedBytes + record.key.length + record.value.length;
-  for (const name in record.headers)
-    size += 8 + Buffer.byteLength(name) + Buffer.byteLength(record.headers[name]!);
+  for (const [name, value] of Object.entries(record.headers))
+    size += 8 + Buffer.byteLength(name) + Buffer.byteLength(value);
   return size;
 }
 
@@ -54,8 +54,9 @@ export function writeStoredRecord(
   const countAt = at;
   at += 4;
   let count = 0;
-  for (const name in record.headers) {
-    for (const text of [name, record.headers[name]!]) {
+  // Own entries only, read as entries: a header named "__proto__" is data, not a prototype.
+  for (const [name, value] of Object.entries(record.headers)) {
+    for (const text of [name, value]) {
       const length = buffer.write(text, at + 4, "utf8");
       at = buffer.writeUInt32LE(length, at) + length;
     }
@@ -96,7 +97,13 @@ export function decodeRecord(offset: number, payload: Buffer): DecodedRecord {
     const valueLength = payload.readUInt32LE(at);
     at += 4;
     if (at + valueLength > payload.length) throw fail();
-    headers[name] = payload.toString("utf8", at, at + valueLength);
+    // Defined, not assigned: a header named "__proto__" would otherwise set the prototype.
+    Object.defineProperty(headers, name, {
+      value: payload.toString("utf8", at, at + valueLength),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
     at += valueLength;
   }
   return { offset, timeMs, key, value: payload.subarray(at), headers };

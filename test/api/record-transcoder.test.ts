@@ -15,6 +15,12 @@ import { encodeRecordsWire } from "../../src/cluster/record-transcoder.js";
 import { ConsumeResponseSchema } from "../../src/gen/tidelog/v1/log_service_pb.js";
 import { RecordSchema } from "../../src/gen/tidelog/v1/record_pb.js";
 
+/**
+ * protobuf-es, the reference these tests decode with, assigns map entries on plain objects, so
+ * it drops a key named "__proto__" (the transcoder writes it; the reference cannot read it back).
+ */
+const notProtoKey = (key: string) => key !== "__proto__";
+
 const bytes = (maxLength: number) =>
   fc.uint8Array({ maxLength }).map((array) => Buffer.from(array));
 
@@ -23,7 +29,9 @@ const recordArbitrary: fc.Arbitrary<DecodedRecord> = fc.record({
   key: fc.oneof(fc.constant(Buffer.alloc(0)), bytes(20), bytes(600)),
   headers: fc.oneof(
     fc.constant({}),
-    fc.dictionary(fc.string({ maxLength: 40 }), fc.string({ maxLength: 300 }), { maxKeys: 6 }),
+    fc.dictionary(fc.string({ maxLength: 40 }).filter(notProtoKey), fc.string({ maxLength: 300 }), {
+      maxKeys: 6,
+    }),
   ),
   offset: fc.oneof(
     fc.constant(0),

@@ -11,12 +11,22 @@ import { TidelogError } from "../../src/errors.js";
 import { ConsumeResponseSchema } from "../../src/gen/tidelog/v1/log_service_pb.js";
 import { RecordSchema } from "../../src/gen/tidelog/v1/record_pb.js";
 
+/**
+ * protobuf-es, the reference these tests decode with, assigns map entries on plain objects, so
+ * it drops a key named "__proto__" (the transcoder writes it; the reference cannot read it back).
+ */
+const notProtoKey = (key: string) => key !== "__proto__";
+
 const recordArbitrary: fc.Arbitrary<DecodedRecord> = fc.record({
   value: fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes)),
   key: fc.uint8Array({ maxLength: 40 }).map((bytes) => Buffer.from(bytes)),
-  headers: fc.dictionary(fc.string({ maxLength: 20 }), fc.string({ maxLength: 200 }), {
-    maxKeys: 4,
-  }),
+  headers: fc.dictionary(
+    fc.string({ maxLength: 20 }).filter(notProtoKey),
+    fc.string({ maxLength: 200 }),
+    {
+      maxKeys: 4,
+    },
+  ),
   offset: fc.oneof(fc.constant(0), fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER)),
   timeMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 4_102_444_800_000 })),
 });
