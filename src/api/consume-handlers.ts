@@ -7,7 +7,13 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext } from "@connectrpc/connect";
-import type { Broker, ConsumeLimits, DecodedRecord, TopicInfo } from "../cluster/broker.js";
+import type {
+  Broker,
+  ConsumeLimits,
+  DecodedRecord,
+  TailReader,
+  TopicInfo,
+} from "../cluster/broker.js";
 import { TidelogError } from "../errors.js";
 import {
   type ConsumeRequest,
@@ -52,45 +58,102 @@ export function createConsumeHandlers({ broker, limits, streams }: ConsumeHandle
 
     consumeStream(request: ConsumeRequest, context: HandlerContext) {
       return streams.track(async function* () {
-        const name = topicOrDefault(request.topic);
-        const binary = answersInBinary(context);
-        const bounds = consumeLimits(request, limits);
-        const reader = broker.openTail(name, context.signal);
-        try {
-          let offset = startOffset(request, reader.bounds());
-          while (!context.signal.aborted) {
-            const info = reader.bounds();
-            checkInRange(info, offset);
-            if (offset < info.nextOffset) {
-              if (binary) {
-                const slice = await reader.read(offset, bounds);
-                offset = slice.nextOffset;
-                try {
-                  yield wireResponse(slice.bytes, slice.nextOffset, info.nextOffset);
-                } finally {
-                  // Connect pulls the next answer only after it has serialized this one (every
-                  // stage between here and the serializer is a pull-based async iterator), so
-                  // its bytes may be reused from here on (test/api/consume-catch-up.test.ts).
-                  slice.release?.();
-                }
-              } else {
-                const response = decodedResponse(
-                  await broker.consume(name, offset, bounds),
-                  info.nextOffset,
-                );
-                offset = Number(response.nextOffset);
-                yield response;
-              }
-              continue;
-            }
-            await reader.wait(offset);
-          }
-        } finally {
-          reader.close();
+        if (answersInBinary(context)) {
+          for await (const answer of consumeWireAnswers(
+            { broker, limits },
+            request,
+            context.signal,
+          ))
+            yield wireResponse(answer.records, answer.nextOffset, answer.highWatermark);
+          return;
         }
+        const name = topicOrDefault(request.topic);
+        const bounds = consumeLimits(request, limits);
+        yield* followTopic(broker, request, context.signal, async (offset, info) => {
+          const response = decodedResponse(
+            await broker.consume(name, offset, bounds),
+            info.nextOffset,
+          );
+          return { answer: response, nextOffset: Number(response.nextOffset) };
+        });
       });
     },
   };
+}
+
+/** One binary ConsumeStream answer: `repeated Record records = 1` wire bytes and the offsets. */
+export interface WireAnswer {
+  records: Buffer;
+  nextOffset: number;
+  highWatermark: number;
+}
+
+/**
+ * A ConsumeStream's binary answers, for as long as `signal` is not aborted. An answer's bytes are
+ * valid until the next one is asked for: the consumer encodes (copies) them before it pulls again.
+ */
+export async function* consumeWireAnswers(
+  { broker, limits }: Pick<ConsumeHandlerDeps, "broker" | "limits">,
+  request: ConsumeRequest,
+  signal: AbortSignal,
+): AsyncGenerator<WireAnswer> {
+  const bounds = consumeLimits(request, limits);
+  yield* followTopic(broker, request, signal, async (offset, info, reader) => {
+    const slice = await reader.read(offset, bounds);
+    return {
+      answer: {
+        records: slice.bytes,
+        nextOffset: slice.nextOffset,
+        // Records may have been committed (and cached) after the bounds were read.
+        highWatermark: Math.max(info.nextOffset, slice.nextOffset),
+      },
+      nextOffset: slice.nextOffset,
+      release: slice.release,
+    };
+  });
+}
+
+/**
+ * Follows a topic from the request's start position through its shared tail: `read` answers the
+ * records from `offset` on, and the loop waits for commits once caught up.
+ */
+async function* followTopic<T>(
+  broker: Broker,
+  request: ConsumeRequest,
+  signal: AbortSignal,
+  read: (
+    offset: number,
+    info: TopicBounds,
+    reader: TailReader,
+  ) => Promise<{ answer: T; nextOffset: number; release?: (() => void) | undefined }>,
+): AsyncGenerator<T> {
+  const reader = broker.openTail(topicOrDefault(request.topic), signal);
+  try {
+    let offset = startOffset(request, reader.bounds());
+    while (!signal.aborted) {
+      const info = reader.bounds();
+      checkInRange(info, offset);
+      if (offset < info.nextOffset) {
+        const { answer, nextOffset, release } = await read(offset, info, reader);
+        offset = nextOffset;
+        try {
+          yield answer;
+        } finally {
+          // Every consumer pulls the next answer only after it has serialized this one (Connect's
+          // stages are pull-based async iterators), so its bytes may be reused from here on
+          // (test/api/consume-catch-up.test.ts).
+          release?.();
+        }
+        continue;
+      }
+      await reader.wait(offset);
+    }
+    // Ended by a deadline or the server's shutdown: the stream ends with that error
+    // (DEADLINE_EXCEEDED, UNAVAILABLE), not as if the topic had ended.
+    throw signal.reason;
+  } finally {
+    reader.close();
+  }
 }
 
 /** A binary answer: the records' wire bytes ride as one unknown field (record-wire.ts). */

@@ -12,6 +12,11 @@ import { TopicService } from "../gen/tidelog/v1/topic_service_pb.js";
 
 export const forwardedHeader = "tidelog-forwarded";
 
+/** What forwarding needs of a call: Connect's HandlerContext, or a call served on gRPC directly. */
+export type ForwardContext = {
+  requestHeader: Pick<HandlerContext["requestHeader"], "has">;
+} & Pick<HandlerContext, "timeoutMs" | "signal">;
+
 export interface LeaderClients {
   log: Client<typeof LogService>;
   topic: Client<typeof TopicService>;
@@ -27,13 +32,13 @@ export class LeaderForwarder {
   ) {}
 
   /** True when this call should run on the leader instead of here. */
-  shouldForward(context: HandlerContext): boolean {
+  shouldForward(context: ForwardContext): boolean {
     return !this.broker.isLeader() && !context.requestHeader.has(forwardedHeader);
   }
 
   /** Runs `call` against the leader with the caller's deadline, marking the request forwarded. */
   async forward<T>(
-    context: HandlerContext,
+    context: ForwardContext,
     call: (clients: LeaderClients, options: CallOptions) => Promise<T>,
   ): Promise<T> {
     const leader = this.broker.leader();

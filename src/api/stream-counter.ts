@@ -10,8 +10,8 @@ export class StreamCounter {
     return this.count;
   }
 
-  /** Runs `body` as one counted stream. */
-  async *track<T>(body: () => AsyncGenerator<T>): AsyncGenerator<T> {
+  /** Counts one stream; throws resource_exhausted at the limit. Call the result once, when done. */
+  acquire(): () => void {
     if (this.count >= this.streamsMax) {
       throw new TidelogError(
         "resource_exhausted",
@@ -19,10 +19,21 @@ export class StreamCounter {
       );
     }
     this.count++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.count--;
+    };
+  }
+
+  /** Runs `body` as one counted stream. */
+  async *track<T>(body: () => AsyncGenerator<T>): AsyncGenerator<T> {
+    const release = this.acquire();
     try {
       yield* body();
     } finally {
-      this.count--;
+      release();
     }
   }
 }

@@ -26,7 +26,9 @@ import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ClusterService } from "../gen/tidelog/v1/cluster_service_pb.js";
 import { LogService } from "../gen/tidelog/v1/log_service_pb.js";
 import { TopicService } from "../gen/tidelog/v1/topic_service_pb.js";
+import { createFastGrpcRoutes } from "./fast-grpc-routes.js";
 import { type ClientStreamMethod, serveClientStream } from "./grpc-client-stream.js";
+import { GrpcServerCall, grpcTimeoutMsMax } from "./grpc-server-call.js";
 import {
   defaultOnePortServerOptions,
   OnePortServer,
@@ -83,24 +85,39 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const shutdownController = new AbortController();
   const forwarder = new LeaderForwarder(deps.broker, deps.forwardTimeoutMs);
   const errorInterceptor = createErrorInterceptor(deps.logError);
+  const validator = createFastValidator();
   // Requests of the public services are validated against their protovalidate rules; the Raft
   // transport between peers carries none and skips the walk.
   const validated = {
-    interceptors: [
-      errorInterceptor,
-      createValidateInterceptor({ validator: createFastValidator() }),
-    ],
+    interceptors: [errorInterceptor, createValidateInterceptor({ validator })],
   };
   const clientStreamMethods = deps.clientStreamMethods ?? {};
+  // Plain gRPC clients of the hot LogService methods skip Connect (fast-grpc-routes.ts). Any
+  // interceptor added to the public services (authentication) must be applied there too.
+  const fast = createFastGrpcRoutes({
+    broker: deps.broker,
+    limits: deps.limits,
+    streams,
+    forwarder,
+    validator,
+    logError: deps.logError,
+    shutdown: shutdownController.signal,
+  });
   server.streamRouter = (stream, headers) => {
     const path = headers[":path"];
-    const method = path === undefined ? undefined : clientStreamMethods[path];
-    if (method === undefined || headers[":method"] !== "POST") return false;
+    if (path === undefined || headers[":method"] !== "POST") return false;
     const contentType = headers["content-type"];
     if (contentType !== "application/grpc" && contentType !== "application/grpc+proto")
       return false;
     const encoding = headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity") return false;
+    const route = fast.routes[path];
+    if (route !== undefined) {
+      route(new GrpcServerCall(stream, headers, fast.callOptions));
+      return true;
+    }
+    const method = clientStreamMethods[path];
+    if (method === undefined) return false;
     if (headers["grpc-timeout"] !== undefined || shutdownController.signal.aborted) return false;
     serveClientStream(stream, method, shutdownController.signal, deps.logError);
     return true;
@@ -136,6 +153,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
     interceptors: [errorInterceptor],
     readMaxBytes: readMaxBytes(deps.limits),
+    maxTimeoutMs: grpcTimeoutMsMax,
     // Compressed requests are accepted, but answers go uncompressed: gzip per message cost a
     // quarter of a node's CPU serving many tails, for bytes that mostly cross fast links.
     compressMinBytes: Number.MAX_SAFE_INTEGER,

@@ -9,6 +9,11 @@ import http2, { type ServerHttp2Stream } from "node:http2";
 import type { ErrorLogger } from "../api/connect-error.js";
 import { toConnectError } from "../api/connect-error.js";
 import { TidelogError } from "../errors.js";
+import {
+  GrpcMessageCutter,
+  grpcPrefixBytes,
+  incompleteMessageError,
+} from "./grpc-message-cutter.js";
 
 export interface ClientStreamMethod {
   /** A message larger than this fails the call with resource_exhausted. */
@@ -17,8 +22,7 @@ export interface ClientStreamMethod {
   onMessage(message: Buffer): undefined | Promise<void>;
 }
 
-const prefixBytes = 5;
-const emptyMessage = Buffer.alloc(prefixBytes);
+const emptyMessage = Buffer.alloc(grpcPrefixBytes);
 
 export function serveClientStream(
   stream: ServerHttp2Stream,
@@ -26,8 +30,7 @@ export function serveClientStream(
   shutdown: AbortSignal,
   logError: ErrorLogger,
 ): void {
-  let chunks: Buffer[] = [];
-  let buffered = 0;
+  const cutter = new GrpcMessageCutter(method.messageBytesMax);
   let busy = false;
   let ended = false;
   let answered = false;
@@ -84,38 +87,10 @@ export function serveClientStream(
     });
   };
 
-  /** The next complete message, or undefined when more bytes are needed. */
-  const nextMessage = (): Buffer | undefined => {
-    if (buffered < prefixBytes) return undefined;
-    if (chunks[0]!.length < prefixBytes) chunks = [Buffer.concat(chunks, buffered)];
-    const head = chunks[0]!;
-    if (head[0] !== 0) {
-      throw new TidelogError("internal", "a compressed message, but no grpc-encoding was agreed");
-    }
-    const length = head.readUInt32BE(1);
-    if (length > method.messageBytesMax) {
-      throw new TidelogError(
-        "resource_exhausted",
-        `a message of ${length} bytes exceeds the limit of ${method.messageBytesMax}`,
-      );
-    }
-    const total = prefixBytes + length;
-    if (buffered < total) return undefined;
-    buffered -= total;
-    if (head.length >= total) {
-      if (head.length > total) chunks[0] = head.subarray(total);
-      else chunks.shift();
-      return head.subarray(prefixBytes, total);
-    }
-    const whole = Buffer.concat(chunks);
-    chunks = whole.length > total ? [whole.subarray(total)] : [];
-    return whole.subarray(prefixBytes, total);
-  };
-
   const drain = () => {
     try {
       while (!answered) {
-        const message = nextMessage();
+        const message = cutter.next();
         if (message === undefined) break;
         const pending = method.onMessage(message);
         if (pending !== undefined) {
@@ -134,7 +109,7 @@ export function serveClientStream(
       return;
     }
     if (ended && !answered) {
-      if (buffered > 0) fail(new TidelogError("invalid_argument", "the stream ended mid-message"));
+      if (cutter.buffered > 0) fail(incompleteMessageError());
       else succeed();
     }
   };
@@ -149,8 +124,7 @@ export function serveClientStream(
   });
   stream.on("data", (chunk: Buffer) => {
     if (answered) return;
-    chunks.push(chunk);
-    buffered += chunk.length;
+    cutter.push(chunk);
     if (!busy) drain();
   });
   stream.once("end", () => {

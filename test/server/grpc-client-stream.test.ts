@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -21,106 +20,7 @@ import { encodeStepFrame } from "../../src/raft/driver/step-wire.js";
 import { type ClientStreamMethod, serveClientStream } from "../../src/server/grpc-client-stream.js";
 import { OnePortServer } from "../../src/server/one-port-server.js";
 import { type InProcessNode, startInProcessNode } from "../harness/in-process-node.js";
-
-function frame(payload: Buffer, flag = 0): Buffer {
-  const prefix = Buffer.alloc(5);
-  prefix[0] = flag;
-  prefix.writeUInt32BE(payload.length, 1);
-  return Buffer.concat([prefix, payload]);
-}
-
-interface Answer {
-  grpcStatus: string | undefined;
-  grpcMessage: string;
-  body: Buffer;
-}
-
-/** Sends `chunks` one write each on a new stream (ending it unless `keepOpen`), reads the answer. */
-function call(
-  port: number,
-  path: string,
-  chunks: Buffer[],
-  options: { keepOpen?: boolean; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const session = http2.connect(`http://127.0.0.1:${port}`);
-  session.on("error", () => undefined);
-  return new Promise<Answer>((resolve, reject) => {
-    const stream = session.request({
-      ":method": "POST",
-      ":path": path,
-      "content-type": "application/grpc",
-      te: "trailers",
-      ...options.headers,
-    });
-    const answer: Answer = { grpcStatus: undefined, grpcMessage: "", body: Buffer.alloc(0) };
-    const read = (headers: http2.IncomingHttpHeaders) => {
-      if (headers["grpc-status"] !== undefined) answer.grpcStatus = String(headers["grpc-status"]);
-      if (headers["grpc-message"] !== undefined)
-        answer.grpcMessage = decodeURIComponent(String(headers["grpc-message"]));
-    };
-    stream.on("response", read);
-    stream.on("trailers", read);
-    stream.on("data", (chunk: Buffer) => {
-      answer.body = Buffer.concat([answer.body, chunk]);
-    });
-    stream.on("error", () => undefined);
-    stream.on("close", () => {
-      session.close();
-      resolve(answer);
-    });
-    const timer = setTimeout(() => reject(new Error("no answer within 5 s")), 5_000);
-    stream.on("close", () => clearTimeout(timer));
-    for (const chunk of chunks) stream.write(chunk);
-    if (!options.keepOpen) stream.end();
-  });
-}
-
-/** An HTTP/2 frame: 24-bit length, type, flags, stream id, payload. */
-function h2Frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamId, 5);
-  return Buffer.concat([head, payload]);
-}
-
-/** A header as an HPACK literal without indexing (new name; names and values below 128 bytes). */
-function literal(name: string, value: string): Buffer {
-  return Buffer.concat([
-    Buffer.from([0, name.length]),
-    Buffer.from(name),
-    Buffer.from([value.length]),
-    Buffer.from(value),
-  ]);
-}
-
-/** Opens stream 1 with a POST, sends `data` without ending it, then resets it with NO_ERROR. */
-async function rawCallThenReset(port: number, path: string, data: Buffer): Promise<void> {
-  const socket = net.connect(port, "127.0.0.1");
-  socket.on("data", () => undefined);
-  socket.on("error", () => undefined);
-  await new Promise((resolve) => socket.once("connect", resolve));
-  const headers = Buffer.concat([
-    literal(":method", "POST"),
-    literal(":scheme", "http"),
-    literal(":path", path),
-    literal(":authority", "127.0.0.1"),
-    literal("content-type", "application/grpc"),
-  ]);
-  socket.write(
-    Buffer.concat([
-      Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1"),
-      h2Frame(4, 0, 0, Buffer.alloc(0)), // SETTINGS
-      h2Frame(1, 4, 1, headers), // HEADERS, END_HEADERS
-      h2Frame(0, 0, 1, data), // DATA, not END_STREAM
-    ]),
-  );
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  socket.write(h2Frame(3, 0, 1, Buffer.alloc(4))); // RST_STREAM, NO_ERROR
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  socket.destroy();
-}
+import { grpcCall, grpcFrame, rawCallThenReset } from "../harness/raw-grpc.js";
 
 describe("a client stream on the bare HTTP/2 stream", () => {
   let server: OnePortServer;
@@ -181,12 +81,12 @@ describe("a client stream on the bare HTTP/2 stream", () => {
   test("messages cut anywhere across DATA frames arrive whole and in order", async () => {
     received = [];
     const messages = Array.from({ length: 40 }, (_, i) => `message ${i} ${"x".repeat(i * 7)}`);
-    const bytes = Buffer.concat(messages.map((m) => frame(Buffer.from(m))));
+    const bytes = Buffer.concat(messages.map((m) => grpcFrame(Buffer.from(m))));
     // Cut into pieces of 1 to 13 bytes: prefixes and payloads split at every kind of boundary.
     const chunks: Buffer[] = [];
     for (let at = 0, size = 1; at < bytes.length; at += size, size = (size % 13) + 1)
       chunks.push(bytes.subarray(at, at + size));
-    const answer = await call(port, "/test.Svc/Stream", chunks);
+    const answer = await grpcCall(port, "/test.Svc/Stream", chunks);
     assert.equal(answer.grpcStatus, "0");
     assert.deepEqual(answer.body, Buffer.alloc(5), "one empty response message");
     assert.deepEqual(received, messages);
@@ -196,8 +96,8 @@ describe("a client stream on the bare HTTP/2 stream", () => {
     received = [];
     overlapped = false;
     const messages = ["slow 1", "fast 2", "slow 3", "slow 4", "fast 5"];
-    const answer = await call(port, "/test.Svc/Stream", [
-      Buffer.concat(messages.map((m) => frame(Buffer.from(m)))),
+    const answer = await grpcCall(port, "/test.Svc/Stream", [
+      Buffer.concat(messages.map((m) => grpcFrame(Buffer.from(m)))),
     ]);
     assert.equal(answer.grpcStatus, "0");
     assert.deepEqual(received, messages);
@@ -207,32 +107,32 @@ describe("a client stream on the bare HTTP/2 stream", () => {
   test("bad frames and refusals end the call with their code, while the client still sends", async () => {
     const cases: [string, Buffer[], Code][] = [
       ["oversized", [Buffer.from([0, 0, 0, 0x10, 0])], Code.ResourceExhausted],
-      ["compressed", [frame(Buffer.from("hi"), 1)], Code.Internal],
-      ["refused", [frame(Buffer.from("refuse"))], Code.FailedPrecondition],
+      ["compressed", [grpcFrame(Buffer.from("hi"), 1)], Code.Internal],
+      ["refused", [grpcFrame(Buffer.from("refuse"))], Code.FailedPrecondition],
     ];
     for (const [name, chunks, code] of cases) {
       // The stream stays open: the server must end it by itself.
-      const answer = await call(port, "/test.Svc/Stream", chunks, { keepOpen: true });
+      const answer = await grpcCall(port, "/test.Svc/Stream", chunks, { keepOpen: true });
       assert.equal(answer.grpcStatus, String(code), `${name}: ${answer.grpcMessage}`);
     }
-    const truncated = await call(port, "/test.Svc/Stream", [
-      frame(Buffer.from("whole")).subarray(0, 7),
+    const truncated = await grpcCall(port, "/test.Svc/Stream", [
+      grpcFrame(Buffer.from("whole")).subarray(0, 7),
     ]);
     assert.equal(truncated.grpcStatus, String(Code.InvalidArgument));
-    assert.match(truncated.grpcMessage, /mid-message/);
+    assert.match(truncated.grpcMessage, /incomplete envelope/);
   });
 
   test("a client's RST_STREAM(NO_ERROR) mid-call leaves the server serving", async () => {
     // Raw frames: Node's own client never resets without ending its side first. Such a reset
     // closes the server's stream without destroying it, and Node still emits 'end'.
     for (const data of [
-      frame(Buffer.from("whole")),
-      frame(Buffer.from("partial")).subarray(0, 8),
+      grpcFrame(Buffer.from("whole")),
+      grpcFrame(Buffer.from("partial")).subarray(0, 8),
     ]) {
       await rawCallThenReset(port, "/test.Svc/Stream", data);
     }
     received = [];
-    const answer = await call(port, "/test.Svc/Stream", [frame(Buffer.from("after"))]);
+    const answer = await grpcCall(port, "/test.Svc/Stream", [grpcFrame(Buffer.from("after"))]);
     assert.equal(answer.grpcStatus, "0");
     assert.deepEqual(received, ["after"]);
   });
@@ -249,7 +149,7 @@ describe("a client stream on the bare HTTP/2 stream", () => {
   });
 
   test("shutdown ends open streams with unavailable", async () => {
-    const pending = call(port, "/test.Svc/Stream", [frame(Buffer.from("before"))], {
+    const pending = grpcCall(port, "/test.Svc/Stream", [grpcFrame(Buffer.from("before"))], {
       keepOpen: true,
     });
     setTimeout(() => shutdown.abort(), 100);
@@ -271,7 +171,7 @@ describe("RaftService.StepStream in a node", () => {
 
   test("a peer's plain gRPC stream is served and refuses a foreign cluster", async () => {
     const port = Number(node.address.split(":")[1]);
-    const answer = await call(port, stepStreamPath, [encodeStepFrame(foreign)]);
+    const answer = await grpcCall(port, stepStreamPath, [encodeStepFrame(foreign)]);
     assert.equal(answer.grpcStatus, String(Code.FailedPrecondition));
     assert.match(answer.grpcMessage, /some-other-cluster/);
   });

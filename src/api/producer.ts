@@ -1,0 +1,68 @@
+// Produce, as both routes serve it (the Connect service in log-service.ts and plain gRPC in
+// server/fast-grpc-routes.ts): check the limits, forward to the leader when this node is not it,
+// else commit through the broker.
+import { create } from "@bufbuild/protobuf";
+import type { Broker, RecordInput } from "../cluster/broker.js";
+import { TidelogError } from "../errors.js";
+import {
+  type ProduceRequest,
+  type ProduceResponse,
+  ProduceResponseSchema,
+} from "../gen/tidelog/v1/log_service_pb.js";
+import type { ForwardContext, LeaderForwarder } from "./leader-forwarder.js";
+import type { ApiLimits } from "./limits.js";
+import { topicOrDefault } from "./topic-or-default.js";
+
+export interface ProducerDeps {
+  broker: Broker;
+  limits: ApiLimits;
+  forwarder: LeaderForwarder;
+}
+
+export type Producer = (
+  request: ProduceRequest,
+  context: ForwardContext,
+) => Promise<ProduceResponse>;
+
+export function createProducer({ broker, limits, forwarder }: ProducerDeps): Producer {
+  return async (request, context) => {
+    const topic = topicOrDefault(request.topic);
+    const records = checkProduce(request, limits);
+    if (forwarder.shouldForward(context)) {
+      return forwarder.forward(context, (leader, options) => leader.log.produce(request, options));
+    }
+    const offsets = await broker.produce(topic, records);
+    return create(ProduceResponseSchema, { offsets: offsets.map(BigInt) });
+  };
+}
+
+function checkProduce(request: ProduceRequest, limits: ApiLimits): RecordInput[] {
+  if (request.records.length > limits.requestRecordsMax) {
+    throw new TidelogError(
+      "resource_exhausted",
+      `a produce request holds at most ${limits.requestRecordsMax} records, got ${request.records.length}`,
+    );
+  }
+  let total = 0;
+  const records: RecordInput[] = [];
+  for (const [i, record] of request.records.entries()) {
+    let bytes = record.value.length + record.key.length;
+    for (const [name, value] of Object.entries(record.headers))
+      bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+    if (bytes > limits.recordBytesMax) {
+      throw new TidelogError(
+        "resource_exhausted",
+        `record ${i} is ${bytes} bytes; the limit is ${limits.recordBytesMax}`,
+      );
+    }
+    total += bytes;
+    if (total > limits.requestBytesMax) {
+      throw new TidelogError(
+        "resource_exhausted",
+        `the request's records exceed ${limits.requestBytesMax} bytes`,
+      );
+    }
+    records.push({ value: record.value, key: record.key, headers: record.headers });
+  }
+  return records;
+}

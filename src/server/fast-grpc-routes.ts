@@ -1,0 +1,119 @@
+// The hot methods of tidelog.v1.LogService for plain gRPC clients (application/grpc, no
+// compression), served on the HTTP/2 stream without Connect's per-call and per-message pipeline:
+// Produce, ProduceStream and ConsumeStream. They run the same cores as the Connect service
+// (api/producer.ts, api/consume-handlers.ts), decode and validate as it does
+// (api/request-decoding.ts), count streams against the same limit, and report errors alike
+// (grpc-server-call.ts). Answers are encoded by hand (api/response-wire.ts). Every other request,
+// and these methods in the other protocols, take the Connect routes.
+import type { Validator } from "@bufbuild/protovalidate";
+import type { ErrorLogger } from "../api/connect-error.js";
+import { consumeWireAnswers } from "../api/consume-handlers.js";
+import type { LeaderForwarder } from "../api/leader-forwarder.js";
+import type { ApiLimits } from "../api/limits.js";
+import { readMaxBytes } from "../api/limits.js";
+import { orderedPipeline } from "../api/ordered-pipeline.js";
+import { createProducer } from "../api/producer.js";
+import { decodeValidRequest } from "../api/request-decoding.js";
+import { consumeResponseParts, encodeProduceResponse } from "../api/response-wire.js";
+import type { StreamCounter } from "../api/stream-counter.js";
+import type { Broker } from "../cluster/broker.js";
+import {
+  ConsumeRequestSchema,
+  ProduceRequestSchema,
+  type ProduceResponse,
+} from "../gen/tidelog/v1/log_service_pb.js";
+import type { GrpcServerCall } from "./grpc-server-call.js";
+
+export interface FastGrpcRoutesDeps {
+  broker: Broker;
+  limits: ApiLimits;
+  streams: StreamCounter;
+  forwarder: LeaderForwarder;
+  validator: Validator;
+  logError: ErrorLogger;
+  shutdown: AbortSignal;
+}
+
+/** Serves one call; the route owns the stream from here on. */
+export type FastGrpcRoute = (call: GrpcServerCall) => void;
+
+export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
+  routes: Record<string, FastGrpcRoute>;
+  callOptions: ConstructorParameters<typeof GrpcServerCall>[2];
+} {
+  const { broker, limits, streams, forwarder, validator } = deps;
+  const produce = createProducer({ broker, limits, forwarder });
+  const encodeOffsets = (response: ProduceResponse) =>
+    encodeProduceResponse(response.offsets.map(Number));
+
+  const routes: Record<string, FastGrpcRoute> = {
+    "/tidelog.v1.LogService/Produce": (call) => {
+      run(call, async () => {
+        const request = decodeValidRequest(
+          ProduceRequestSchema,
+          await call.singleMessage(),
+          validator,
+        );
+        const response = await produce(request, call);
+        await call.send([encodeOffsets(response)]);
+      });
+    },
+
+    "/tidelog.v1.LogService/ProduceStream": (call) => {
+      run(call, async () => {
+        const release = streams.acquire();
+        try {
+          const requests = mapAsync(call.messages(), (bytes) =>
+            decodeValidRequest(ProduceRequestSchema, bytes, validator),
+          );
+          const responses = orderedPipeline(
+            requests,
+            (request) => produce(request, call),
+            limits.produceStreamInflightMax,
+          );
+          for await (const response of responses) await call.send([encodeOffsets(response)]);
+        } finally {
+          release();
+        }
+      });
+    },
+
+    "/tidelog.v1.LogService/ConsumeStream": (call) => {
+      run(call, async () => {
+        // Read and validated before the stream is counted, as on the Connect route.
+        const request = decodeValidRequest(
+          ConsumeRequestSchema,
+          await call.singleMessage("server-streaming"),
+          validator,
+        );
+        const release = streams.acquire();
+        try {
+          for await (const answer of consumeWireAnswers({ broker, limits }, request, call.signal))
+            await call.send(consumeResponseParts(answer));
+        } finally {
+          release();
+        }
+      });
+    },
+  };
+  return {
+    routes,
+    callOptions: {
+      messageBytesMax: readMaxBytes(limits),
+      shutdown: deps.shutdown,
+      logError: deps.logError,
+    },
+  };
+}
+
+/** Runs a call's body and ends the call with its outcome. */
+function run(call: GrpcServerCall, body: () => Promise<void>): void {
+  body().then(
+    () => call.finish(),
+    (error: unknown) => call.finish(error),
+  );
+}
+
+async function* mapAsync<I, O>(inputs: AsyncIterable<I>, map: (input: I) => O): AsyncGenerator<O> {
+  for await (const input of inputs) yield map(input);
+}
