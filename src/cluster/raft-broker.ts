@@ -9,9 +9,16 @@ import type { ConfChange } from "../raft/index.js";
 import type { Broker, ConsumeLimits, ServerInfo, TopicConfig, TopicInfo } from "./broker.js";
 import { type AdminCommand, encodeAdmin, encodeAppendRecords } from "./commands.js";
 import type { DiskSpaceGuard } from "./disk-space-guard.js";
+import { type CoalescerLimits, ProduceCoalescer } from "./produce-coalescer.js";
 import { type DecodedRecord, decodeRecord, type RecordInput } from "./record-codec.js";
 import type { TopicStateMachine } from "./topic-state-machine.js";
 import { type TailReader, TopicTails, type WireSlice } from "./topic-tail.js";
+
+/**
+ * A merged entry holds at most this much: well under a segment and the Raft message size, so
+ * that one entry never dominates a replication round; a larger request goes alone.
+ */
+const coalescerLimits: CoalescerLimits = { recordsMax: 10_000, bytesMax: 1024 * 1024 };
 
 export interface RaftBrokerOptions {
   id: string;
@@ -28,6 +35,8 @@ export class RaftBroker implements Broker {
   private nodeValue: RaftNode | undefined;
   /** Consumers' shared reads and wake-ups, per topic. */
   private readonly tails: TopicTails;
+  /** Concurrent produce requests of a topic, merged into one entry. */
+  private readonly coalescer: ProduceCoalescer;
 
   constructor(
     private readonly options: RaftBrokerOptions,
@@ -36,6 +45,10 @@ export class RaftBroker implements Broker {
     private readonly diskSpace: DiskSpaceGuard,
   ) {
     this.tails = new TopicTails(stateMachine);
+    this.coalescer = new ProduceCoalescer(
+      (name, records) => this.proposeAppend(name, records),
+      coalescerLimits,
+    );
   }
 
   /** Binds the Raft node (created once the server listens and its address is known). */
@@ -74,12 +87,16 @@ export class RaftBroker implements Broker {
     this.requireLeader();
     checkTopicName(name);
     if (!this.options.autoCreateTopics) this.stateMachine.registry.require(name);
-    const timeMs = Date.now();
-    const data = encodeAppendRecords(name, this.options.autoCreateTopics, records, timeMs);
+    const base = await this.coalescer.add(name, records);
+    return records.map((_, i) => base + i);
+  }
+
+  /** One append entry for the records of one or more produce requests (produce-coalescer.ts). */
+  private proposeAppend(name: string, records: readonly RecordInput[]): Promise<number> {
+    const data = encodeAppendRecords(name, this.options.autoCreateTopics, records, Date.now());
     // Written twice: to the Raft log and to the topic log.
     this.diskSpace.check(2 * data.length);
-    const base = (await this.node.propose(data)) as number;
-    return records.map((_, i) => base + i);
+    return this.node.propose(data) as Promise<number>;
   }
 
   async consume(name: string, offset: number, limits: ConsumeLimits): Promise<DecodedRecord[]> {

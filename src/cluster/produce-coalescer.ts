@@ -1,0 +1,98 @@
+// Produce requests for the same topic that arrive in the same turn of the event loop become one
+// append command, so one Raft entry: one frame in the Raft log, one entry to replicate, decode and
+// apply, one append to the topic log, instead of one of each per request. A request's records
+// stay together and in arrival order, so each request still gets contiguous offsets, and a
+// request acknowledged before another was sent has the lower offsets. The merged entry commits
+// or fails as a whole; every request in it gets the entry's outcome.
+import type { RecordInput } from "./record-codec.js";
+
+export interface CoalescerLimits {
+  /** Records in one merged entry; a request with more goes alone. */
+  recordsMax: number;
+  /** Value, key and header bytes (about) in one merged entry; likewise. */
+  bytesMax: number;
+}
+
+/** Proposes one append of `records` to `topic`; resolves with the offset of the first. */
+export type ProposeAppend = (topic: string, records: readonly RecordInput[]) => Promise<number>;
+
+interface Pending {
+  topic: string;
+  records: RecordInput[];
+  bytes: number;
+  waiters: { first: number; resolve: (base: number) => void; reject: (error: unknown) => void }[];
+}
+
+export class ProduceCoalescer {
+  /** Batches not yet proposed, per topic; each is proposed at the end of this turn. */
+  private readonly open = new Map<string, Pending>();
+  private flushScheduled = false;
+
+  constructor(
+    private readonly propose: ProposeAppend,
+    private readonly limits: CoalescerLimits,
+  ) {}
+
+  /** Resolves with the offset of the first of `records` once their entry is applied. */
+  add(topic: string, records: readonly RecordInput[]): Promise<number> {
+    const bytes = approximateBytes(records);
+    let batch = this.open.get(topic);
+    if (
+      batch !== undefined &&
+      (batch.records.length + records.length > this.limits.recordsMax ||
+        batch.bytes + bytes > this.limits.bytesMax)
+    ) {
+      this.proposeBatch(batch);
+      batch = undefined;
+    }
+    if (batch === undefined) {
+      batch = { topic, records: [], bytes: 0, waiters: [] };
+      this.open.set(topic, batch);
+    }
+    const first = batch.records.length;
+    for (const record of records) batch.records.push(record);
+    batch.bytes += bytes;
+    const pending = batch;
+    const result = new Promise<number>((resolve, reject) => {
+      pending.waiters.push({ first, resolve, reject });
+    });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return result;
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const batch of [...this.open.values()]) this.proposeBatch(batch);
+  }
+
+  private proposeBatch(batch: Pending): void {
+    this.open.delete(batch.topic);
+    let proposed: Promise<number>;
+    try {
+      proposed = this.propose(batch.topic, batch.records);
+    } catch (error) {
+      proposed = Promise.reject(error);
+    }
+    proposed.then(
+      (base) => {
+        for (const waiter of batch.waiters) waiter.resolve(base + waiter.first);
+      },
+      (error: unknown) => {
+        for (const waiter of batch.waiters) waiter.reject(error);
+      },
+    );
+  }
+}
+
+/** Value, key and header bytes (headers as UTF-16 lengths), plus framing per record. */
+function approximateBytes(records: readonly RecordInput[]): number {
+  let bytes = 0;
+  for (const record of records) {
+    bytes += record.value.length + record.key.length + 32;
+    for (const [name, value] of Object.entries(record.headers)) bytes += name.length + value.length;
+  }
+  return bytes;
+}
