@@ -1,18 +1,25 @@
 // A request message decoded and validated as the Connect routes do it (the patched parse error of
 // patches/@connectrpc+connect, @connectrpc/validate's interceptor), for the routes that serve
 // plain gRPC without Connect (server/fast-grpc-routes.ts): the same codes, messages and details.
+// A ProduceRequest is first tried with the hand decoder (api/produce-request-wire.ts); what it
+// declines takes protobuf-es's fromBinary, which decodes it or raises the parse error.
 import { type DescMessage, fromBinary, type MessageShape } from "@bufbuild/protobuf";
 import { type Validator, violationsToProto } from "@bufbuild/protovalidate";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { ProduceRequestSchema } from "../gen/tidelog/v1/log_service_pb.js";
+import { decodeProduceRequestFast } from "./produce-request-wire.js";
 
 export function decodeValidRequest<Desc extends DescMessage>(
   schema: Desc,
   bytes: Uint8Array,
   validator: Validator,
 ): MessageShape<Desc> {
-  let message: MessageShape<Desc>;
+  let message: MessageShape<Desc> | undefined;
+  if (schema.typeName === ProduceRequestSchema.typeName) {
+    message = decodeProduceRequestFast(bytes) as MessageShape<Desc> | undefined;
+  }
   try {
-    message = fromBinary(schema, bytes);
+    message ??= fromBinary(schema, bytes);
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);
     throw new ConnectError(
