@@ -29,6 +29,7 @@ import {
 import { type ClusterBenchSettings, fullSettings, quickSettings } from "./lib/cluster-settings.js";
 import { monotonicMicros, summarizeCpuProfile } from "./lib/cpu-profile-summary.js";
 import { measureFdatasync, measureSequentialWrite } from "./lib/disk-limits.js";
+import { measureH2RoundTrip } from "./lib/h2-round-trip.js";
 import { BenchCluster, type BenchNode, type NodeLaunchOptions } from "./lib/node-launcher.js";
 import { peakRssMiB } from "./lib/node-usage.js";
 import { runPairedScaling } from "./lib/paired-scaling.js";
@@ -76,7 +77,8 @@ async function measureMachine(run: ClusterBenchSettings) {
     progress(`machine limits in ${directory}`);
     const fdatasync = await measureFdatasync(directory, run.disk.fdatasync);
     const sequential = await measureSequentialWrite(directory, run.disk.sequential);
-    return { fdatasync, sequential };
+    const roundTrip = await measureH2RoundTrip(run.roundTrip);
+    return { fdatasync, sequential, roundTrip };
   } finally {
     await rm(directory, { recursive: true, force: true });
   }
@@ -160,7 +162,9 @@ async function runAll(run: ClusterBenchSettings): Promise<void> {
   };
   const sections = [
     `tidelog cluster benchmark (${environment.mode}; ${environment.cpus} CPUs; load ${loadBefore.map((load) => load.toFixed(1)).join(" ")} → ${loadAfter.map((load) => load.toFixed(1)).join(" ")})`,
-    ...(machine === undefined ? [] : [diskTable(machine.fdatasync, machine.sequential)]),
+    ...(machine === undefined
+      ? []
+      : [diskTable(machine.fdatasync, machine.sequential, machine.roundTrip)]),
     ...(produce.length === 0 ? [] : [produceTable(produce), ratioTable(ratios)]),
     ...(catchUp === undefined ? [] : [catchUpTable(catchUp)]),
     ...(tails.length === 0 ? [] : [tailTable(tails)]),

@@ -2,6 +2,7 @@
 import type { CatchUpResult } from "./catch-up.js";
 import { type GoalCheck, label, type ScalingRatio } from "./cluster-goals.js";
 import type { FdatasyncResult, SequentialWriteResult } from "./disk-limits.js";
+import type { RoundTripResult } from "./h2-round-trip.js";
 import type { ProduceResult } from "./produce-run.js";
 import { formatNumber, formatTable } from "./result-table.js";
 import type { TailResult } from "./tail-latency.js";
@@ -113,7 +114,11 @@ export function peakRssTable(peaks: Record<string, Record<string, number>>): str
   );
 }
 
-export function diskTable(fdatasync: FdatasyncResult, sequential: SequentialWriteResult): string {
+export function diskTable(
+  fdatasync: FdatasyncResult,
+  sequential: SequentialWriteResult,
+  roundTrip: RoundTripResult,
+): string {
   return formatTable(
     ["machine limit", "figure", "p50 ms", "p99 ms"],
     [
@@ -128,6 +133,12 @@ export function diskTable(fdatasync: FdatasyncResult, sequential: SequentialWrit
         `${formatNumber(sequential.megabytesPerSecond)} MB/s`,
         "",
         "",
+      ],
+      [
+        "bare HTTP/2 unary round trip, 2 processes",
+        `${formatNumber(roundTrip.requestsPerSecond)}/s`,
+        formatNumber(roundTrip.latency.p50Ms, 3),
+        formatNumber(roundTrip.latency.p99Ms, 3),
       ],
     ],
   );

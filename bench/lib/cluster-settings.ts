@@ -19,6 +19,8 @@ export interface ClusterBenchSettings {
     fdatasync: { durationMs: number; countMax: number };
     sequential: { durationMs: number; bytesMax: number };
   };
+  /** The bare HTTP/2 unary round trip between two processes (h2-round-trip.ts). */
+  roundTrip: { durationMs: number; countMax: number };
   /** How long the profiled scenario (--profile) runs. */
   profileMs: number;
   /** --only=scaling: the ratios in alternating slices (see paired-scaling.ts). */
@@ -35,6 +37,7 @@ export const fullSettings: ClusterBenchSettings = {
     fdatasync: { durationMs: 3_000, countMax: 100_000 },
     sequential: { durationMs: 5_000, bytesMax: 1024 * 1024 * 1024 },
   },
+  roundTrip: { durationMs: 3_000, countMax: 20_000 },
   profileMs: 15_000,
   scaling: {
     recordSizes: [100, 1024],
@@ -55,6 +58,7 @@ export const quickSettings: ClusterBenchSettings = {
     fdatasync: { durationMs: 1_000, countMax: 10_000 },
     sequential: { durationMs: 1_000, bytesMax: 256 * 1024 * 1024 },
   },
+  roundTrip: { durationMs: 1_000, countMax: 5_000 },
   profileMs: 5_000,
   scaling: { recordSizes: [1024], slices: 2, sliceMs: 500, warmupMs: 100, recordsMax: 100_000 },
 };

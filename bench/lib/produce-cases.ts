@@ -21,6 +21,16 @@ export const produceCases: readonly ProduceCase[] = [
     recordsPerRequest: 1,
   },
   {
+    // One record at a time over an open stream: a client that keeps its stream (as Kafka
+    // producers keep their connection) pays no per-call HTTP/2 set-up.
+    key: "stream-1",
+    description: "ProduceStream, 1 record, 1 in flight",
+    client: "connect-grpc",
+    call: "stream",
+    inflight: 1,
+    recordsPerRequest: 1,
+  },
+  {
     key: "stream-256",
     description: "ProduceStream, 1 record, 256 in flight",
     client: "connect-grpc",
