@@ -92,13 +92,15 @@ export interface WireAnswer {
  * A ConsumeStream's binary answers, for as long as `signal` is not aborted. An answer's bytes are
  * valid until the next one is asked for: the consumer encodes (copies) them before it pulls again.
  */
-export async function* consumeWireAnswers(
+export function consumeWireAnswers(
   { broker, limits }: Pick<ConsumeHandlerDeps, "broker" | "limits">,
   request: ConsumeRequest,
   signal: AbortSignal,
 ): AsyncGenerator<WireAnswer> {
   const bounds = consumeLimits(request, limits);
-  yield* followTopic(broker, request, signal, async (offset, info, reader) => {
+  // followTopic's generator itself, not one wrapped in another: every delivery to a tailing
+  // stream passes through each generator layer.
+  return followTopic(broker, request, signal, async (offset, info, reader) => {
     const slice = await reader.read(offset, bounds);
     return {
       answer: {

@@ -71,7 +71,10 @@ export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
             (request) => produce(request, call),
             limits.produceStreamInflightMax,
           );
-          for await (const response of responses) await call.send([encodeOffsets(response)]);
+          for await (const response of responses) {
+            const full = call.send([encodeOffsets(response)]);
+            if (full !== undefined) await full;
+          }
         } finally {
           release();
         }
@@ -88,8 +91,10 @@ export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
         );
         const release = streams.acquire();
         try {
-          for await (const answer of consumeWireAnswers({ broker, limits }, request, call.signal))
-            await call.send(consumeResponseParts(answer));
+          for await (const answer of consumeWireAnswers({ broker, limits }, request, call.signal)) {
+            const full = call.send(consumeResponseParts(answer));
+            if (full !== undefined) await full;
+          }
         } finally {
           release();
         }

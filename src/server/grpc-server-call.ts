@@ -172,9 +172,11 @@ export class GrpcServerCall {
 
   /**
    * Sends one message, the concatenation of `parts` (protobuf bytes without the gRPC prefix).
-   * Resolves at once, or once the stream has room again; rejects if the call ended meanwhile.
+   * Returns undefined when the stream has room for more, else a promise that resolves once it
+   * has (no promise per message on the common path: tails send one message per commit), or
+   * rejects if the call ended meanwhile.
    */
-  send(parts: readonly Buffer[]): Promise<void> {
+  send(parts: readonly Buffer[]): Promise<void> | undefined {
     if (this.finished) return Promise.reject(new ClientGoneError());
     let length = 0;
     for (const part of parts) length += part.length;
@@ -191,7 +193,7 @@ export class GrpcServerCall {
       this.stream.destroy();
       return Promise.reject(error);
     }
-    if (room) return Promise.resolve();
+    if (room) return undefined;
     return new Promise((resolve, reject) => {
       const settle = () => {
         this.stream.off("drain", settle);
