@@ -43,6 +43,8 @@ const clientGoneCodes = new Set([
   "ERR_HTTP2_STREAM_ERROR",
   // Writing a response to a stream the client reset (RST_STREAM CANCEL) or whose session it closed.
   "ERR_HTTP2_INVALID_STREAM",
+  // Answering a ProduceStream whose client reset it with RST_STREAM(NO_ERROR).
+  "ERR_STREAM_WRITE_AFTER_END",
   "ECONNRESET",
   "EPIPE",
   "ABORT_ERR",

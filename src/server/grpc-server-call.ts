@@ -11,7 +11,6 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { ErrorLogger } from "../api/connect-error.js";
 import { toConnectError } from "../api/connect-error.js";
-import { TidelogError } from "../errors.js";
 import {
   GrpcMessageCutter,
   grpcPrefixBytes,
@@ -50,14 +49,21 @@ export class GrpcServerCall {
     | { resolve: (message: Buffer | undefined) => void; reject: (error: unknown) => void }
     | undefined;
   private controller: AbortController | undefined;
-  /** Why the call ended; its signal's abort reason (made only when a signal was asked for). */
-  private endReason: (() => unknown) | undefined;
+  /**
+   * Why the call's signal is aborted (the call ended, or the server is stopping); the reason is
+   * made only when a signal was asked for.
+   */
+  private abortReason: (() => unknown) | undefined;
   private finished = false;
   private headersSent = false;
   private readonly deadlineMs: number | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
-  private readonly onShutdown = () =>
-    this.finish(new TidelogError("unavailable", "server is shutting down"));
+  /**
+   * The server started to stop: work in progress may finish within the grace period (a produce
+   * under way is answered with its outcome, as on the Connect routes, never "unavailable" for a
+   * record that commits); streams that wait on the signal (ConsumeStream) end with its reason.
+   */
+  private readonly onShutdown = () => this.abortSignal(() => this.options.shutdown.reason);
 
   constructor(
     readonly stream: ServerHttp2Stream,
@@ -75,6 +81,12 @@ export class GrpcServerCall {
     });
     // Reset by the client, or the session went away: nobody is left to answer.
     stream.once("close", () => this.onClose());
+    // A reset while a write waits for room: Node destroys such a stream only once its input was
+    // read to the end, and a paused input never is. Nothing more will be sent or read.
+    stream.once("aborted", () => {
+      this.onClose();
+      if (!stream.destroyed) stream.destroy();
+    });
     const timeout = parseTimeout(
       typeof headers["grpc-timeout"] === "string" ? headers["grpc-timeout"] : null,
       grpcTimeoutMsMax,
@@ -92,7 +104,8 @@ export class GrpcServerCall {
         timeout.timeoutMs,
       );
     }
-    if (options.shutdown.aborted) this.onShutdown();
+    // A call that arrives once the server is stopping is refused before any work is done.
+    if (options.shutdown.aborted) this.finish(options.shutdown.reason);
     else options.shutdown.addEventListener("abort", this.onShutdown, { once: true });
   }
 
@@ -105,7 +118,7 @@ export class GrpcServerCall {
   get signal(): AbortSignal {
     if (this.controller === undefined) {
       this.controller = new AbortController();
-      if (this.endReason !== undefined) this.controller.abort(this.endReason());
+      if (this.abortReason !== undefined) this.controller.abort(this.abortReason());
     }
     return this.controller.signal;
   }
@@ -213,11 +226,11 @@ export class GrpcServerCall {
   finish(error?: unknown): void {
     if (this.finished) return;
     this.finished = true;
-    this.endReason = () => error ?? new ConnectError("the call ended", Code.Canceled);
+    this.abortSignal(() => error ?? new ConnectError("the call ended", Code.Canceled));
     this.cleanUp();
-    this.controller?.abort(this.endReason());
     this.wake();
     const stream = this.stream;
+    this.discardInput();
     if (stream.closed || stream.destroyed) return;
     const trailers = error === undefined ? { "grpc-status": "0" } : this.errorTrailers(error);
     // A client still sending must be told to stop (RFC 9113 §8.1), after the answer left: once
@@ -305,11 +318,32 @@ export class GrpcServerCall {
   private onClose(): void {
     if (!this.finished) {
       this.finished = true;
-      this.endReason = () => new ConnectError("the client went away", Code.Canceled);
-      this.controller?.abort(this.endReason());
+      this.abortSignal(() => new ConnectError("the client went away", Code.Canceled));
     }
     this.cleanUp();
     this.wake();
+  }
+
+  /** Aborts the call's signal (now, or when it is first asked for); the first reason stays. */
+  private abortSignal(reason: () => unknown): void {
+    if (this.abortReason !== undefined) return;
+    this.abortReason = reason;
+    this.controller?.abort(reason());
+  }
+
+  /**
+   * The call has ended: what the client still sends is read and dropped, so that the stream
+   * reaches its end; one the client reset (RST_STREAM NO_ERROR) is destroyed there, which Node
+   * does not do by itself while input is unread.
+   */
+  private discardInput(): void {
+    this.queue.length = 0;
+    const stream = this.stream;
+    if (this.inputEnded) return;
+    stream.once("end", () => {
+      if (stream.closed && !stream.destroyed) stream.destroy();
+    });
+    stream.resume();
   }
 
   private cleanUp(): void {

@@ -352,6 +352,40 @@ describe("plain gRPC served on the HTTP/2 stream", () => {
     }
     await assertServingAndReleased();
   });
+  test("a ProduceStream reset with NO_ERROR while blocked both ways is released", async () => {
+    // The client reads no answers (a 16-byte window) and writes until the server stops reading,
+    // then resets with RST_STREAM(NO_ERROR) and leaves. Node keeps such a stream until its input
+    // was read to the end; as many clients as streamsMax once used up every slot for good.
+    const request = produceMessage("reset-blocked", ["v"]);
+    for (let client = 0; client < streamsMax; client++) {
+      const session = http2.connect(node.baseUrl, { settings: { initialWindowSize: 16 } });
+      session.on("error", () => undefined);
+      const stream = session.request({
+        ":method": "POST",
+        ":path": produceStreamPath,
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      stream.on("error", () => undefined);
+      let stalled = false;
+      for (let written = 0; !stalled && written < 100_000; written++) {
+        if (stream.write(request)) continue;
+        stalled = !(await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), 300);
+          stream.once("drain", () => {
+            clearTimeout(timer);
+            resolve(true);
+          });
+        }));
+      }
+      assert.ok(stalled, "the server kept reading");
+      stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      session.destroy();
+    }
+    await eventually(() => node.node.app.server.connectionCount === 0, "every connection closed");
+    await assertServingAndReleased();
+  });
 });
 
 describe("plain gRPC and server shutdown", () => {
@@ -368,6 +402,38 @@ describe("plain gRPC and server shutdown", () => {
       assert.equal(answer.grpcStatus, String(Code.Unavailable), answer.grpcMessage);
       assert.equal(answer.grpcMessage, "server is shutting down");
       assert.equal(node.node.app.streams.active, 0);
+    } finally {
+      await (closed ?? node.close());
+    }
+  });
+
+  test("a Produce under way when the node stops is answered with its outcome", async () => {
+    // Connect answers a unary call that is under way within the grace period; so must this
+    // route: an UNAVAILABLE for a record that commits invites a duplicate on retry.
+    const node = await startInProcessNode({ shutdownGraceMs: 5_000 });
+    const port = Number(node.address.split(":")[1]);
+    let closed: Promise<void> | undefined;
+    try {
+      await grpcCall(port, producePath, [produceMessage("stopping", ["a"])]);
+      // Hold the answer back once the record is committed, until the node has started to stop.
+      const broker = node.node.broker;
+      const produce = broker.produce.bind(broker);
+      let committed: number[] | undefined;
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      broker.produce = async (topic, records) => {
+        committed = await produce(topic, records);
+        await held;
+        return committed;
+      };
+      const pending = grpcCall(port, producePath, [produceMessage("stopping", ["b"])]);
+      await eventually(() => committed !== undefined, "the record is committed");
+      closed = node.close();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      release();
+      const answer = await pending;
+      assert.equal(answer.grpcStatus, "0", answer.grpcMessage);
+      assert.deepEqual(answeredOffsets(answer.body), [committed]);
     } finally {
       await (closed ?? node.close());
     }
