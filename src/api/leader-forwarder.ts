@@ -41,6 +41,34 @@ export class LeaderForwarder {
     context: ForwardContext,
     call: (clients: LeaderClients, options: CallOptions) => Promise<T>,
   ): Promise<T> {
+    const clients = this.leaderClients();
+    const remaining = context.timeoutMs();
+    return call(clients, {
+      headers: { [forwardedHeader]: "1" },
+      timeoutMs: remaining === undefined ? this.defaultTimeoutMs : Math.max(1, remaining),
+      signal: context.signal,
+    });
+  }
+
+  /**
+   * Runs a streaming `call` against the leader, marking it forwarded: with the caller's deadline
+   * if it set one, else none (a stream may last as long as its client wants).
+   */
+  async *forwardStream<T>(
+    context: ForwardContext,
+    call: (clients: LeaderClients, options: CallOptions) => AsyncIterable<T>,
+  ): AsyncGenerator<T> {
+    const clients = this.leaderClients();
+    const remaining = context.timeoutMs();
+    yield* call(clients, {
+      headers: { [forwardedHeader]: "1" },
+      ...(remaining === undefined ? {} : { timeoutMs: Math.max(1, remaining) }),
+      signal: context.signal,
+    });
+  }
+
+  /** The leader's clients; unavailable with a NotLeader detail while no leader is known. */
+  private leaderClients(): LeaderClients {
     const leader = this.broker.leader();
     if (leader?.address === undefined || leader.address === "") {
       throw new TidelogError(
@@ -53,13 +81,7 @@ export class LeaderForwarder {
         },
       );
     }
-    const remaining = context.timeoutMs();
-    const options: CallOptions = {
-      headers: { [forwardedHeader]: "1" },
-      timeoutMs: remaining === undefined ? this.defaultTimeoutMs : Math.max(1, remaining),
-      signal: context.signal,
-    };
-    return call(this.clientsFor(leader.address), options);
+    return this.clientsFor(leader.address);
   }
 
   private clientsFor(address: string): LeaderClients {
@@ -80,6 +102,6 @@ export class LeaderForwarder {
 
 export interface CallOptions {
   headers: Record<string, string>;
-  timeoutMs: number;
+  timeoutMs?: number;
   signal: AbortSignal;
 }

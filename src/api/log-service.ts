@@ -7,8 +7,7 @@ import type { LogService, ProduceRequest } from "../gen/tidelog/v1/log_service_p
 import { createConsumeHandlers } from "./consume-handlers.js";
 import type { LeaderForwarder } from "./leader-forwarder.js";
 import type { ApiLimits } from "./limits.js";
-import { orderedPipeline } from "./ordered-pipeline.js";
-import { createProducer } from "./producer.js";
+import { createProducer, createStreamProducer } from "./producer.js";
 import type { StreamCounter } from "./stream-counter.js";
 
 export interface LogServiceDeps {
@@ -25,18 +24,13 @@ export function createLogService({
   forwarder,
 }: LogServiceDeps): ServiceImpl<typeof LogService> {
   const produce = createProducer({ broker, limits, forwarder });
+  const produceStream = createStreamProducer({ broker, limits, forwarder }, produce);
 
   return {
     produce,
 
     produceStream(requests: AsyncIterable<ProduceRequest>, context: HandlerContext) {
-      return streams.track(() =>
-        orderedPipeline(
-          requests,
-          (request) => produce(request, context),
-          limits.produceStreamInflightMax,
-        ),
-      );
+      return streams.track(() => produceStream(requests, context));
     },
 
     ...createConsumeHandlers({ broker, limits, streams }),

@@ -53,3 +53,11 @@ export async function* orderedPipeline<I, O>(
     reader.catch(() => undefined);
   }
 }
+
+/** `inputs` with `map` applied to each, in order. */
+export async function* mapAsync<I, O>(
+  inputs: AsyncIterable<I>,
+  map: (input: I) => O,
+): AsyncGenerator<O> {
+  for await (const input of inputs) yield map(input);
+}

@@ -11,6 +11,7 @@ import {
 } from "../gen/tidelog/v1/log_service_pb.js";
 import type { ForwardContext, LeaderForwarder } from "./leader-forwarder.js";
 import type { ApiLimits } from "./limits.js";
+import { orderedPipeline } from "./ordered-pipeline.js";
 import { topicOrDefault } from "./topic-or-default.js";
 
 export interface ProducerDeps {
@@ -23,6 +24,48 @@ export type Producer = (
   request: ProduceRequest,
   context: ForwardContext,
 ) => Promise<ProduceResponse>;
+
+export type StreamProducer = (
+  requests: AsyncIterable<ProduceRequest>,
+  context: ForwardContext,
+) => AsyncGenerator<ProduceResponse>;
+
+/**
+ * ProduceStream, as both routes serve it: on the leader, requests are committed as they arrive
+ * with at most `produceStreamInflightMax` unanswered, answered in order. A follower forwards the
+ * whole stream as one ProduceStream to the leader: forwarding each request as its own call let
+ * concurrent requests of one stream commit out of their order.
+ */
+export function createStreamProducer(deps: ProducerDeps, produce: Producer): StreamProducer {
+  const { limits, forwarder } = deps;
+  return async function* (requests, context) {
+    if (!forwarder.shouldForward(context)) {
+      yield* orderedPipeline(
+        requests,
+        (request) => produce(request, context),
+        limits.produceStreamInflightMax,
+      );
+      return;
+    }
+    // A request over a limit ends the input here: the leader answers those before it, then the
+    // stream fails with that request's error, as on the leader.
+    let inputError: { error: unknown } | undefined;
+    async function* checked(): AsyncGenerator<ProduceRequest> {
+      try {
+        for await (const request of requests) {
+          checkProduce(request, limits);
+          yield request;
+        }
+      } catch (error) {
+        inputError = { error };
+      }
+    }
+    yield* forwarder.forwardStream(context, (leader, options) =>
+      leader.log.produceStream(checked(), options),
+    );
+    if (inputError !== undefined) throw inputError.error;
+  };
+}
 
 export function createProducer({ broker, limits, forwarder }: ProducerDeps): Producer {
   return async (request, context) => {

@@ -11,8 +11,8 @@ import { consumeWireAnswers } from "../api/consume-handlers.js";
 import type { LeaderForwarder } from "../api/leader-forwarder.js";
 import type { ApiLimits } from "../api/limits.js";
 import { readMaxBytes } from "../api/limits.js";
-import { orderedPipeline } from "../api/ordered-pipeline.js";
-import { createProducer } from "../api/producer.js";
+import { mapAsync } from "../api/ordered-pipeline.js";
+import { createProducer, createStreamProducer } from "../api/producer.js";
 import { decodeValidRequest } from "../api/request-decoding.js";
 import { consumeResponseParts, encodeProduceResponse } from "../api/response-wire.js";
 import type { StreamCounter } from "../api/stream-counter.js";
@@ -43,6 +43,7 @@ export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
 } {
   const { broker, limits, streams, forwarder, validator } = deps;
   const produce = createProducer({ broker, limits, forwarder });
+  const produceStream = createStreamProducer({ broker, limits, forwarder }, produce);
   const encodeOffsets = (response: ProduceResponse) =>
     encodeProduceResponse(response.offsets.map(Number));
 
@@ -66,12 +67,7 @@ export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
           const requests = mapAsync(call.messages(), (bytes) =>
             decodeValidRequest(ProduceRequestSchema, bytes, validator),
           );
-          const responses = orderedPipeline(
-            requests,
-            (request) => produce(request, call),
-            limits.produceStreamInflightMax,
-          );
-          for await (const response of responses) {
+          for await (const response of produceStream(requests, call)) {
             const full = call.send([encodeOffsets(response)]);
             if (full !== undefined) await full;
           }
@@ -117,8 +113,4 @@ function run(call: GrpcServerCall, body: () => Promise<void>): void {
     () => call.finish(),
     (error: unknown) => call.finish(error),
   );
-}
-
-async function* mapAsync<I, O>(inputs: AsyncIterable<I>, map: (input: I) => O): AsyncGenerator<O> {
-  for await (const input of inputs) yield map(input);
 }
