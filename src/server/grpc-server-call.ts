@@ -25,8 +25,12 @@ export interface GrpcServerCallOptions {
   logError: ErrorLogger;
 }
 
-/** Messages queued for a consumer that has not asked for them yet, before the stream pauses. */
+/**
+ * Messages, and their bytes, queued for a consumer that has not asked for them yet: past either
+ * the stream pauses, so a call holds at most about this much besides one message being cut.
+ */
 const inputQueueMax = 16;
+const inputQueueBytesMax = 1024 * 1024;
 /**
  * grpc-timeout values above this (about 24.8 days) are refused with invalid_argument, on the
  * Connect routes too (app.ts): a longer one would overflow Node's timers and fire at once.
@@ -43,6 +47,7 @@ export class ClientGoneError extends Error {
 export class GrpcServerCall {
   private readonly cutter: GrpcMessageCutter;
   private readonly queue: Buffer[] = [];
+  private queuedBytes = 0;
   private inputEnded = false;
   private inputError: unknown;
   private waiter:
@@ -140,11 +145,8 @@ export class GrpcServerCall {
 
   /** The next request message; undefined once the client ended its side. */
   nextMessage(): Promise<Buffer | undefined> {
-    const queued = this.queue.shift();
-    if (queued !== undefined) {
-      if (this.queue.length < inputQueueMax && this.stream.isPaused()) this.stream.resume();
-      return Promise.resolve(queued);
-    }
+    const queued = this.take();
+    if (queued !== undefined) return Promise.resolve(queued);
     if (this.inputError !== undefined) return Promise.reject(this.inputError);
     if (this.inputEnded) return Promise.resolve(undefined);
     if (this.finished) return Promise.reject(new ClientGoneError());
@@ -287,19 +289,33 @@ export class GrpcServerCall {
         const message = this.cutter.next();
         if (message === undefined) break;
         this.queue.push(message);
+        this.queuedBytes += message.length;
       }
     } catch (error) {
       this.inputError = error;
     }
-    if (this.queue.length >= inputQueueMax) this.stream.pause();
+    if (this.queueFull()) this.stream.pause();
     this.wake();
+  }
+
+  private queueFull(): boolean {
+    return this.queue.length >= inputQueueMax || this.queuedBytes >= inputQueueBytesMax;
+  }
+
+  /** The oldest queued message; reading resumes once the queue has room again. */
+  private take(): Buffer | undefined {
+    const message = this.queue.shift();
+    if (message === undefined) return undefined;
+    this.queuedBytes -= message.length;
+    if (!this.finished && !this.queueFull() && this.stream.isPaused()) this.stream.resume();
+    return message;
   }
 
   /** Hands a waiting reader what it was waiting for. */
   private wake(): void {
     const waiter = this.waiter;
     if (waiter === undefined) return;
-    const queued = this.queue.shift();
+    const queued = this.take();
     if (queued !== undefined) {
       this.waiter = undefined;
       waiter.resolve(queued);
@@ -338,6 +354,7 @@ export class GrpcServerCall {
    */
   private discardInput(): void {
     this.queue.length = 0;
+    this.queuedBytes = 0;
     const stream = this.stream;
     if (this.inputEnded) return;
     stream.once("end", () => {
