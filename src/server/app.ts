@@ -119,7 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     const method = clientStreamMethods[path];
     if (method === undefined) return false;
     if (headers["grpc-timeout"] !== undefined || shutdownController.signal.aborted) return false;
-    serveClientStream(stream, method, shutdownController.signal, deps.logError);
+    serveClientStream(stream, headers, method, shutdownController.signal, deps.logError);
     return true;
   };
   // Every call in progress listens on the shutdown signal (connect links it into each call's

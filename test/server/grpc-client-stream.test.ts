@@ -66,7 +66,7 @@ describe("a client stream on the bare HTTP/2 stream", () => {
     );
     server.streamRouter = (stream, headers) => {
       if (headers[":path"] !== "/test.Svc/Stream") return false;
-      serveClientStream(stream, method, shutdown.signal, () => undefined);
+      serveClientStream(stream, headers, method, shutdown.signal, () => undefined);
       return true;
     };
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
