@@ -6,20 +6,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { recordsAsUnknownField } from "../../src/api/record-wire.js";
 import type { DecodedRecord } from "../../src/cluster/broker.js";
 import { encodeRecord } from "../../src/cluster/record-codec.js";
 import { encodeRecordsWire } from "../../src/cluster/record-transcoder.js";
 import { ConsumeResponseSchema } from "../../src/gen/tidelog/v1/log_service_pb.js";
-import { RecordSchema } from "../../src/gen/tidelog/v1/record_pb.js";
-
-/**
- * protobuf-es, the reference these tests decode with, assigns map entries on plain objects, so
- * it drops a key named "__proto__" (the transcoder writes it; the reference cannot read it back).
- */
-const notProtoKey = (key: string) => key !== "__proto__";
+import { notProtoKey, recordMessage } from "../harness/protobuf-reference.js";
 
 const bytes = (maxLength: number) =>
   fc.uint8Array({ maxLength }).map((array) => Buffer.from(array));
@@ -52,15 +45,7 @@ function declaredBytes(records: DecodedRecord[]): Uint8Array {
   return toBinary(
     ConsumeResponseSchema,
     create(ConsumeResponseSchema, {
-      records: records.map((record) =>
-        create(RecordSchema, {
-          value: record.value,
-          key: record.key,
-          headers: record.headers,
-          offset: BigInt(record.offset),
-          time: timestampFromMs(record.timeMs),
-        }),
-      ),
+      records: records.map(recordMessage),
     }),
   );
 }

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { recordsAsUnknownField } from "../../src/api/record-wire.js";
 import type { DecodedRecord } from "../../src/cluster/broker.js";
@@ -10,12 +9,7 @@ import { encodeRecordsWire } from "../../src/cluster/record-transcoder.js";
 import { TidelogError } from "../../src/errors.js";
 import { ConsumeResponseSchema } from "../../src/gen/tidelog/v1/log_service_pb.js";
 import { RecordSchema } from "../../src/gen/tidelog/v1/record_pb.js";
-
-/**
- * protobuf-es, the reference these tests decode with, assigns map entries on plain objects, so
- * it drops a key named "__proto__" (the transcoder writes it; the reference cannot read it back).
- */
-const notProtoKey = (key: string) => key !== "__proto__";
+import { notProtoKey, recordMessage } from "../harness/protobuf-reference.js";
 
 const recordArbitrary: fc.Arbitrary<DecodedRecord> = fc.record({
   value: fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes)),
@@ -33,15 +27,7 @@ const recordArbitrary: fc.Arbitrary<DecodedRecord> = fc.record({
 
 function declared(records: DecodedRecord[]) {
   return create(ConsumeResponseSchema, {
-    records: records.map((record) =>
-      create(RecordSchema, {
-        value: record.value,
-        key: record.key,
-        headers: record.headers,
-        offset: BigInt(record.offset),
-        time: timestampFromMs(record.timeMs),
-      }),
-    ),
+    records: records.map(recordMessage),
     nextOffset: 7n,
     highWatermark: 9n,
   });

@@ -12,6 +12,7 @@ import {
   ProduceResponseSchema,
 } from "../../src/gen/tidelog/v1/log_service_pb.js";
 import { RecordSchema } from "../../src/gen/tidelog/v1/record_pb.js";
+import { notProtoKey } from "../harness/protobuf-reference.js";
 
 /** Offsets below 2^53, weighted towards the varint length boundaries and the extremes. */
 const offsetArbitrary = fc.oneof(
@@ -39,9 +40,6 @@ const offsetArbitrary = fc.oneof(
   fc.nat(),
   fc.maxSafeNat(),
 );
-
-/** protobuf-es assigns map entries on plain objects and cannot read a key named "__proto__". */
-const notProtoKey = (key: string) => key !== "__proto__";
 
 const recordArbitrary = fc
   .record({

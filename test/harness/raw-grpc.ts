@@ -62,6 +62,49 @@ export interface GrpcCallOptions {
   timeoutMs?: number;
 }
 
+/** Opens a plain gRPC request stream to `path` on `session` (its errors are the caller's to read). */
+export function openGrpcStream(
+  session: http2.ClientHttp2Session,
+  path: string,
+  headers: Record<string, string> = {},
+): http2.ClientHttp2Stream {
+  const stream = session.request({
+    ":method": "POST",
+    ":path": path,
+    "content-type": "application/grpc",
+    te: "trailers",
+    ...headers,
+  });
+  stream.on("error", () => undefined);
+  return stream;
+}
+
+/**
+ * Writes `message` again and again until a write finds no room for `stallMs` (the server stopped
+ * reading) or `countMax` writes; returns how many were written and whether it stalled.
+ */
+export async function writeUntilStalled(
+  stream: http2.ClientHttp2Stream,
+  message: Buffer,
+  countMax: number,
+  stallMs: number,
+): Promise<{ written: number; stalled: boolean }> {
+  let written = 0;
+  let stalled = false;
+  while (written < countMax && !stalled) {
+    written++;
+    if (stream.write(message)) continue;
+    stalled = !(await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), stallMs);
+      stream.once("drain", () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    }));
+  }
+  return { written, stalled };
+}
+
 /** Sends `chunks` on a new gRPC stream to `path` (ending it unless `keepOpen`), reads the answer. */
 export function grpcCall(
   port: number,

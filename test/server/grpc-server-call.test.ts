@@ -18,8 +18,10 @@ import {
   cutGrpcMessages,
   grpcCall,
   grpcFrame,
+  openGrpcStream,
   rawCallThenReset,
   recordRoutes,
+  writeUntilStalled,
 } from "../harness/raw-grpc.js";
 
 const producePath = "/tidelog.v1.LogService/Produce";
@@ -222,13 +224,7 @@ describe("plain gRPC served on the HTTP/2 stream", () => {
     session.on("error", () => undefined);
     const open = () =>
       Array.from({ length: streamsMax }, () => {
-        const stream = session.request({
-          ":method": "POST",
-          ":path": consumeStreamPath,
-          "content-type": "application/grpc",
-          te: "trailers",
-        });
-        stream.on("error", () => undefined);
+        const stream = openGrpcStream(session, consumeStreamPath);
         stream.end(consumeMessage("reset", 1));
         return stream;
       });
@@ -312,26 +308,8 @@ describe("plain gRPC served on the HTTP/2 stream", () => {
     const session = http2.connect(node.baseUrl, { settings: { initialWindowSize: 4096 } });
     session.on("error", () => undefined);
     try {
-      const stream = session.request({
-        ":method": "POST",
-        ":path": produceStreamPath,
-        "content-type": "application/grpc",
-        te: "trailers",
-      });
-      stream.on("error", () => undefined);
-      let accepted = 0;
-      let stalled = false;
-      while (accepted < total && !stalled) {
-        accepted++;
-        if (stream.write(request)) continue;
-        stalled = !(await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), 1_000);
-          stream.once("drain", () => {
-            clearTimeout(timer);
-            resolve(true);
-          });
-        }));
-      }
+      const stream = openGrpcStream(session, produceStreamPath);
+      const { written: accepted, stalled } = await writeUntilStalled(stream, request, total, 1_000);
       assert.ok(stalled, `the client wrote all ${total} requests: the server kept reading`);
       // The requests already taken in commit; then nothing more, however long the client waits.
       const committed = () => nextOffset(topic) / recordsPerRequest;
@@ -360,24 +338,8 @@ describe("plain gRPC served on the HTTP/2 stream", () => {
     for (let client = 0; client < streamsMax; client++) {
       const session = http2.connect(node.baseUrl, { settings: { initialWindowSize: 16 } });
       session.on("error", () => undefined);
-      const stream = session.request({
-        ":method": "POST",
-        ":path": produceStreamPath,
-        "content-type": "application/grpc",
-        te: "trailers",
-      });
-      stream.on("error", () => undefined);
-      let stalled = false;
-      for (let written = 0; !stalled && written < 100_000; written++) {
-        if (stream.write(request)) continue;
-        stalled = !(await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => resolve(false), 300);
-          stream.once("drain", () => {
-            clearTimeout(timer);
-            resolve(true);
-          });
-        }));
-      }
+      const stream = openGrpcStream(session, produceStreamPath);
+      const { stalled } = await writeUntilStalled(stream, request, 100_000, 300);
       assert.ok(stalled, "the server kept reading");
       stream.close(http2.constants.NGHTTP2_NO_ERROR);
       await new Promise((resolve) => setTimeout(resolve, 100));

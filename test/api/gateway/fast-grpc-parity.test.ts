@@ -39,6 +39,7 @@ import {
   grpcCall,
   grpcFrame,
   gzipFrame,
+  openGrpcStream,
   type RoutedStream,
   recordRoutes,
 } from "../../harness/raw-grpc.js";
@@ -245,13 +246,9 @@ describe("plain gRPC (fast routes) and Connect answer alike", () => {
     session.on("error", () => undefined);
     try {
       for (let i = 0; i < limits.streamsMax; i++) {
-        const stream = session.request({
-          ":method": "POST",
-          ":path": paths.consumeStream,
-          "content-type": "application/grpc",
-        });
-        stream.on("error", () => undefined);
-        stream.end(grpcFrame(consume({ topic: "parity", offset: parityNext })));
+        openGrpcStream(session, paths.consumeStream).end(
+          grpcFrame(consume({ topic: "parity", offset: parityNext })),
+        );
       }
       await eventually(() => streamsActive() === limits.streamsMax, "every stream waits");
       await body();
