@@ -1,6 +1,9 @@
 // Protobuf wire helpers for the few messages tidelog encodes by hand (see src/api/record-wire.ts
 // and src/raft/driver/entry-wire.ts). Values are non-negative integers below 2^53.
 
+/** gRPC length prefix: one flag byte (0: not compressed) and the message length, big-endian. */
+export const grpcPrefixBytes = 5;
+
 /** Bytes of `value` as a varint. */
 export function varintBytes(value: number): number {
   let bytes = 1;

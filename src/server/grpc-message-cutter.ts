@@ -10,8 +10,7 @@ export function incompleteMessageError(): ConnectError {
 }
 
 import { Code, ConnectError } from "@connectrpc/connect";
-
-export const grpcPrefixBytes = 5;
+import { grpcPrefixBytes } from "../protobuf-wire.js";
 
 export class GrpcMessageCutter {
   private chunks: Buffer[] = [];

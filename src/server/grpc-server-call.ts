@@ -11,11 +11,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import type { ErrorLogger } from "../api/connect-error.js";
 import { toConnectError } from "../api/connect-error.js";
-import {
-  GrpcMessageCutter,
-  grpcPrefixBytes,
-  incompleteMessageError,
-} from "./grpc-message-cutter.js";
+import { grpcPrefixBytes } from "../protobuf-wire.js";
+import { GrpcMessageCutter, incompleteMessageError } from "./grpc-message-cutter.js";
 
 export interface GrpcServerCallOptions {
   /** A request message larger than this fails the call with resource_exhausted. */
@@ -112,11 +109,6 @@ export class GrpcServerCall {
     // A call that arrives once the server is stopping is refused before any work is done.
     if (options.shutdown.aborted) this.finish(options.shutdown.reason);
     else options.shutdown.addEventListener("abort", this.onShutdown, { once: true });
-  }
-
-  /** Whether the call has ended (answered, failed, or its client went away). */
-  get done(): boolean {
-    return this.finished;
   }
 
   /** Aborted when the call ends for any reason; created on first use. */

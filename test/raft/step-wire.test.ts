@@ -7,11 +7,11 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { TidelogError } from "../../src/errors.js";
 import { StepRequestSchema } from "../../src/gen/tidelog/raft/v1/raft_pb.js";
+import { grpcPrefixBytes } from "../../src/protobuf-wire.js";
 import { messageFromProto, messageToProto } from "../../src/raft/driver/message-codec.js";
 import {
   decodeStepRequest,
   encodeStepFrame,
-  grpcPrefixBytes,
   type StepBatch,
 } from "../../src/raft/driver/step-wire.js";
 import type { Entry, Message } from "../../src/raft/index.js";

@@ -8,7 +8,7 @@
 // Snapshots do not travel on the stream (they go by Step, whose answer reports the fetch), so
 // neither direction handles Message.snapshot; a decoder meeting one refuses the batch.
 import { TidelogError } from "../../errors.js";
-import { varintBytes, writeVarint } from "../../protobuf-wire.js";
+import { grpcPrefixBytes, varintBytes, writeVarint } from "../../protobuf-wire.js";
 import type { Entry, Message } from "../index.js";
 import { entryBodyBytes, writeEntryBody } from "./entry-wire.js";
 
@@ -30,9 +30,6 @@ const typeNumbers: { [type in Message["type"]]: number } = {
   snapshot: 9,
   timeoutNow: 10,
 };
-
-/** gRPC length prefix: one flag byte (0: not compressed) and the message length, big-endian. */
-export const grpcPrefixBytes = 5;
 
 /**
  * Encodes a batch as one gRPC frame: the 5-byte prefix, then the StepRequest, in memory from
