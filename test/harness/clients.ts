@@ -24,6 +24,7 @@ import {
 } from "@connectrpc/connect-web";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { abortableFetch } from "./abortable-fetch.js";
 
 // --- @grpc/grpc-js -------------------------------------------------------------------------------
 
@@ -225,12 +226,13 @@ export const webTransportKinds: readonly WebTransportKind[] = [
 /**
  * A @connectrpc/connect-web transport over Node's global fetch (HTTP/1.1), as a browser would
  * use it. fetch's keep-alive connections are unref'd by undici, so there is nothing to close.
+ * The fetch is wrapped so that an abort always ends a server stream (see abortable-fetch.ts).
  */
 export function createWebTransport(kind: WebTransportKind, baseUrl: string): Transport {
-  if (kind === "grpc-web") return createWebGrpcWebTransport({ baseUrl, fetch: globalThis.fetch });
+  if (kind === "grpc-web") return createWebGrpcWebTransport({ baseUrl, fetch: abortableFetch });
   return createWebConnectTransport({
     baseUrl,
-    fetch: globalThis.fetch,
+    fetch: abortableFetch,
     useBinaryFormat: kind === "connect-binary",
     useHttpGet: kind === "connect-get",
   });
