@@ -25,14 +25,15 @@ export function fileSize(fd: number): Promise<number> {
 }
 
 /**
- * Writes of up to this many bytes are made on the calling thread (pwritev to the page cache takes
- * microseconds) instead of in libuv's thread pool, whose hand-off and wake-up cost more than the
- * write itself when a small batch is appended and synced: 100 B and 1 KiB single-record appends
- * with a sync each went from 1.04–1.09 to 1.29–1.47 of the raw write + fdatasync rate / 1.2
- * (bench/README.md, "Small writes on the calling thread"). Larger writes (up to ~60 µs of copying
- * ~15 µs of copying) still go to the pool, so one append cannot hold the event loop for long.
+ * Writes of up to this many bytes (a 1 KiB × 100 batch is 103,600) are made on the calling thread:
+ * pwritev into the page cache takes microseconds, while libuv's thread pool costs a hand-off and
+ * a wake-up, more than the write itself when a small batch is appended and synced, and far more
+ * when the machine is busy. Appends with a sync each went from 0.91–1.13 to 1.06–1.51 of the raw
+ * write + fdatasync rate of the same bytes / 1.2 (bench/README.md, "Small writes on the calling
+ * thread"). Larger writes (over ~30 µs of copying) still go to the pool, so that one append does
+ * not hold the event loop for long.
  */
-const inlineWriteBytesMax = 64 * 1024;
+const inlineWriteBytesMax = 128 * 1024;
 
 /**
  * One pwritev(2): resolves with the bytes written (possibly fewer than asked). `bytes` (the total
