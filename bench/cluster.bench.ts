@@ -28,6 +28,7 @@ import {
 } from "./lib/cluster-report.js";
 import { type ClusterBenchSettings, fullSettings, quickSettings } from "./lib/cluster-settings.js";
 import { monotonicMicros, summarizeCpuProfile } from "./lib/cpu-profile-summary.js";
+import { formatSteal, startStealSpan } from "./lib/cpu-steal.js";
 import { measureFdatasync, measureSequentialWrite } from "./lib/disk-limits.js";
 import { measureH2RoundTrip } from "./lib/h2-round-trip.js";
 import { BenchCluster, type BenchNode, type NodeLaunchOptions } from "./lib/node-launcher.js";
@@ -87,6 +88,7 @@ async function measureMachine(run: ClusterBenchSettings) {
 async function runAll(run: ClusterBenchSettings): Promise<void> {
   const startedAt = new Date().toISOString();
   const loadBefore = loadavg();
+  const steal = startStealSpan();
   const only = options.only;
   const machine = only === undefined ? await measureMachine(run) : undefined;
   const clusterSizes = only === undefined ? run.clusterSizes : [Math.max(...run.clusterSizes)];
@@ -151,6 +153,7 @@ async function runAll(run: ClusterBenchSettings): Promise<void> {
   const ratios = scalingRatios(produce);
   const goals = checkGoals(produce, catchUp, tails);
   const loadAfter = loadavg();
+  const stealPercent = steal();
   const environment = {
     startedAt,
     mode: options.quick ? "quick" : "full",
@@ -158,10 +161,11 @@ async function runAll(run: ClusterBenchSettings): Promise<void> {
     cpus: cpus().length,
     loadAverageBefore: loadBefore,
     loadAverageAfter: loadAfter,
+    stealPercent,
     temporaryDirectory: tmpdir(),
   };
   const sections = [
-    `tidelog cluster benchmark (${environment.mode}; ${environment.cpus} CPUs; load ${loadBefore.map((load) => load.toFixed(1)).join(" ")} → ${loadAfter.map((load) => load.toFixed(1)).join(" ")})`,
+    `tidelog cluster benchmark (${environment.mode}; ${environment.cpus} CPUs; load ${loadBefore.map((load) => load.toFixed(1)).join(" ")} → ${loadAfter.map((load) => load.toFixed(1)).join(" ")}; ${formatSteal(stealPercent)})`,
     ...(machine === undefined
       ? []
       : [diskTable(machine.fdatasync, machine.sequential, machine.roundTrip)]),
@@ -270,6 +274,7 @@ async function runProfile(run: ClusterBenchSettings): Promise<void> {
 async function runScaling(run: ClusterBenchSettings): Promise<void> {
   const startedAt = new Date().toISOString();
   const loadBefore = loadavg();
+  const steal = startStealSpan();
   progress("starting 1 node and 3 nodes");
   const one = await BenchCluster.start(1, {});
   let three: BenchCluster | undefined;
@@ -284,12 +289,20 @@ async function runScaling(run: ClusterBenchSettings): Promise<void> {
       progress,
     );
     const loadAfter = loadavg();
+    const stealPercent = steal();
     const load = (values: number[]) => values.map((value) => value.toFixed(1)).join(" ");
     process.stdout.write(
-      `tidelog paired scaling (${options.quick ? "quick" : "full"}; ${cpus().length} CPUs; load ${load(loadBefore)} → ${load(loadAfter)}; ${run.scaling.slices} slices of ${run.scaling.sliceMs} ms per side)\n\n${ratioTable(ratios)}\n`,
+      `tidelog paired scaling (${options.quick ? "quick" : "full"}; ${cpus().length} CPUs; load ${load(loadBefore)} → ${load(loadAfter)}; ${formatSteal(stealPercent)}; ${run.scaling.slices} slices of ${run.scaling.sliceMs} ms per side)\n\n${ratioTable(ratios)}\n`,
     );
     const path = await writeResults("cluster-scaling", {
-      environment: { startedAt, node: process.version, cpus: cpus().length, loadBefore, loadAfter },
+      environment: {
+        startedAt,
+        node: process.version,
+        cpus: cpus().length,
+        loadBefore,
+        loadAfter,
+        stealPercent,
+      },
       settings: run.scaling,
       ratios,
     });

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { fdatasync, writeAt } from "../src/log/fd-io.js";
 import { Log } from "../src/log/log.js";
 import { parseBenchOptions } from "./lib/bench-options.js";
+import { formatSteal, startStealSpan } from "./lib/cpu-steal.js";
 import {
   type FdatasyncResult,
   measureFdatasync,
@@ -429,6 +430,7 @@ async function main(): Promise<void> {
   const settings = options.quick ? quickSettings : fullSettings;
   const root = await mkdtemp(join(tmpdir(), "tidelog-log-bench-"));
   const filesystem = await statfs(root);
+  const steal = startStealSpan();
   const machine = {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? "unknown",
@@ -621,8 +623,10 @@ async function main(): Promise<void> {
       ]),
     ),
   );
+  const stealPercent = steal();
+  console.log(`\nduring the run: ${formatSteal(stealPercent)}`);
   const path = await writeResults("log", {
-    machine,
+    machine: { ...machine, stealPercent },
     settings,
     disk: {
       sequential,
