@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { TidelogError } from "../../src/errors.js";
 import { Store } from "../../src/log/store.js";
 import { temporaryDirectory } from "./temp-directory.js";
 
@@ -105,6 +107,28 @@ describe("Store.append with many parts", () => {
     const expected = Buffer.concat(parts);
     assert.equal(store.size, expected.length);
     assert.ok((await store.read(0, expected.length)).equals(expected));
+    await store.close();
+  });
+});
+
+describe("Store.append when the device refuses the write", () => {
+  // /dev/full answers every write with ENOSPC: a real failing write on both paths, the small
+  // write made on the calling thread and the large one made in libuv's pool (fd-io.ts).
+  it("rejects with resource_exhausted on both write paths and keeps its size", async (t) => {
+    if (!existsSync("/dev/full")) {
+      t.skip("no /dev/full on this machine");
+      return;
+    }
+    const store = await Store.open("/dev/full");
+    for (const bytes of [100, 1024 * 1024]) {
+      await assert.rejects(store.append([Buffer.alloc(bytes, 1)]), (error: unknown) => {
+        assert.ok(error instanceof TidelogError, String(error));
+        assert.equal(error.code, "resource_exhausted");
+        assert.match(error.message, /disk full/);
+        return true;
+      });
+      assert.equal(store.size, 0, `after a failed ${bytes}-byte append`);
+    }
     await store.close();
   });
 });
