@@ -17,9 +17,11 @@ export const abortableFetch: typeof globalThis.fetch = async (input, init) => {
   if (!signal || !response.body) return response;
   const source = response.body.getReader();
   let onAbort = (): void => {};
+  let aborted = false;
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       onAbort = () => {
+        aborted = true;
         controller.error(signal.reason);
         source.cancel(signal.reason).catch(() => {});
       };
@@ -28,6 +30,8 @@ export const abortableFetch: typeof globalThis.fetch = async (input, init) => {
     },
     async pull(controller) {
       const next = await source.read();
+      // Aborted while reading: the body is errored already, and the read ended by the cancel.
+      if (aborted) return;
       if (next.done) {
         signal.removeEventListener("abort", onAbort);
         controller.close();
