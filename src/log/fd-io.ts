@@ -36,15 +36,16 @@ export function fileSize(fd: number): Promise<number> {
 const inlineWriteBytesMax = 128 * 1024;
 
 /**
- * One pwritev(2): resolves with the bytes written (possibly fewer than asked). `bytes` (the total
- * of `buffers`) of at most inlineWriteBytesMax are written before this returns.
+ * One pwritev(2): resolves with the bytes written (possibly fewer than asked). Buffers of at most
+ * inlineWriteBytesMax together are written before this returns.
  */
 export function writevAt(
   fd: number,
   buffers: readonly NodeJS.ArrayBufferView[],
   position: number,
-  bytes = Number.POSITIVE_INFINITY,
 ): Promise<number> {
+  let bytes = 0;
+  for (const buffer of buffers) bytes += buffer.byteLength;
   if (bytes <= inlineWriteBytesMax) {
     try {
       return Promise.resolve(fs.writevSync(fd, buffers, position));

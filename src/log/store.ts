@@ -83,7 +83,7 @@ export class Store {
       let remaining = parts;
       while (written < total) {
         const batch = remaining.length > iovecsMax ? remaining.slice(0, iovecsMax) : remaining;
-        const bytesWritten = await writevAt(fd, batch, position + written, total - written);
+        const bytesWritten = await writevAt(fd, batch, position + written);
         assert(bytesWritten > 0, "write returned 0 bytes");
         written += bytesWritten;
         remaining = dropBytes(remaining, bytesWritten);
