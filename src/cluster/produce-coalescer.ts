@@ -4,12 +4,12 @@
 // stay together and in arrival order, so each request still gets contiguous offsets, and a
 // request acknowledged before another was sent has the lower offsets. The merged entry commits
 // or fails as a whole; every request in it gets the entry's outcome.
-import type { RecordInput } from "./record-codec.js";
+import { type RecordInput, storedRecordBytes } from "./record-codec.js";
 
 export interface CoalescerLimits {
   /** Records in one merged entry; a request with more goes alone. */
   recordsMax: number;
-  /** Value, key and header bytes (about) in one merged entry; likewise. */
+  /** Stored bytes of the records (record-codec.ts) in one merged entry; likewise. */
   bytesMax: number;
 }
 
@@ -35,7 +35,8 @@ export class ProduceCoalescer {
 
   /** Resolves with the offset of the first of `records` once their entry is applied. */
   add(topic: string, records: readonly RecordInput[]): Promise<number> {
-    const bytes = approximateBytes(records);
+    let bytes = 0;
+    for (const record of records) bytes += storedRecordBytes(record);
     let batch = this.open.get(topic);
     if (
       batch !== undefined &&
@@ -85,14 +86,4 @@ export class ProduceCoalescer {
       },
     );
   }
-}
-
-/** Value, key and header bytes (headers as UTF-16 lengths), plus framing per record. */
-function approximateBytes(records: readonly RecordInput[]): number {
-  let bytes = 0;
-  for (const record of records) {
-    bytes += record.value.length + record.key.length + 32;
-    for (const [name, value] of Object.entries(record.headers)) bytes += name.length + value.length;
-  }
-  return bytes;
 }
