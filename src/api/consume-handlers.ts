@@ -233,7 +233,8 @@ function consumeLimits(request: ConsumeRequest, limits: ApiLimits): ConsumeLimit
   return { maxRecords, maxBytes };
 }
 
-function toRecordMessage(record: DecodedRecord): RecordMessage {
+/** A stored record as the public Record message, field by field (protobuf-es's own form). */
+export function toRecordMessage(record: DecodedRecord): RecordMessage {
   return create(RecordSchema, {
     value: record.value,
     key: record.key,
