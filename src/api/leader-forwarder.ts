@@ -41,13 +41,7 @@ export class LeaderForwarder {
     context: ForwardContext,
     call: (clients: LeaderClients, options: CallOptions) => Promise<T>,
   ): Promise<T> {
-    const clients = this.leaderClients();
-    const remaining = context.timeoutMs();
-    return call(clients, {
-      headers: { [forwardedHeader]: "1" },
-      timeoutMs: remaining === undefined ? this.defaultTimeoutMs : Math.max(1, remaining),
-      signal: context.signal,
-    });
+    return call(this.leaderClients(), callOptions(context, this.defaultTimeoutMs));
   }
 
   /**
@@ -58,13 +52,7 @@ export class LeaderForwarder {
     context: ForwardContext,
     call: (clients: LeaderClients, options: CallOptions) => AsyncIterable<T>,
   ): AsyncGenerator<T> {
-    const clients = this.leaderClients();
-    const remaining = context.timeoutMs();
-    yield* call(clients, {
-      headers: { [forwardedHeader]: "1" },
-      ...(remaining === undefined ? {} : { timeoutMs: Math.max(1, remaining) }),
-      signal: context.signal,
-    });
+    yield* call(this.leaderClients(), callOptions(context, undefined));
   }
 
   /** The leader's clients; unavailable with a NotLeader detail while no leader is known. */
@@ -98,6 +86,20 @@ export class LeaderForwarder {
     }
     return this.cached.clients;
   }
+}
+
+/**
+ * A forwarded call's options: marked forwarded, with the caller's remaining deadline (at least
+ * 1 ms), else `defaultTimeoutMs` (none when undefined).
+ */
+function callOptions(context: ForwardContext, defaultTimeoutMs: number | undefined): CallOptions {
+  const remaining = context.timeoutMs();
+  const timeoutMs = remaining === undefined ? defaultTimeoutMs : Math.max(1, remaining);
+  return {
+    headers: { [forwardedHeader]: "1" },
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    signal: context.signal,
+  };
 }
 
 export interface CallOptions {
