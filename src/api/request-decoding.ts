@@ -1,23 +1,31 @@
 // A request message decoded and validated as the Connect routes do it (the patched parse error of
 // patches/@connectrpc+connect, @connectrpc/validate's interceptor), for the routes that serve
 // plain gRPC without Connect (server/fast-grpc-routes.ts): the same codes, messages and details.
-// A ProduceRequest is first tried with the hand decoder (api/produce-request-wire.ts); what it
-// declines takes protobuf-es's fromBinary, which decodes it or raises the parse error.
+// A ProduceRequest (decodeValidProduceRequest) is first tried with the hand decoder
+// (api/produce-request-wire.ts); what it declines takes protobuf-es's fromBinary, which decodes it
+// or raises the parse error.
 import { type DescMessage, fromBinary, type MessageShape } from "@bufbuild/protobuf";
 import { type Validator, violationsToProto } from "@bufbuild/protovalidate";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ProduceRequestSchema } from "../gen/tidelog/v1/log_service_pb.js";
+import { type ProduceRequest, ProduceRequestSchema } from "../gen/tidelog/v1/log_service_pb.js";
 import { decodeProduceRequestFast } from "./produce-request-wire.js";
 
+/** A ProduceRequest, through the hand decoder where it can. */
+export function decodeValidProduceRequest(bytes: Uint8Array, validator: Validator): ProduceRequest {
+  return decodeValidRequest(ProduceRequestSchema, bytes, validator, decodeProduceRequestFast);
+}
+
+/**
+ * `bytes` as a `schema` message, validated; `fastDecode` may decode it first (undefined: it
+ * declines, and protobuf-es decides).
+ */
 export function decodeValidRequest<Desc extends DescMessage>(
   schema: Desc,
   bytes: Uint8Array,
   validator: Validator,
+  fastDecode?: (bytes: Uint8Array) => MessageShape<Desc> | undefined,
 ): MessageShape<Desc> {
-  let message: MessageShape<Desc> | undefined;
-  if (schema.typeName === ProduceRequestSchema.typeName) {
-    message = decodeProduceRequestFast(bytes) as MessageShape<Desc> | undefined;
-  }
+  let message = fastDecode?.(bytes);
   try {
     message ??= fromBinary(schema, bytes);
   } catch (error) {

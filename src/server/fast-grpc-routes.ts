@@ -13,15 +13,11 @@ import type { ApiLimits } from "../api/limits.js";
 import { readMaxBytes } from "../api/limits.js";
 import { mapAsync } from "../api/ordered-pipeline.js";
 import { createProducer, createStreamProducer } from "../api/producer.js";
-import { decodeValidRequest } from "../api/request-decoding.js";
+import { decodeValidProduceRequest, decodeValidRequest } from "../api/request-decoding.js";
 import { consumeResponseParts, encodeProduceResponse } from "../api/response-wire.js";
 import type { StreamCounter } from "../api/stream-counter.js";
 import type { Broker } from "../cluster/broker.js";
-import {
-  ConsumeRequestSchema,
-  ProduceRequestSchema,
-  type ProduceResponse,
-} from "../gen/tidelog/v1/log_service_pb.js";
+import { ConsumeRequestSchema, type ProduceResponse } from "../gen/tidelog/v1/log_service_pb.js";
 import type { GrpcServerCall } from "./grpc-server-call.js";
 
 export interface FastGrpcRoutesDeps {
@@ -50,11 +46,7 @@ export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
   const routes: Record<string, FastGrpcRoute> = {
     "/tidelog.v1.LogService/Produce": (call) => {
       run(call, async () => {
-        const request = decodeValidRequest(
-          ProduceRequestSchema,
-          await call.singleMessage(),
-          validator,
-        );
+        const request = decodeValidProduceRequest(await call.singleMessage(), validator);
         const response = await produce(request, call);
         await call.send([encodeOffsets(response)]);
       });
@@ -65,7 +57,7 @@ export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
         const release = streams.acquire();
         try {
           const requests = mapAsync(call.messages(), (bytes) =>
-            decodeValidRequest(ProduceRequestSchema, bytes, validator),
+            decodeValidProduceRequest(bytes, validator),
           );
           for await (const response of produceStream(requests, call)) {
             const full = call.send([encodeOffsets(response)]);

@@ -11,7 +11,7 @@ import { createValidator } from "@bufbuild/protovalidate";
 import { Code, ConnectError } from "@connectrpc/connect";
 import fc from "fast-check";
 import { decodeProduceRequestFast } from "../../src/api/produce-request-wire.js";
-import { decodeValidRequest } from "../../src/api/request-decoding.js";
+import { decodeValidProduceRequest } from "../../src/api/request-decoding.js";
 import {
   type ProduceRequest,
   ProduceRequestSchema,
@@ -438,7 +438,7 @@ test("Buffer decoding puts U+FFFD in the text of every invalid UTF-8 (the decode
 
 // ---- the route's use ----------------------------------------------------------------------------
 
-test("decodeValidRequest takes the fast path and keeps protobuf-es's errors", () => {
+test("decodeValidProduceRequest takes the fast path and keeps protobuf-es's errors", () => {
   const validator = createValidator();
   const request = create(ProduceRequestSchema, {
     topic: "orders",
@@ -446,13 +446,13 @@ test("decodeValidRequest takes the fast path and keeps protobuf-es's errors", ()
   });
   const bytes = Buffer.from(toBinary(ProduceRequestSchema, request));
   assert.deepEqual(
-    decodeValidRequest(ProduceRequestSchema, bytes, validator),
+    decodeValidProduceRequest(bytes, validator),
     fromBinary(ProduceRequestSchema, bytes),
   );
   // Declined by the fast decoder, decoded by protobuf-es (with the unknown field kept).
   const unknown = Buffer.from([...bytes, 0x18, 1]);
   assert.deepEqual(
-    decodeValidRequest(ProduceRequestSchema, unknown, validator),
+    decodeValidProduceRequest(unknown, validator),
     fromBinary(ProduceRequestSchema, unknown),
   );
   // Malformed: protobuf-es's parse error, as before.
@@ -464,7 +464,7 @@ test("decodeValidRequest takes the fast path and keeps protobuf-es's errors", ()
     expected = `parse binary: ${(error as Error).message}`;
   }
   assert.throws(
-    () => decodeValidRequest(ProduceRequestSchema, malformed, validator),
+    () => decodeValidProduceRequest(malformed, validator),
     (error) =>
       error instanceof ConnectError &&
       error.code === Code.InvalidArgument &&
@@ -476,7 +476,7 @@ test("decodeValidRequest takes the fast path and keeps protobuf-es's errors", ()
   );
   assert.notEqual(decodeProduceRequestFast(invalid), undefined);
   assert.throws(
-    () => decodeValidRequest(ProduceRequestSchema, invalid, validator),
+    () => decodeValidProduceRequest(invalid, validator),
     (error) => error instanceof ConnectError && error.code === Code.InvalidArgument,
   );
 });
