@@ -54,10 +54,11 @@ export function encodeAppendRecords(
   createIfMissing: boolean,
   records: readonly RecordInput[],
   timeMs: number,
+  /** storedRecordBytes of each record, when the caller measured them already. */
+  sizes: readonly number[] = records.map(storedRecordBytes),
 ): Buffer {
   const topicBytes = Buffer.byteLength(topic);
   assert(topicBytes <= 0xffff, "topic name too long");
-  const sizes = records.map(storedRecordBytes);
   let size = 1 + 1 + 2 + topicBytes + 4;
   for (const bytes of sizes) size += 4 + bytes;
   const buffer = Buffer.allocUnsafe(size);

@@ -13,12 +13,20 @@ export interface CoalescerLimits {
   bytesMax: number;
 }
 
-/** Proposes one append of `records` to `topic`; resolves with the offset of the first. */
-export type ProposeAppend = (topic: string, records: readonly RecordInput[]) => Promise<number>;
+/**
+ * Proposes one append of `records` to `topic` (`sizes`: their storedRecordBytes, measured once
+ * here); resolves with the offset of the first.
+ */
+export type ProposeAppend = (
+  topic: string,
+  records: readonly RecordInput[],
+  sizes: readonly number[],
+) => Promise<number>;
 
 interface Pending {
   topic: string;
   records: RecordInput[];
+  sizes: number[];
   bytes: number;
   waiters: { first: number; resolve: (base: number) => void; reject: (error: unknown) => void }[];
 }
@@ -35,8 +43,9 @@ export class ProduceCoalescer {
 
   /** Resolves with the offset of the first of `records` once their entry is applied. */
   add(topic: string, records: readonly RecordInput[]): Promise<number> {
+    const sizes = records.map(storedRecordBytes);
     let bytes = 0;
-    for (const record of records) bytes += storedRecordBytes(record);
+    for (const size of sizes) bytes += size;
     let batch = this.open.get(topic);
     if (
       batch !== undefined &&
@@ -47,11 +56,12 @@ export class ProduceCoalescer {
       batch = undefined;
     }
     if (batch === undefined) {
-      batch = { topic, records: [], bytes: 0, waiters: [] };
+      batch = { topic, records: [], sizes: [], bytes: 0, waiters: [] };
       this.open.set(topic, batch);
     }
     const first = batch.records.length;
     for (const record of records) batch.records.push(record);
+    for (const size of sizes) batch.sizes.push(size);
     batch.bytes += bytes;
     const pending = batch;
     const result = new Promise<number>((resolve, reject) => {
@@ -73,7 +83,7 @@ export class ProduceCoalescer {
     this.open.delete(batch.topic);
     let proposed: Promise<number>;
     try {
-      proposed = this.propose(batch.topic, batch.records);
+      proposed = this.propose(batch.topic, batch.records, batch.sizes);
     } catch (error) {
       proposed = Promise.reject(error);
     }

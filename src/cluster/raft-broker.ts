@@ -46,7 +46,7 @@ export class RaftBroker implements Broker {
   ) {
     this.tails = new TopicTails(stateMachine);
     this.coalescer = new ProduceCoalescer(
-      (name, records) => this.proposeAppend(name, records),
+      (name, records, sizes) => this.proposeAppend(name, records, sizes),
       coalescerLimits,
     );
   }
@@ -92,8 +92,18 @@ export class RaftBroker implements Broker {
   }
 
   /** One append entry for the records of one or more produce requests (produce-coalescer.ts). */
-  private proposeAppend(name: string, records: readonly RecordInput[]): Promise<number> {
-    const data = encodeAppendRecords(name, this.options.autoCreateTopics, records, Date.now());
+  private proposeAppend(
+    name: string,
+    records: readonly RecordInput[],
+    sizes: readonly number[],
+  ): Promise<number> {
+    const data = encodeAppendRecords(
+      name,
+      this.options.autoCreateTopics,
+      records,
+      Date.now(),
+      sizes,
+    );
     // Written twice: to the Raft log and to the topic log.
     this.diskSpace.check(2 * data.length);
     return this.node.propose(data) as Promise<number>;
