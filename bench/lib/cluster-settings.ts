@@ -12,6 +12,7 @@ export interface ClusterBenchSettings {
   tails: {
     counts: readonly number[];
     ratePerSecond: number;
+    warmupMs: number;
     durationMs: number;
     recordBytes: number;
   };
@@ -32,7 +33,13 @@ export const fullSettings: ClusterBenchSettings = {
   recordSizes: [100, 1024],
   produce: { warmupMs: 1_000, durationMs: 8_000, recordsMax: 5_000_000 },
   catchUp: { recordsTarget: 1_000_000, recordBytes: 100, fillMsMax: 60_000, readMsMax: 60_000 },
-  tails: { counts: [1, 100, 1000], ratePerSecond: 100, durationMs: 10_000, recordBytes: 100 },
+  tails: {
+    counts: [1, 100, 1000],
+    ratePerSecond: 100,
+    warmupMs: 1_000,
+    durationMs: 10_000,
+    recordBytes: 100,
+  },
   disk: {
     fdatasync: { durationMs: 3_000, countMax: 100_000 },
     sequential: { durationMs: 5_000, bytesMax: 1024 * 1024 * 1024 },
@@ -53,7 +60,13 @@ export const quickSettings: ClusterBenchSettings = {
   recordSizes: [100, 1024],
   produce: { warmupMs: 200, durationMs: 1_000, recordsMax: 200_000 },
   catchUp: { recordsTarget: 100_000, recordBytes: 100, fillMsMax: 10_000, readMsMax: 15_000 },
-  tails: { counts: [1, 100, 1000], ratePerSecond: 100, durationMs: 2_000, recordBytes: 100 },
+  tails: {
+    counts: [1, 100, 1000],
+    ratePerSecond: 100,
+    warmupMs: 200,
+    durationMs: 2_000,
+    recordBytes: 100,
+  },
   disk: {
     fdatasync: { durationMs: 1_000, countMax: 10_000 },
     sequential: { durationMs: 1_000, bytesMax: 256 * 1024 * 1024 },

@@ -31,6 +31,8 @@ const markersMax = setupMsMax / markerIntervalMs;
 export interface TailPlan {
   tails: number;
   ratePerSecond: number;
+  /** At the steady rate before the measured phase, not measured. */
+  warmupMs: number;
   durationMs: number;
   recordBytes: number;
 }
@@ -130,37 +132,48 @@ export async function runTailLatency(
       throw new Error(`only ${ready} of ${plan.tails} tailing streams started`);
     const setupSeconds = (performance.now() - setupBegan) / 1000;
 
-    const produceLatency = new LatencySamples();
-    const outstanding = new Set<Promise<void>>();
-    let produced = 0;
-    let sendsSkipped = 0;
     const intervalMs = 1000 / plan.ratePerSecond;
+    /** Produces at the steady rate for `durationMs`; returns the records produced. */
+    const produceSteadily = async (durationMs: number, latency?: LatencySamples) => {
+      const outstanding = new Set<Promise<void>>();
+      let produced = 0;
+      const began = performance.now();
+      for (let slot = 0; ; slot++) {
+        const due = began + slot * intervalMs;
+        if (due >= began + durationMs) break;
+        await sleep(due - performance.now());
+        if (outstanding.size >= produceInflightMax) {
+          sendsSkipped++;
+          continue;
+        }
+        const start = performance.now();
+        const call = produce(timestampedValue(plan.recordBytes)).then(
+          () => {
+            produced++;
+            latency?.add(performance.now() - start);
+            outstanding.delete(call);
+          },
+          (error: unknown) => {
+            failures.push(error);
+            outstanding.delete(call);
+          },
+        );
+        outstanding.add(call);
+      }
+      await Promise.all(outstanding);
+      return produced;
+    };
+    let sendsSkipped = 0;
+    // Not measured: every stream at the steady rate for a while first, as the produce cases warm
+    // up (the first half second after the set-up's sparse markers runs several times slower).
+    await produceSteadily(plan.warmupMs);
+    if (failures.length > 0) throw failures[0];
+    sendsSkipped = 0;
+    const produceLatency = new LatencySamples();
     const endSpan = await startCpuSpan(cluster.nodes);
     const began = performance.now();
     measureFrom = nowEpochMs();
-    for (let slot = 0; ; slot++) {
-      const due = began + slot * intervalMs;
-      if (due >= began + plan.durationMs) break;
-      await sleep(due - performance.now());
-      if (outstanding.size >= produceInflightMax) {
-        sendsSkipped++;
-        continue;
-      }
-      const start = performance.now();
-      const call = produce(timestampedValue(plan.recordBytes)).then(
-        () => {
-          produced++;
-          produceLatency.add(performance.now() - start);
-          outstanding.delete(call);
-        },
-        (error: unknown) => {
-          failures.push(error);
-          outstanding.delete(call);
-        },
-      );
-      outstanding.add(call);
-    }
-    await Promise.all(outstanding);
+    const produced = await produceSteadily(plan.durationMs, produceLatency);
     const expected = produced * plan.tails;
     const drainDeadline = performance.now() + drainMsMax;
     while (deliveries < expected && performance.now() < drainDeadline) await sleep(10);
