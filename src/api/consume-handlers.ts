@@ -13,6 +13,7 @@ import type {
   DecodedRecord,
   TailReader,
   TopicInfo,
+  WireSlice,
 } from "../cluster/broker.js";
 import { TidelogError } from "../errors.js";
 import {
@@ -113,6 +114,54 @@ export function consumeWireAnswers(
       release: slice.release,
     };
   });
+}
+
+/**
+ * Sends a ConsumeStream's binary answers for as long as `signal` is not aborted; never returns
+ * otherwise (ends with the signal's reason, or the first error). `encode` makes the message to
+ * send from an answer's records (a slice of wire bytes, valid only during the call: copy them)
+ * and the topic's committed end; it must be pure, since a caught-up stream follows the topic
+ * (TailReader.follow), where every stream at the same offset with the same limits and `encode`
+ * gets the one message encoded for all of them. `send` returns undefined when it can take more at
+ * once, or a promise that settles once it can (rejects if the stream is gone).
+ */
+export async function sendWireAnswers<M>(
+  { broker, limits }: Pick<ConsumeHandlerDeps, "broker" | "limits">,
+  request: ConsumeRequest,
+  signal: AbortSignal,
+  encode: (records: WireSlice, highWatermark: number) => M,
+  send: (message: M) => Promise<void> | undefined,
+): Promise<never> {
+  const bounds = consumeLimits(request, limits);
+  const reader = broker.openTail(topicOrDefault(request.topic), signal);
+  try {
+    let offset = startOffset(request, reader.bounds());
+    while (!signal.aborted) {
+      const info = reader.bounds();
+      checkInRange(info, offset);
+      let room: Promise<void> | undefined;
+      if (offset < info.nextOffset) {
+        const slice = await reader.read(offset, bounds);
+        try {
+          room = send(encode(slice, Math.max(info.nextOffset, slice.nextOffset)));
+        } finally {
+          slice.release?.();
+        }
+        offset = slice.nextOffset;
+      } else {
+        offset = await reader.follow(offset, bounds, encode, (message) => {
+          room = send(message);
+          return room === undefined;
+        });
+      }
+      if (room !== undefined) await room;
+    }
+    // Ended by a deadline or the server's shutdown: the stream ends with that error
+    // (DEADLINE_EXCEEDED, UNAVAILABLE), not as if the topic had ended.
+    throw signal.reason;
+  } finally {
+    reader.close();
+  }
 }
 
 /**

@@ -11,6 +11,12 @@
 //   and across the node (oldest chunks go first, the topics' turns in order), and lives only
 //   while the topic has readers. Readers behind the cache, or of an evicted range, read the log
 //   directly (and transcode) without caching.
+// - one encoding per answer for the followers: a caught-up reader may follow the topic instead of
+//   waiting (TailReader.follow). Each commit is then pushed to it in the same turn as to every
+//   other follower, without a promise or a read per reader: followers at the same offset with the
+//   same limits and the same encoder share one answer, encoded once (a tailing gRPC stream's
+//   framed message, server/fast-grpc-routes.ts). A follower that can take no more, or falls
+//   behind the cache, stops following and reads (and waits) again.
 //
 // Committed records never change at an offset while the topic object lives; a deleted (or
 // recreated) topic, or topics swapped in by a snapshot, get a new Topic object, and the old tail
@@ -89,6 +95,59 @@ async function readWire(
   return { bytes: wire.bytes, records: stored.length, nextOffset: offset + stored.length, release };
 }
 
+/** Encodes one answer for followers; see TailReader.follow. */
+export type AnswerEncoder<A> = (slice: WireSlice, highWatermark: number) => A;
+
+/** A reader following its topic (TailReader.follow). */
+interface Follower {
+  /** The next offset to push. */
+  offset: number;
+  readonly limits: ConsumeLimits;
+  readonly encode: AnswerEncoder<unknown>;
+  readonly deliver: (answer: unknown) => boolean;
+  /** Ends the follow (the promise resolves with `offset`). */
+  readonly stop: (offset: number) => void;
+  readonly fail: (error: unknown) => void;
+}
+
+/**
+ * The answers of one push round, shared by followers at the same offset with the same limits and
+ * encoder. Few distinct ones are kept (followers mostly sit together at the log's end); past
+ * that, an answer is encoded again rather than searched for.
+ */
+class SharedAnswers {
+  private static readonly kept = 8;
+  private readonly entries: {
+    offset: number;
+    maxRecords: number;
+    maxBytes: number;
+    encode: AnswerEncoder<unknown>;
+    answer: { nextOffset: number; encoded: unknown };
+  }[] = [];
+  private replace = 0;
+
+  get(
+    follower: Follower,
+    make: () => { nextOffset: number; encoded: unknown },
+  ): { nextOffset: number; encoded: unknown } {
+    const { offset, limits, encode } = follower;
+    for (const entry of this.entries) {
+      if (
+        entry.offset === offset &&
+        entry.encode === encode &&
+        entry.maxRecords === limits.maxRecords &&
+        entry.maxBytes === limits.maxBytes
+      )
+        return entry.answer;
+    }
+    const answer = make();
+    const entry = { offset, ...limits, encode, answer };
+    if (this.entries.length < SharedAnswers.kept) this.entries.push(entry);
+    else this.entries[this.replace++ % SharedAnswers.kept] = entry;
+    return answer;
+  }
+}
+
 /** The readers, cache and wake-up of one topic (one Topic object). */
 class TopicTail {
   private readonly chunks: Chunk[] = [];
@@ -97,6 +156,9 @@ class TopicTail {
   private cacheEnd: number;
   private fetching: Promise<void> | undefined;
   readonly waiting = new Set<TailReader>();
+  /** Readers that follow the topic: commits are pushed to them (push()). */
+  private readonly followers = new Set<Follower>();
+  private pushing = false;
   readers = 0;
   private readonly unsubscribe: () => void;
   dropped = false;
@@ -119,8 +181,15 @@ class TopicTail {
     return this.topic.log.nextOffset;
   }
 
-  /** Wakes the readers waiting below the log's next offset (all of them when dropped). */
+  /**
+   * Wakes the readers waiting below the log's next offset (all of them when dropped), and pushes
+   * what was committed to the followers.
+   */
   wake(): void {
+    if (this.followers.size > 0 && !this.pushing) {
+      this.pushing = true;
+      void this.push();
+    }
     if (this.waiting.size === 0) return;
     const next = this.dropped ? Number.POSITIVE_INFINITY : this.topic.log.nextOffset;
     for (const reader of this.waiting) {
@@ -138,7 +207,80 @@ class TopicTail {
     this.chunks.length = 0;
     this.account(-this.cachedBytes);
     this.cachedBytes = 0;
+    for (const follower of this.followers) this.unfollow(follower);
     this.wake();
+  }
+
+  /** Starts pushing commits to `follower` (at or past the next offset). */
+  follow(follower: Follower): void {
+    if (this.dropped) {
+      follower.stop(follower.offset);
+      return;
+    }
+    this.followers.add(follower);
+    if (follower.offset < this.topic.log.nextOffset) this.wake();
+  }
+
+  /** Ends `follower`'s follow: it resolves with the offset it reached (pushed up to). */
+  unfollow(follower: Follower): void {
+    if (this.followers.delete(follower)) follower.stop(follower.offset);
+  }
+
+  /**
+   * Pushes the committed records to every follower behind the log's end, from the cache, until
+   * all have them; one run at a time (wake() starts it). A follower whose offset the cache no
+   * longer holds stops following (it reads the log as a reader does).
+   */
+  private async push(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.dropped) return;
+        const next = this.topic.log.nextOffset;
+        const first = this.chunks[0]?.first ?? this.cacheEnd;
+        const answers = new SharedAnswers();
+        let behind = false;
+        for (const follower of this.followers) {
+          if (follower.offset >= next) continue;
+          if (follower.offset < first) {
+            this.unfollow(follower);
+            continue;
+          }
+          if (follower.offset >= this.cacheEnd) {
+            behind = true;
+            continue;
+          }
+          const answer = answers.get(follower, () => {
+            const slice = this.slice(follower.offset, follower.limits);
+            return {
+              nextOffset: slice.nextOffset,
+              encoded: follower.encode(slice, Math.max(next, slice.nextOffset)),
+            };
+          });
+          follower.offset = answer.nextOffset;
+          if (!follower.deliver(answer.encoded)) this.unfollow(follower);
+          else if (follower.offset < next) behind = true;
+        }
+        if (!behind) return;
+        if (this.cacheEnd < next) {
+          const end = this.cacheEnd;
+          await this.fetchOnce();
+          // Nothing more could be read past the cache: the followers read for themselves (and
+          // meet the same outcome as any reader).
+          if (this.cacheEnd === end && !this.dropped) {
+            for (const follower of this.followers) {
+              if (follower.offset < next) this.unfollow(follower);
+            }
+          }
+        }
+      }
+    } catch (error) {
+      for (const follower of this.followers) {
+        this.followers.delete(follower);
+        follower.fail(error);
+      }
+    } finally {
+      this.pushing = false;
+    }
   }
 
   /**
@@ -157,11 +299,16 @@ class TopicTail {
           next: this.topic.log.nextOffset,
         });
       }
-      this.fetching ??= this.fetch().finally(() => {
-        this.fetching = undefined;
-      });
-      await this.fetching;
+      await this.fetchOnce();
     }
+  }
+
+  /** Reads what was committed past the cache, once for all who ask meanwhile. */
+  private fetchOnce(): Promise<void> {
+    this.fetching ??= this.fetch().finally(() => {
+      this.fetching = undefined;
+    });
+    return this.fetching;
   }
 
   /** Reads what was committed past the cache into one new chunk. */
@@ -235,6 +382,7 @@ export class TailReader {
   private tail: TopicTail;
   waitOffset = Number.POSITIVE_INFINITY;
   private pending: (() => void) | undefined;
+  private following: Follower | undefined;
   private closed = false;
   private readonly onAbort = () => this.release();
 
@@ -278,8 +426,47 @@ export class TailReader {
     });
   }
 
-  /** Resolves a pending wait (called by the tail, or on abort). */
+  /**
+   * Follows the topic from `offset` (at or past its committed end, as a reader that would wait
+   * there): every commit is pushed, up to `limits` per answer, through `deliver`, in the turn the
+   * tail learns of it, until `deliver` returns false (it took that answer but can take no more
+   * now), the follower falls behind the cache, the topic is gone, the signal aborts or the reader
+   * is closed. Resolves with the offset after the last answer delivered: read (or wait) from
+   * there on. `encode` makes an answer from a slice and the topic's committed end; it must be
+   * pure: followers at the same offset with the same limits and the same `encode` share one
+   * answer.
+   */
+  follow<A>(
+    offset: number,
+    limits: ConsumeLimits,
+    encode: AnswerEncoder<A>,
+    deliver: (answer: A) => boolean,
+  ): Promise<number> {
+    if (this.signal.aborted || this.closed) return Promise.resolve(offset);
+    const tail = this.current();
+    return new Promise<number>((resolve, reject) => {
+      const follower: Follower = {
+        offset,
+        limits,
+        encode,
+        deliver: deliver as (answer: unknown) => boolean,
+        stop: (reached) => {
+          this.following = undefined;
+          resolve(reached);
+        },
+        fail: (error) => {
+          this.following = undefined;
+          reject(error);
+        },
+      };
+      this.following = follower;
+      tail.follow(follower);
+    });
+  }
+
+  /** Resolves a pending wait or ends a follow (called by the tail, or on abort). */
   release(): void {
+    if (this.following !== undefined) this.tail.unfollow(this.following);
     this.tail.waiting.delete(this);
     this.waitOffset = Number.POSITIVE_INFINITY;
     const resolve = this.pending;

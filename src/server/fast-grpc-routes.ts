@@ -7,7 +7,7 @@
 // and these methods in the other protocols, take the Connect routes.
 import type { Validator } from "@bufbuild/protovalidate";
 import type { ErrorLogger } from "../api/connect-error.js";
-import { consumeWireAnswers } from "../api/consume-handlers.js";
+import { sendWireAnswers } from "../api/consume-handlers.js";
 import type { LeaderForwarder } from "../api/leader-forwarder.js";
 import type { ApiLimits } from "../api/limits.js";
 import { readMaxBytes } from "../api/limits.js";
@@ -16,9 +16,9 @@ import { createProducer, createStreamProducer } from "../api/producer.js";
 import { decodeValidProduceRequest, decodeValidRequest } from "../api/request-decoding.js";
 import { consumeResponseParts, encodeProduceResponse } from "../api/response-wire.js";
 import type { StreamCounter } from "../api/stream-counter.js";
-import type { Broker } from "../cluster/broker.js";
+import type { Broker, WireSlice } from "../cluster/broker.js";
 import { ConsumeRequestSchema, type ProduceResponse } from "../gen/tidelog/v1/log_service_pb.js";
-import type { GrpcServerCall } from "./grpc-server-call.js";
+import { frameGrpcMessage, type GrpcServerCall } from "./grpc-server-call.js";
 
 export interface FastGrpcRoutesDeps {
   broker: Broker;
@@ -79,10 +79,13 @@ export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
         );
         const release = streams.acquire();
         try {
-          for await (const answer of consumeWireAnswers({ broker, limits }, request, call.signal)) {
-            const full = call.send(consumeResponseParts(answer));
-            if (full !== undefined) await full;
-          }
+          await sendWireAnswers(
+            { broker, limits },
+            request,
+            call.signal,
+            frameConsumeResponse,
+            (framed) => call.sendFramed(framed),
+          );
         } finally {
           release();
         }
@@ -97,6 +100,16 @@ export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
       logError: deps.logError,
     },
   };
+}
+
+/**
+ * A ConsumeStream answer as a framed gRPC message. One function for every stream, so that the
+ * streams caught up at the same offset send one message encoded once (TailReader.follow).
+ */
+function frameConsumeResponse(records: WireSlice, highWatermark: number): Buffer {
+  return frameGrpcMessage(
+    consumeResponseParts({ records: records.bytes, nextOffset: records.nextOffset, highWatermark }),
+  );
 }
 
 /** Runs a call's body and ends the call with its outcome. */

@@ -41,6 +41,18 @@ export class ClientGoneError extends Error {
   }
 }
 
+/** One uncompressed gRPC message (prefix and body): the concatenation of `parts`. */
+export function frameGrpcMessage(parts: readonly Buffer[]): Buffer {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const framed = Buffer.allocUnsafe(grpcPrefixBytes + length);
+  framed[0] = 0;
+  framed.writeUInt32BE(length, 1);
+  let at = grpcPrefixBytes;
+  for (const part of parts) at += part.copy(framed, at);
+  return framed;
+}
+
 export class GrpcServerCall {
   private readonly cutter: GrpcMessageCutter;
   private readonly queue: Buffer[] = [];
@@ -185,13 +197,15 @@ export class GrpcServerCall {
    */
   send(parts: readonly Buffer[]): Promise<void> | undefined {
     if (this.finished) return Promise.reject(new ClientGoneError());
-    let length = 0;
-    for (const part of parts) length += part.length;
-    const framed = Buffer.allocUnsafe(grpcPrefixBytes + length);
-    framed[0] = 0;
-    framed.writeUInt32BE(length, 1);
-    let at = grpcPrefixBytes;
-    for (const part of parts) at += part.copy(framed, at);
+    return this.sendFramed(frameGrpcMessage(parts));
+  }
+
+  /**
+   * Sends one message framed by frameGrpcMessage, as send() does. The buffer is only read, never
+   * changed or kept past its write: one framed message may go to many calls.
+   */
+  sendFramed(framed: Buffer): Promise<void> | undefined {
+    if (this.finished) return Promise.reject(new ClientGoneError());
     let room: boolean;
     try {
       this.sendHeaders();

@@ -1,7 +1,8 @@
 // TopicTails against a real TopicStateMachine on disk (no network): readers of several topics
 // read every record in order while the caches stay within their per-topic and node-wide bounds,
 // also when chunks they would read were evicted; waits end on commit and on abort; closing the
-// last reader frees the topic's cache.
+// last reader frees the topic's cache. Followers get each commit pushed once, sharing one encoded
+// answer per offset and limits, and stop when they can take no more, on abort, close or delete.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -9,9 +10,10 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { recordsAsUnknownField } from "../../src/api/record-wire.js";
+import { encodeAdmin } from "../../src/cluster/commands.js";
 import { encodeRecord } from "../../src/cluster/record-codec.js";
 import { TopicStateMachine } from "../../src/cluster/topic-state-machine.js";
-import { TopicTails } from "../../src/cluster/topic-tail.js";
+import { TopicTails, type WireSlice } from "../../src/cluster/topic-tail.js";
 import { ConsumeResponseSchema } from "../../src/gen/tidelog/v1/log_service_pb.js";
 
 let directory: string;
@@ -157,3 +159,105 @@ test("reads behind the cache reuse an answer buffer only once it was released", 
   );
   reader.close();
 });
+
+test("followers get every commit pushed once, one encoding shared per offset and limits", async () => {
+  const tails = new TopicTails(machine);
+  await append("follow", 0, 1);
+  const controller = new AbortController();
+  const encodings: { offset: number; next: number; highWatermark: number }[] = [];
+  const encode = (slice: WireSlice, highWatermark: number) => {
+    encodings.push({
+      offset: slice.nextOffset - slice.records,
+      next: slice.nextOffset,
+      highWatermark,
+    });
+    return { values: values(slice.bytes), next: slice.nextOffset };
+  };
+  const small = { maxRecords: 2, maxBytes: 1024 * 1024 };
+  const large = { maxRecords: 100, maxBytes: 1024 * 1024 };
+  const followers = [large, large, large, small].map((limits) => {
+    const reader = tails.open("follow", controller.signal);
+    const seen: string[] = [];
+    const answers: unknown[] = [];
+    const reached = reader.follow(1, limits, encode, (answer) => {
+      answers.push(answer);
+      seen.push(...answer.values);
+      return true;
+    });
+    return { reader, seen, answers, reached };
+  });
+  await append("follow", 1, 3);
+  await until(() => followers.every((each) => each.seen.length === 3));
+  await append("follow", 4, 1);
+  await until(() => followers.every((each) => each.seen.length === 4));
+  const expected = ["follow:1", "follow:2", "follow:3", "follow:4"];
+  for (const each of followers) assert.deepEqual(each.seen, expected);
+  // The three followers with the same limits got the same answer objects.
+  assert.equal(followers[0]!.answers.length, 2);
+  for (const i of [1, 2]) {
+    assert.equal(followers[i]!.answers[0], followers[0]!.answers[0]);
+    assert.equal(followers[i]!.answers[1], followers[0]!.answers[1]);
+  }
+  // One encoding per distinct (offset, limits): 2 for the large followers, 3 for the small one.
+  assert.equal(followers[3]!.answers.length, 3);
+  assert.equal(encodings.length, 5);
+  assert.ok(encodings.every((each) => each.highWatermark >= each.next));
+  controller.abort();
+  for (const each of followers) assert.equal(await each.reached, 5);
+  for (const each of followers) each.reader.close();
+  assert.equal(tails.size, 0);
+});
+
+test("a follower that takes no more stops at the offset it reached, and reads on from there", async () => {
+  const tails = new TopicTails(machine);
+  await append("full", 0, 1);
+  const reader = tails.open("full", new AbortController().signal);
+  const seen: string[] = [];
+  const limits = { maxRecords: 1, maxBytes: 1024 * 1024 };
+  const reached = reader.follow(
+    1,
+    limits,
+    (slice) => values(slice.bytes),
+    (answer) => {
+      seen.push(...answer);
+      return false; // took this one; no room for the next
+    },
+  );
+  await append("full", 1, 3);
+  assert.equal(await reached, 2);
+  assert.deepEqual(seen, ["full:1"]);
+  const rest = await reader.read(2, { maxRecords: 10, maxBytes: 1024 * 1024 });
+  assert.deepEqual(values(rest.bytes), ["full:2", "full:3"]);
+  reader.close();
+});
+
+test("a follow ends when its reader is closed, or its topic is deleted", async () => {
+  const tails = new TopicTails(machine);
+  await append("gone", 0, 1);
+  await append("stays", 0, 1);
+  const limits = { maxRecords: 10, maxBytes: 1024 * 1024 };
+  const never = () => {
+    throw new Error("nothing was committed");
+  };
+  const closed = tails.open("stays", new AbortController().signal);
+  const closedFollow = closed.follow(1, limits, never, never);
+  closed.close();
+  assert.equal(await closedFollow, 1);
+
+  const reader = tails.open("gone", new AbortController().signal);
+  const follow = reader.follow(1, limits, never, never);
+  await machine.applyBatch([
+    { index: 1, term: 1, type: "normal", data: encodeAdmin({ op: "deleteTopic", name: "gone" }) },
+  ]);
+  assert.equal(await follow, 1);
+  assert.throws(() => reader.bounds(), /not.found|does not exist/i);
+  reader.close();
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
