@@ -8,12 +8,12 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext } from "@connectrpc/connect";
 import type {
+  AnswerEncoder,
   Broker,
   ConsumeLimits,
   DecodedRecord,
   TailReader,
   TopicInfo,
-  WireSlice,
 } from "../cluster/broker.js";
 import { TidelogError } from "../errors.js";
 import {
@@ -129,7 +129,7 @@ export async function sendWireAnswers<M>(
   { broker, limits }: Pick<ConsumeHandlerDeps, "broker" | "limits">,
   request: ConsumeRequest,
   signal: AbortSignal,
-  encode: (records: WireSlice, highWatermark: number) => M,
+  encode: AnswerEncoder<M>,
   send: (message: M) => Promise<void> | undefined,
 ): Promise<never> {
   const bounds = consumeLimits(request, limits);

@@ -7,7 +7,7 @@ import type { TailReader, WireSlice } from "./topic-tail.js";
 
 export type { TopicConfig } from "../log/topic-registry.js";
 export type { DecodedRecord, RecordInput } from "./record-codec.js";
-export type { TailReader, WireSlice } from "./topic-tail.js";
+export type { AnswerEncoder, TailReader, WireSlice } from "./topic-tail.js";
 
 export interface TopicInfo {
   name: string;

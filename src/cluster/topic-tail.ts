@@ -12,15 +12,16 @@
 //   while the topic has readers. Readers behind the cache, or of an evicted range, read the log
 //   directly (and transcode) without caching.
 // - one encoding per answer for the followers: a caught-up reader may follow the topic instead of
-//   waiting (TailReader.follow). Each commit is then pushed to it in the same turn as to every
-//   other follower, without a promise or a read per reader: followers at the same offset with the
-//   same limits and the same encoder share one answer, encoded once (a tailing gRPC stream's
-//   framed message, server/fast-grpc-routes.ts). A follower that can take no more, or falls
+//   waiting (TailReader.follow). Each commit, once read into the cache, is then pushed to every
+//   follower in one pass, without a promise or a read per reader: followers at the same offset
+//   with the same limits and the same encoder share one answer, encoded once (a tailing gRPC
+//   stream's framed message, server/fast-grpc-routes.ts). A follower that can take no more, or falls
 //   behind the cache, stops following and reads (and waits) again.
 //
 // Committed records never change at an offset while the topic object lives; a deleted (or
 // recreated) topic, or topics swapped in by a snapshot, get a new Topic object, and the old tail
 // is dropped and its readers woken.
+import { assert } from "../assert.js";
 import { TidelogError } from "../errors.js";
 import { BufferPool } from "../log/buffer-pool.js";
 import type { Topic } from "../log/topic-registry.js";
@@ -110,40 +111,48 @@ interface Follower {
   readonly fail: (error: unknown) => void;
 }
 
+/** An answer of one push round and what it was made for. */
+interface SharedAnswer {
+  maxRecords: number;
+  maxBytes: number;
+  encode: AnswerEncoder<unknown>;
+  nextOffset: number;
+  encoded: unknown;
+}
+
 /**
  * The answers of one push round, shared by followers at the same offset with the same limits and
- * encoder. Few distinct ones are kept (followers mostly sit together at the log's end); past
- * that, an answer is encoded again rather than searched for.
+ * encoder: by offset, then searched among the few made at that offset (at most one per follower).
  */
 class SharedAnswers {
-  private static readonly kept = 8;
-  private readonly entries: {
-    offset: number;
-    maxRecords: number;
-    maxBytes: number;
-    encode: AnswerEncoder<unknown>;
-    answer: { nextOffset: number; encoded: unknown };
-  }[] = [];
-  private replace = 0;
+  private readonly byOffset = new Map<number, SharedAnswer[]>();
 
-  get(
-    follower: Follower,
-    make: () => { nextOffset: number; encoded: unknown },
-  ): { nextOffset: number; encoded: unknown } {
-    const { offset, limits, encode } = follower;
-    for (const entry of this.entries) {
+  find(follower: Follower): SharedAnswer | undefined {
+    const { limits, encode } = follower;
+    const made = this.byOffset.get(follower.offset);
+    if (made === undefined) return undefined;
+    for (const answer of made) {
       if (
-        entry.offset === offset &&
-        entry.encode === encode &&
-        entry.maxRecords === limits.maxRecords &&
-        entry.maxBytes === limits.maxBytes
+        answer.encode === encode &&
+        answer.maxRecords === limits.maxRecords &&
+        answer.maxBytes === limits.maxBytes
       )
-        return entry.answer;
+        return answer;
     }
-    const answer = make();
-    const entry = { offset, ...limits, encode, answer };
-    if (this.entries.length < SharedAnswers.kept) this.entries.push(entry);
-    else this.entries[this.replace++ % SharedAnswers.kept] = entry;
+    return undefined;
+  }
+
+  add(follower: Follower, nextOffset: number, encoded: unknown): SharedAnswer {
+    const answer: SharedAnswer = {
+      maxRecords: follower.limits.maxRecords,
+      maxBytes: follower.limits.maxBytes,
+      encode: follower.encode,
+      nextOffset,
+      encoded,
+    };
+    const made = this.byOffset.get(follower.offset);
+    if (made === undefined) this.byOffset.set(follower.offset, [answer]);
+    else made.push(answer);
     return answer;
   }
 }
@@ -159,6 +168,8 @@ class TopicTail {
   /** Readers that follow the topic: commits are pushed to them (push()). */
   private readonly followers = new Set<Follower>();
   private pushing = false;
+  /** The log's next offset when the last push run left every follower there. */
+  private pushedThrough = -1;
   readers = 0;
   private readonly unsubscribe: () => void;
   dropped = false;
@@ -186,10 +197,8 @@ class TopicTail {
    * what was committed to the followers.
    */
   wake(): void {
-    if (this.followers.size > 0 && !this.pushing) {
-      this.pushing = true;
-      void this.push();
-    }
+    if (this.followers.size > 0 && this.topic.log.nextOffset !== this.pushedThrough)
+      this.startPush();
     if (this.waiting.size === 0) return;
     const next = this.dropped ? Number.POSITIVE_INFINITY : this.topic.log.nextOffset;
     for (const reader of this.waiting) {
@@ -211,14 +220,14 @@ class TopicTail {
     this.wake();
   }
 
-  /** Starts pushing commits to `follower` (at or past the next offset). */
+  /** Starts pushing commits to `follower`, from its offset (committed records first, if any). */
   follow(follower: Follower): void {
     if (this.dropped) {
       follower.stop(follower.offset);
       return;
     }
     this.followers.add(follower);
-    if (follower.offset < this.topic.log.nextOffset) this.wake();
+    if (follower.offset < this.topic.log.nextOffset) this.startPush();
   }
 
   /** Ends `follower`'s follow: it resolves with the offset it reached (pushed up to). */
@@ -226,50 +235,55 @@ class TopicTail {
     if (this.followers.delete(follower)) follower.stop(follower.offset);
   }
 
+  private startPush(): void {
+    if (this.pushing) return;
+    this.pushing = true;
+    void this.push();
+  }
+
   /**
    * Pushes the committed records to every follower behind the log's end, from the cache, until
-   * all have them; one run at a time (wake() starts it). A follower whose offset the cache no
-   * longer holds stops following (it reads the log as a reader does).
+   * all have them; one run at a time. A round goes over every follower after a read of the log
+   * (followers may have joined meanwhile), else only over those the last round left behind (by
+   * their limits). A follower whose offset the cache no longer holds stops following (it reads
+   * the log as a reader does); one whose encoder or delivery throws fails alone.
    */
   private async push(): Promise<void> {
     try {
+      let candidates: Iterable<Follower> = this.followers;
       for (;;) {
         if (this.dropped) return;
         const next = this.topic.log.nextOffset;
         const first = this.chunks[0]?.first ?? this.cacheEnd;
         const answers = new SharedAnswers();
-        let behind = false;
-        for (const follower of this.followers) {
-          if (follower.offset >= next) continue;
+        const behind: Follower[] = [];
+        let fetchNeeded = false;
+        for (const follower of candidates) {
+          if (follower.offset >= next || !this.followers.has(follower)) continue;
           if (follower.offset < first) {
             this.unfollow(follower);
-            continue;
+          } else if (follower.offset >= this.cacheEnd) {
+            fetchNeeded = true;
+          } else if (this.pushTo(follower, answers, next) && follower.offset < next) {
+            behind.push(follower);
           }
-          if (follower.offset >= this.cacheEnd) {
-            behind = true;
-            continue;
-          }
-          const answer = answers.get(follower, () => {
-            const slice = this.slice(follower.offset, follower.limits);
-            return {
-              nextOffset: slice.nextOffset,
-              encoded: follower.encode(slice, Math.max(next, slice.nextOffset)),
-            };
-          });
-          follower.offset = answer.nextOffset;
-          if (!follower.deliver(answer.encoded)) this.unfollow(follower);
-          else if (follower.offset < next) behind = true;
         }
-        if (!behind) return;
-        if (this.cacheEnd < next) {
-          const end = this.cacheEnd;
-          await this.fetchOnce();
-          // Nothing more could be read past the cache: the followers read for themselves (and
-          // meet the same outcome as any reader).
-          if (this.cacheEnd === end && !this.dropped) {
-            for (const follower of this.followers) {
-              if (follower.offset < next) this.unfollow(follower);
-            }
+        if (!fetchNeeded) {
+          if (behind.length === 0) {
+            this.pushedThrough = next;
+            return;
+          }
+          candidates = behind;
+          continue;
+        }
+        const end = this.cacheEnd;
+        await this.fetchOnce();
+        candidates = this.followers;
+        // Nothing more could be read past the cache: the followers read for themselves (and
+        // meet the same outcome as any reader).
+        if (this.cacheEnd === end && !this.dropped) {
+          for (const follower of this.followers) {
+            if (follower.offset >= end) this.unfollow(follower);
           }
         }
       }
@@ -281,6 +295,28 @@ class TopicTail {
     } finally {
       this.pushing = false;
     }
+  }
+
+  /**
+   * Delivers the answer at `follower`'s offset (cached), made once per round for all who share
+   * it; returns whether the follower still follows.
+   */
+  private pushTo(follower: Follower, answers: SharedAnswers, next: number): boolean {
+    try {
+      let answer = answers.find(follower);
+      if (answer === undefined) {
+        const slice = this.slice(follower.offset, follower.limits);
+        const encoded = follower.encode(slice, Math.max(next, slice.nextOffset));
+        answer = answers.add(follower, slice.nextOffset, encoded);
+      }
+      follower.offset = answer.nextOffset;
+      if (follower.deliver(answer.encoded)) return true;
+      this.unfollow(follower);
+    } catch (error) {
+      this.followers.delete(follower);
+      follower.fail(error);
+    }
+    return false;
   }
 
   /**
@@ -427,14 +463,15 @@ export class TailReader {
   }
 
   /**
-   * Follows the topic from `offset` (at or past its committed end, as a reader that would wait
-   * there): every commit is pushed, up to `limits` per answer, through `deliver`, in the turn the
-   * tail learns of it, until `deliver` returns false (it took that answer but can take no more
-   * now), the follower falls behind the cache, the topic is gone, the signal aborts or the reader
-   * is closed. Resolves with the offset after the last answer delivered: read (or wait) from
-   * there on. `encode` makes an answer from a slice and the topic's committed end; it must be
-   * pure: followers at the same offset with the same limits and the same `encode` share one
-   * answer.
+   * Follows the topic from `offset` (normally its committed end, where a reader would wait):
+   * every commit is pushed, up to `limits` per answer, through `deliver`, once the tail has read
+   * it (one read for all followers, then all of them in one pass), until `deliver` returns false
+   * (it took that answer but can take no more now), the follower falls behind the cache, the
+   * topic is gone, the signal aborts or the reader is closed. Resolves with the offset after the
+   * last answer delivered: read (or wait) from there on; rejects if the log read, `encode` or
+   * `deliver` throws. `encode` makes an answer from a slice and the topic's committed end; it
+   * must be pure: followers at the same offset with the same limits and the same `encode` share
+   * one answer. One follow at a time per reader.
    */
   follow<A>(
     offset: number,
@@ -442,6 +479,7 @@ export class TailReader {
     encode: AnswerEncoder<A>,
     deliver: (answer: A) => boolean,
   ): Promise<number> {
+    assert(this.following === undefined, "TailReader.follow: already following");
     if (this.signal.aborted || this.closed) return Promise.resolve(offset);
     const tail = this.current();
     return new Promise<number>((resolve, reject) => {
@@ -464,7 +502,7 @@ export class TailReader {
     });
   }
 
-  /** Resolves a pending wait or ends a follow (called by the tail, or on abort). */
+  /** Resolves a pending wait or ends a follow (called by the tail, on abort and on close). */
   release(): void {
     if (this.following !== undefined) this.tail.unfollow(this.following);
     this.tail.waiting.delete(this);

@@ -2,14 +2,17 @@
 // this process over real sockets: many tails of one topic (gRPC, Connect binary and JSON, gRPC-Web)
 // each get every committed record exactly once and in order, also one that joins midway and
 // ones with small answers; binary and JSON answers carry the same records; cancelled streams
-// release the tail; a deleted topic ends its streams.
+// release the tail; a gRPC stream whose reader stalls again and again misses nothing; a deleted
+// topic ends its streams.
 import assert from "node:assert/strict";
+import http2 from "node:http2";
 import { after, before, describe, test } from "node:test";
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   ConsumeRequestSchema,
+  ConsumeResponseSchema,
   LogService,
   StartPosition,
 } from "../../src/gen/tidelog/v1/log_service_pb.js";
@@ -196,6 +199,64 @@ describe("ConsumeStream through the shared tail", () => {
     assertComplete(answers[0]!, 4, 14, "grpc");
     assert.deepEqual(answers[1], answers[0]);
     assert.deepEqual(answers[2], answers[0]);
+  });
+
+  test("a gRPC tail whose reader stalls and resumes gets every record once, in order", async () => {
+    // A raw HTTP/2 client with a 1 KiB stream window that pauses its stream: the server's writes
+    // back up, the stream stops following the topic and reads again once drained, many times.
+    const topic = "stalling-tail";
+    await produce(topic, 0, 1);
+    const session = http2.connect(server.baseUrl, { settings: { initialWindowSize: 1024 } });
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/tidelog.v1.LogService/ConsumeStream",
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      const body = toBinary(
+        ConsumeRequestSchema,
+        create(ConsumeRequestSchema, { topic, start: StartPosition.TAIL }),
+      );
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt32BE(body.length, 1);
+      stream.end(Buffer.concat([prefix, body]));
+      const offsets: number[] = [];
+      let pending = Buffer.alloc(0);
+      stream.on("data", (chunk: Buffer) => {
+        pending = Buffer.concat([pending, chunk]);
+        while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
+          const length = pending.readUInt32BE(1);
+          const response = fromBinary(ConsumeResponseSchema, pending.subarray(5, 5 + length));
+          for (const record of response.records) offsets.push(Number(record.offset));
+          pending = pending.subarray(5 + length);
+        }
+      });
+      await eventually(() => server.node.app.streams.active === 1, "stream open");
+      let next = 1;
+      for (let round = 0; round < 20; round++) {
+        stream.pause();
+        for (let batch = 0; batch < 4; batch++) {
+          await produce(topic, next, 200);
+          next += 200;
+        }
+        stream.resume();
+        await eventually(() => offsets.length >= next - 1, "caught up after a stall");
+      }
+      stream.resume();
+      await eventually(() => offsets.length >= next - 1, "every record delivered", 15_000);
+      assert.deepEqual(
+        offsets,
+        Array.from({ length: next - 1 }, (_, i) => i + 1),
+      );
+      stream.close();
+    } finally {
+      session.destroy();
+    }
+    await eventually(
+      () => server.node.app.streams.active === 0 && server.node.broker.tailsOpen === 0,
+      "the stream released the tail",
+    );
   });
 
   test("a stream of a deleted topic ends with not_found and releases the tail", async () => {

@@ -261,3 +261,105 @@ async function until(condition: () => boolean): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+test("answers are shared only by the same limits and encoder", async () => {
+  const tails = new TopicTails(machine);
+  await append("keys", 0, 3);
+  const controller = new AbortController();
+  let encoded = 0;
+  const encodeA = (slice: WireSlice) => {
+    encoded++;
+    return values(slice.bytes);
+  };
+  const encodeB = (slice: WireSlice) => {
+    encoded++;
+    return values(slice.bytes);
+  };
+  const one = { maxRecords: 10, maxBytes: 1 };
+  const all = { maxRecords: 10, maxBytes: 1024 * 1024 };
+  const runs = [
+    { limits: one, encode: encodeA },
+    { limits: all, encode: encodeA },
+    { limits: all, encode: encodeB },
+    { limits: all, encode: encodeB },
+  ].map(({ limits, encode }) => {
+    const reader = tails.open("keys", controller.signal);
+    const seen: string[][] = [];
+    const reached = reader.follow(3, limits, encode, (answer) => {
+      seen.push(answer);
+      return true;
+    });
+    return { reader, seen, reached };
+  });
+  await append("keys", 3, 2);
+  await until(() => runs.every((run) => run.seen.flat().length === 2));
+  assert.deepEqual(runs[0]!.seen, [["keys:3"], ["keys:4"]]); // maxBytes 1: one record per answer
+  for (const run of runs.slice(1)) assert.deepEqual(run.seen, [["keys:3", "keys:4"]]);
+  assert.equal(runs[2]!.seen[0], runs[3]!.seen[0]);
+  assert.notEqual(runs[1]!.seen[0], runs[2]!.seen[0]);
+  assert.equal(encoded, 2 + 1 + 1);
+  controller.abort();
+  for (const run of runs) {
+    assert.equal(await run.reached, 5);
+    run.reader.close();
+  }
+});
+
+test("a follower left behind the cache stops and reads; one that throws fails alone", async () => {
+  // A topic's cache keeps only its newest chunk (of two records).
+  const tails = new TopicTails(machine, {
+    cacheBytesMax: 1,
+    nodeCacheBytesMax: 64 * 1024 * 1024,
+    fetchRecordsMax: 2,
+    fetchBytesMax: 1024 * 1024,
+  });
+  await append("evicted", 0, 1);
+  const controller = new AbortController();
+  const limits = { maxRecords: 1, maxBytes: 1024 * 1024 };
+  const keeping = tails.open("evicted", controller.signal);
+  const kept: string[] = [];
+  const keepingFollow = keeping.follow(
+    1,
+    limits,
+    (slice) => values(slice.bytes),
+    (answer) => {
+      kept.push(...answer);
+      return true;
+    },
+  );
+  const throwing = tails.open("evicted", controller.signal);
+  const throwingFollow = throwing.follow(
+    1,
+    limits,
+    (slice) => values(slice.bytes),
+    () => {
+      throw new Error("this stream broke");
+    },
+  );
+  await append("evicted", 1, 6);
+  await assert.rejects(throwingFollow, /this stream broke/);
+  await until(() => kept.length === 6);
+  assert.deepEqual(kept, [
+    "evicted:1",
+    "evicted:2",
+    "evicted:3",
+    "evicted:4",
+    "evicted:5",
+    "evicted:6",
+  ]);
+  // Joined at offset 1 while the cache holds only the newest chunk: stopped at once, to read.
+  const late = tails.open("evicted", controller.signal);
+  const lateReached = await late.follow(
+    1,
+    limits,
+    () => assert.fail("not pushed"),
+    () => false,
+  );
+  assert.equal(lateReached, 1);
+  const read = await late.read(1, { maxRecords: 10, maxBytes: 1024 * 1024 });
+  assert.deepEqual(values(read.bytes), kept);
+  controller.abort();
+  assert.equal(await keepingFollow, 7);
+  for (const reader of [keeping, throwing, late]) reader.close();
+  assert.equal(tails.size, 0);
+});
