@@ -31,7 +31,13 @@ export interface ClusterBenchSettings {
 export const fullSettings: ClusterBenchSettings = {
   clusterSizes: [1, 3],
   recordSizes: [100, 1024],
-  produce: { warmupMs: 1_000, durationMs: 8_000, recordsMax: 5_000_000 },
+  produce: {
+    warmupMs: 1_000,
+    warmupRequestsMin: 5_000,
+    warmupMsMax: 10_000,
+    durationMs: 8_000,
+    recordsMax: 5_000_000,
+  },
   catchUp: { recordsTarget: 1_000_000, recordBytes: 100, fillMsMax: 60_000, readMsMax: 60_000 },
   tails: {
     counts: [1, 100, 1000],
@@ -58,7 +64,13 @@ export const fullSettings: ClusterBenchSettings = {
 export const quickSettings: ClusterBenchSettings = {
   clusterSizes: [1, 3],
   recordSizes: [100, 1024],
-  produce: { warmupMs: 200, durationMs: 1_000, recordsMax: 200_000 },
+  produce: {
+    warmupMs: 200,
+    warmupRequestsMin: 500,
+    warmupMsMax: 1_000,
+    durationMs: 1_000,
+    recordsMax: 200_000,
+  },
   catchUp: { recordsTarget: 100_000, recordBytes: 100, fillMsMax: 10_000, readMsMax: 15_000 },
   tails: {
     counts: [1, 100, 1000],

@@ -15,6 +15,13 @@ import { randomValues } from "./record-values.js";
 
 export interface ProduceTiming {
   warmupMs: number;
+  /**
+   * Requests the warm-up sends at least, past warmupMs, for at most warmupMsMax in all: a case
+   * with one request in flight sends a few hundred in a second, too few for V8 to have compiled
+   * the paths it runs (the optimizing compiler then works through the measured run).
+   */
+  warmupRequestsMin?: number;
+  warmupMsMax?: number;
   durationMs: number;
   /** Records one measured run sends at most. */
   recordsMax: number;
@@ -64,7 +71,18 @@ export async function runProduceCase(
     const requestsMax = Math.max(1, Math.floor(timing.recordsMax / produceCase.recordsPerRequest));
     const inflight = produceCase.inflight;
     await client.produce(); // creates the topic before the clock starts
-    await run({ inflight, durationMs: timing.warmupMs, requestsMax });
+    const warmupBegan = performance.now();
+    let warmed = (await run({ inflight, durationMs: timing.warmupMs, requestsMax })).requests;
+    const warmupEnd = warmupBegan + Math.max(timing.warmupMs, timing.warmupMsMax ?? 0);
+    while (warmed < (timing.warmupRequestsMin ?? 0) && performance.now() < warmupEnd) {
+      warmed += (
+        await run({
+          inflight,
+          durationMs: Math.min(1_000, warmupEnd - performance.now()),
+          requestsMax: (timing.warmupRequestsMin ?? 0) - warmed,
+        })
+      ).requests;
+    }
     const endSpan = await startCpuSpan(cluster.nodes);
     observe?.("start");
     const outcome = await run({ inflight, durationMs: timing.durationMs, requestsMax });
