@@ -78,7 +78,7 @@ export async function runProduceCase(
       warmed += (
         await run({
           inflight,
-          durationMs: Math.min(1_000, warmupEnd - performance.now()),
+          durationMs: Math.min(1_000, Math.ceil(warmupEnd - performance.now())),
           requestsMax: (timing.warmupRequestsMin ?? 0) - warmed,
         })
       ).requests;
