@@ -137,8 +137,7 @@ export async function sendWireAnswers<M>(
   try {
     let offset = startOffset(request, reader.bounds());
     while (!signal.aborted) {
-      const info = reader.bounds();
-      checkInRange(info, offset);
+      const info = boundsAt(reader, offset);
       let room: Promise<void> | undefined;
       if (offset < info.nextOffset) {
         const slice = await reader.read(offset, bounds);
@@ -182,8 +181,7 @@ async function* followTopic<T>(
   try {
     let offset = startOffset(request, reader.bounds());
     while (!signal.aborted) {
-      const info = reader.bounds();
-      checkInRange(info, offset);
+      const info = boundsAt(reader, offset);
       if (offset < info.nextOffset) {
         const { answer, nextOffset, release } = await read(offset, info, reader);
         offset = nextOffset;
@@ -256,6 +254,13 @@ function startOffset(request: ConsumeRequest, info: TopicBounds): number {
       }
       return Number(request.offset);
   }
+}
+
+/** The topic's current bounds, `offset` checked to lie within them (checkInRange). */
+function boundsAt(reader: TailReader, offset: number): TopicBounds {
+  const info = reader.bounds();
+  checkInRange(info, offset);
+  return info;
 }
 
 /** Offsets from the lowest retained up to the next offset (caught up) are valid starts. */
