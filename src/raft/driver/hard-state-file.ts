@@ -1,15 +1,16 @@
 // Raft's hard state (term, vote, commit) on disk: two fixed slots written alternately, each with a
 // sequence number and a CRC32C. A torn write damages one slot only; loading takes the valid slot
 // with the highest sequence number. A write is one pwrite, plus fdatasync when it must be durable.
-// The pwrite is made on the calling thread: nearly every Ready moves the commit index, and a
-// 512-byte write into the page cache costs less than a hand-off to libuv's pool, which a commit's
-// Ready (apply and answer) otherwise waits for (see src/log/fd-io.ts for the store's writes).
+// The pwrite goes through the store's writevAt (src/log/fd-io.ts), which makes a write this small on
+// the calling thread: nearly every Ready moves the commit index, and a commit's Ready (apply and
+// answer) would otherwise wait for a hand-off to libuv's pool.
 //
 //   slot: sequence f64 · term f64 · commit f64 · voteLength u16 · vote utf8 · … · crc32c u32 (last 4 bytes)
-import { constants, writeSync } from "node:fs";
+import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { assert } from "../../assert.js";
 import { crc32c } from "../../log/crc32c.js";
+import { writevAt } from "../../log/fd-io.js";
 import type { HardState } from "../index.js";
 
 const slotBytes = 512;
@@ -54,7 +55,8 @@ export class HardStateFile {
     at = slot.writeUInt16LE(state.vote === null ? 0xffff : vote.length, at);
     vote.copy(slot, at);
     slot.writeUInt32LE(crc32c(slot, 0, slotBytes - 4), slotBytes - 4);
-    writeSync(this.handle.fd, slot, 0, slotBytes, (this.sequence % 2) * slotBytes);
+    const written = await writevAt(this.handle.fd, [slot], (this.sequence % 2) * slotBytes);
+    assert(written === slotBytes, "hard state slot written short");
     if (sync) await this.handle.datasync();
   }
 
