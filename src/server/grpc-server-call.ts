@@ -196,7 +196,6 @@ export class GrpcServerCall {
    * rejects if the call ended meanwhile.
    */
   send(parts: readonly Buffer[]): Promise<void> | undefined {
-    if (this.finished) return Promise.reject(new ClientGoneError());
     return this.sendFramed(frameGrpcMessage(parts));
   }
 
