@@ -230,9 +230,14 @@ class TopicTail {
     if (follower.offset < this.topic.log.nextOffset) this.startPush();
   }
 
-  /** Ends `follower`'s follow: it resolves with the offset it reached (pushed up to). */
-  unfollow(follower: Follower): void {
-    if (this.followers.delete(follower)) follower.stop(follower.offset);
+  /**
+   * Ends `follower`'s follow: it resolves with the offset it reached (pushed up to), or rejects
+   * with `error.cause` (boxed, so that whatever was thrown, undefined included, fails it).
+   */
+  unfollow(follower: Follower, error?: { cause: unknown }): void {
+    if (!this.followers.delete(follower)) return;
+    if (error === undefined) follower.stop(follower.offset);
+    else follower.fail(error.cause);
   }
 
   private startPush(): void {
@@ -288,10 +293,7 @@ class TopicTail {
         }
       }
     } catch (error) {
-      for (const follower of this.followers) {
-        this.followers.delete(follower);
-        follower.fail(error);
-      }
+      for (const follower of this.followers) this.unfollow(follower, { cause: error });
     } finally {
       this.pushing = false;
     }
@@ -313,8 +315,7 @@ class TopicTail {
       if (follower.deliver(answer.encoded)) return true;
       this.unfollow(follower);
     } catch (error) {
-      this.followers.delete(follower);
-      follower.fail(error);
+      this.unfollow(follower, { cause: error });
     }
     return false;
   }
