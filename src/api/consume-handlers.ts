@@ -90,10 +90,11 @@ export interface WireAnswer {
 }
 
 /**
- * A ConsumeStream's binary answers, for as long as `signal` is not aborted. An answer's bytes are
- * valid until the next one is asked for: the consumer encodes (copies) them before it pulls again.
+ * A ConsumeStream's binary answers on the Connect routes, for as long as `signal` is not aborted
+ * (plain gRPC takes sendWireAnswers). An answer's bytes are valid until the next one is asked
+ * for: the consumer encodes (copies) them before it pulls again.
  */
-export function consumeWireAnswers(
+function consumeWireAnswers(
   { broker, limits }: Pick<ConsumeHandlerDeps, "broker" | "limits">,
   request: ConsumeRequest,
   signal: AbortSignal,
