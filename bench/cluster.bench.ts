@@ -12,7 +12,7 @@
 //   npm run bench -- cluster --only=scaling   3-node/1-node ratios, 1 and 3 nodes in alternating
 //                                        slices (about 3 minutes)
 import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseBenchOptions } from "./lib/bench-options.js";
 import { type CatchUpResult, runCatchUp } from "./lib/catch-up.js";
@@ -28,9 +28,9 @@ import {
 } from "./lib/cluster-report.js";
 import { type ClusterBenchSettings, fullSettings, quickSettings } from "./lib/cluster-settings.js";
 import { monotonicMicros, summarizeCpuProfile } from "./lib/cpu-profile-summary.js";
-import { formatSteal, startStealSpan } from "./lib/cpu-steal.js";
 import { measureFdatasync, measureSequentialWrite } from "./lib/disk-limits.js";
 import { measureH2RoundTrip } from "./lib/h2-round-trip.js";
+import { formatHostConditions, startHostSpan } from "./lib/host-conditions.js";
 import { BenchCluster, type BenchNode, type NodeLaunchOptions } from "./lib/node-launcher.js";
 import { peakRssMiB } from "./lib/node-usage.js";
 import { runPairedScaling } from "./lib/paired-scaling.js";
@@ -87,8 +87,7 @@ async function measureMachine(run: ClusterBenchSettings) {
 
 async function runAll(run: ClusterBenchSettings): Promise<void> {
   const startedAt = new Date().toISOString();
-  const loadBefore = loadavg();
-  const steal = startStealSpan();
+  const host = startHostSpan();
   const only = options.only;
   const machine = only === undefined ? await measureMachine(run) : undefined;
   const clusterSizes = only === undefined ? run.clusterSizes : [Math.max(...run.clusterSizes)];
@@ -152,20 +151,19 @@ async function runAll(run: ClusterBenchSettings): Promise<void> {
   if (profileDirectory !== undefined) await printNodeProfiles(profileDirectory, nodePids, window);
   const ratios = scalingRatios(produce);
   const goals = checkGoals(produce, catchUp, tails);
-  const loadAfter = loadavg();
-  const stealPercent = steal();
+  const conditions = host();
   const environment = {
     startedAt,
     mode: options.quick ? "quick" : "full",
     node: process.version,
     cpus: cpus().length,
-    loadAverageBefore: loadBefore,
-    loadAverageAfter: loadAfter,
-    stealPercent,
+    loadAverageBefore: conditions.loadBefore,
+    loadAverageAfter: conditions.loadAfter,
+    stealPercent: conditions.stealPercent,
     temporaryDirectory: tmpdir(),
   };
   const sections = [
-    `tidelog cluster benchmark (${environment.mode}; ${environment.cpus} CPUs; load ${loadBefore.map((load) => load.toFixed(1)).join(" ")} → ${loadAfter.map((load) => load.toFixed(1)).join(" ")}; ${formatSteal(stealPercent)})`,
+    `tidelog cluster benchmark (${environment.mode}; ${environment.cpus} CPUs; ${formatHostConditions(conditions)})`,
     ...(machine === undefined
       ? []
       : [diskTable(machine.fdatasync, machine.sequential, machine.roundTrip)]),
@@ -273,8 +271,7 @@ async function runProfile(run: ClusterBenchSettings): Promise<void> {
 /** The 3-node/1-node ratios with both clusters up, alternating in slices. */
 async function runScaling(run: ClusterBenchSettings): Promise<void> {
   const startedAt = new Date().toISOString();
-  const loadBefore = loadavg();
-  const steal = startStealSpan();
+  const host = startHostSpan();
   progress("starting 1 node and 3 nodes");
   const one = await BenchCluster.start(1, {});
   let three: BenchCluster | undefined;
@@ -288,20 +285,18 @@ async function runScaling(run: ClusterBenchSettings): Promise<void> {
       run.scaling,
       progress,
     );
-    const loadAfter = loadavg();
-    const stealPercent = steal();
-    const load = (values: number[]) => values.map((value) => value.toFixed(1)).join(" ");
+    const conditions = host();
     process.stdout.write(
-      `tidelog paired scaling (${options.quick ? "quick" : "full"}; ${cpus().length} CPUs; load ${load(loadBefore)} → ${load(loadAfter)}; ${formatSteal(stealPercent)}; ${run.scaling.slices} slices of ${run.scaling.sliceMs} ms per side)\n\n${ratioTable(ratios)}\n`,
+      `tidelog paired scaling (${options.quick ? "quick" : "full"}; ${cpus().length} CPUs; ${formatHostConditions(conditions)}; ${run.scaling.slices} slices of ${run.scaling.sliceMs} ms per side)\n\n${ratioTable(ratios)}\n`,
     );
     const path = await writeResults("cluster-scaling", {
       environment: {
         startedAt,
         node: process.version,
         cpus: cpus().length,
-        loadBefore,
-        loadAfter,
-        stealPercent,
+        loadBefore: conditions.loadBefore,
+        loadAfter: conditions.loadAfter,
+        stealPercent: conditions.stealPercent,
       },
       settings: run.scaling,
       ratios,

@@ -15,13 +15,13 @@ import { join } from "node:path";
 import { fdatasync, writeAt } from "../src/log/fd-io.js";
 import { Log } from "../src/log/log.js";
 import { parseBenchOptions } from "./lib/bench-options.js";
-import { formatSteal, startStealSpan } from "./lib/cpu-steal.js";
 import {
   type FdatasyncResult,
   measureFdatasync,
   measureSequentialWrite,
   type SequentialWriteResult,
 } from "./lib/disk-limits.js";
+import { formatSteal, startStealSpan } from "./lib/host-conditions.js";
 import { LatencySamples, type LatencySummary } from "./lib/latency-samples.js";
 import { formatNumber, formatTable } from "./lib/result-table.js";
 import { writeResults } from "./lib/results-file.js";

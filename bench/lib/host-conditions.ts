@@ -1,8 +1,10 @@
-// The share of CPU time the hypervisor gave to other guests (`steal` in /proc/stat) over a span.
-// On a shared virtual machine it is the figure that says whether a run met a quiet or a crowded
-// host: while other guests take the cores, every latency here grows and the CPU seconds charged
-// to the nodes grow with it (the guest counts the time it was descheduled as its own).
+// What the host was doing during a run: the load averages before and after, and the share of CPU
+// time the hypervisor gave to other guests (`steal` in /proc/stat) over the span. On a shared
+// virtual machine the steal is the figure that says whether a run met a quiet or a crowded host:
+// while other guests take the cores, every latency here grows and the CPU seconds charged to the
+// nodes grow with it (the guest counts the time it was descheduled as its own).
 import { readFileSync } from "node:fs";
+import { loadavg } from "node:os";
 
 interface CpuTimes {
   steal: number;
@@ -37,4 +39,27 @@ export function startStealSpan(): () => number | undefined {
 /** "CPU steal 4.2%" (or "CPU steal unknown") for a report's header line. */
 export function formatSteal(percent: number | undefined): string {
   return `CPU steal ${percent === undefined ? "unknown" : `${percent.toFixed(1)}%`}`;
+}
+
+export interface HostConditions {
+  loadBefore: number[];
+  loadAfter: number[];
+  stealPercent: number | undefined;
+}
+
+/** Starts a span; the returned function gives the host's conditions over it. */
+export function startHostSpan(): () => HostConditions {
+  const loadBefore = loadavg();
+  const steal = startStealSpan();
+  return () => ({ loadBefore, loadAfter: loadavg(), stealPercent: steal() });
+}
+
+/** "load 1.2 0.9 0.8 → 2.0 1.1 0.9; CPU steal 4.2%" for a report's header line. */
+export function formatHostConditions({
+  loadBefore,
+  loadAfter,
+  stealPercent,
+}: HostConditions): string {
+  const load = (values: number[]) => values.map((value) => value.toFixed(1)).join(" ");
+  return `load ${load(loadBefore)} → ${load(loadAfter)}; ${formatSteal(stealPercent)}`;
 }
