@@ -72,16 +72,13 @@ export async function runProduceCase(
     const inflight = produceCase.inflight;
     await client.produce(); // creates the topic before the clock starts
     const warmupBegan = performance.now();
-    let warmed = (await run({ inflight, durationMs: timing.warmupMs, requestsMax })).requests;
+    const warmupRequestsMin = timing.warmupRequestsMin ?? 0;
     const warmupEnd = warmupBegan + Math.max(timing.warmupMs, timing.warmupMsMax ?? 0);
-    while (warmed < (timing.warmupRequestsMin ?? 0) && performance.now() < warmupEnd) {
-      warmed += (
-        await run({
-          inflight,
-          durationMs: Math.min(1_000, Math.ceil(warmupEnd - performance.now())),
-          requestsMax: (timing.warmupRequestsMin ?? 0) - warmed,
-        })
-      ).requests;
+    let warmed = (await run({ inflight, durationMs: timing.warmupMs, requestsMax })).requests;
+    while (warmed < warmupRequestsMin && performance.now() < warmupEnd) {
+      const durationMs = Math.min(1_000, Math.ceil(warmupEnd - performance.now()));
+      warmed += (await run({ inflight, durationMs, requestsMax: warmupRequestsMin - warmed }))
+        .requests;
     }
     const endSpan = await startCpuSpan(cluster.nodes);
     observe?.("start");

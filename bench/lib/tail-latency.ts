@@ -133,17 +133,18 @@ export async function runTailLatency(
     const setupSeconds = (performance.now() - setupBegan) / 1000;
 
     const intervalMs = 1000 / plan.ratePerSecond;
-    /** Produces at the steady rate for `durationMs`; returns the records produced. */
+    /** Produces at the steady rate for `durationMs`; counts the records produced and skipped. */
     const produceSteadily = async (durationMs: number, latency?: LatencySamples) => {
       const outstanding = new Set<Promise<void>>();
       let produced = 0;
+      let skipped = 0;
       const began = performance.now();
       for (let slot = 0; ; slot++) {
         const due = began + slot * intervalMs;
         if (due >= began + durationMs) break;
         await sleep(due - performance.now());
         if (outstanding.size >= produceInflightMax) {
-          sendsSkipped++;
+          skipped++;
           continue;
         }
         const start = performance.now();
@@ -161,19 +162,20 @@ export async function runTailLatency(
         outstanding.add(call);
       }
       await Promise.all(outstanding);
-      return produced;
+      return { produced, skipped };
     };
-    let sendsSkipped = 0;
     // Not measured: every stream at the steady rate for a while first, as the produce cases warm
     // up (the first half second after the set-up's sparse markers runs several times slower).
     await produceSteadily(plan.warmupMs);
     if (failures.length > 0) throw failures[0];
-    sendsSkipped = 0;
     const produceLatency = new LatencySamples();
     const endSpan = await startCpuSpan(cluster.nodes);
     const began = performance.now();
     measureFrom = nowEpochMs();
-    const produced = await produceSteadily(plan.durationMs, produceLatency);
+    const { produced, skipped: sendsSkipped } = await produceSteadily(
+      plan.durationMs,
+      produceLatency,
+    );
     const expected = produced * plan.tails;
     const drainDeadline = performance.now() + drainMsMax;
     while (deliveries < expected && performance.now() < drainDeadline) await sleep(10);
