@@ -63,10 +63,11 @@ class Reader {
    */
   delimited(end: number): number {
     let length = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
+    // 128^i kept by multiplication: `2 ** shift` with a variable exponent is a Math.pow call.
+    for (let i = 0, scale = 1; i < 5; i++, scale *= 128) {
       if (this.pos >= end) return -1;
       const byte = this.bytes[this.pos++]!;
-      length += (byte & 0x7f) * 2 ** shift;
+      length += (byte & 0x7f) * scale;
       if (byte < 0x80) return length <= end - this.pos ? this.pos + length : -1;
     }
     return -1;
@@ -76,11 +77,11 @@ class Reader {
   uint64(end: number): bigint | undefined {
     let low = 0; // bits 0 to 48 (bytes 1 to 7): exact in a double
     let high = 0; // bits 49 to 63 (bytes 8 to 10)
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0, scale = 1; i < 10; i++, scale = i === 7 ? 1 : scale * 128) {
       if (this.pos >= end) return undefined;
       const byte = this.bytes[this.pos++]!;
-      if (i < 7) low += (byte & 0x7f) * 2 ** (7 * i);
-      else if (i < 9 || byte <= 1) high += (byte & 0x7f) * 2 ** (7 * (i - 7));
+      if (i < 7) low += (byte & 0x7f) * scale;
+      else if (i < 9 || byte <= 1) high += (byte & 0x7f) * scale;
       else return undefined;
       if (byte < 0x80) return high === 0 ? BigInt(low) : (BigInt(high) << 49n) | BigInt(low);
     }
