@@ -1,13 +1,20 @@
 // Commands of the replicated state machine, as Raft entry payloads.
 //
-//   append:  kind u8 (=1) · createIfMissing u8 · topicLength u16 · topic · count u32 ·
-//            (recordLength u32 · stored record (record-codec.ts))*
+//   append:  kind u8 (=3) · createIfMissing u8 · topicLength u16 · topic · count u32 · batch
 //   others:  kind u8 (=2) · JSON
 //
-// An append carries records already encoded as they will be stored (time assigned by the
-// leader), so every replica appends identical bytes and apply does no re-encoding.
+// An append carries its records exactly as the topic log will store them: each record encoded
+// (record-codec.ts, time assigned by the leader), the whole laid out as one atomic batch of frames
+// with their CRCs (log/frame.ts). Every replica writes those bytes as they are, so replicas hold
+// identical topic logs and apply neither re-encodes nor copies records.
+//
+// Raft logs written before this layout hold appends of kind 1, still read:
+//
+//   kind u8 (=1) · createIfMissing u8 · topicLength u16 · topic · count u32 ·
+//   (recordLength u32 · stored record)*
 import { assert } from "../assert.js";
 import { TidelogError } from "../errors.js";
+import { batchBytes, batchLayoutFault, encodeBatch, writeBatch } from "../log/frame.js";
 import type { TopicConfig } from "../log/topic-registry.js";
 import { type RecordInput, storedRecordBytes, writeStoredRecord } from "./record-codec.js";
 
@@ -21,33 +28,19 @@ export type AdminCommand =
 export interface AppendCommand {
   topic: string;
   createIfMissing: boolean;
-  records: Buffer[];
+  /** The records as one batch of topic-log frames (Log.appendFrames). */
+  frames: Buffer;
+  /** How many records `frames` holds. */
+  count: number;
 }
 
-const appendKind = 1;
+const legacyAppendKind = 1;
 const adminKind = 2;
-
-export function encodeAppend(command: AppendCommand): Buffer {
-  const topic = Buffer.from(command.topic, "utf8");
-  assert(topic.length <= 0xffff, "topic name too long");
-  let size = 1 + 1 + 2 + topic.length + 4;
-  for (const record of command.records) size += 4 + record.length;
-  const buffer = Buffer.allocUnsafe(size);
-  let at = buffer.writeUInt8(appendKind, 0);
-  at = buffer.writeUInt8(command.createIfMissing ? 1 : 0, at);
-  at = buffer.writeUInt16LE(topic.length, at);
-  at += topic.copy(buffer, at);
-  at = buffer.writeUInt32LE(command.records.length, at);
-  for (const record of command.records) {
-    at = buffer.writeUInt32LE(record.length, at);
-    at += record.copy(buffer, at);
-  }
-  return buffer;
-}
+const appendKind = 3;
 
 /**
- * The same bytes as encodeAppend of the records encoded by encodeRecord, written in one buffer:
- * no buffer per record and one copy of each value fewer, on the leader's path of every write.
+ * The append command for `records`, stored with time `timeMs`: each record encoded straight into
+ * its frame of the command's one buffer.
  */
 export function encodeAppendRecords(
   topic: string,
@@ -59,19 +52,17 @@ export function encodeAppendRecords(
 ): Buffer {
   const topicBytes = Buffer.byteLength(topic);
   assert(topicBytes <= 0xffff, "topic name too long");
-  let size = 1 + 1 + 2 + topicBytes + 4;
-  for (const bytes of sizes) size += 4 + bytes;
-  const buffer = Buffer.allocUnsafe(size);
+  const headBytes = 1 + 1 + 2 + topicBytes + 4;
+  const buffer = Buffer.allocUnsafe(headBytes + batchBytes(sizes));
   buffer[0] = appendKind;
   buffer[1] = createIfMissing ? 1 : 0;
   let at = buffer.writeUInt16LE(topicBytes, 2);
   at += buffer.write(topic, at, "utf8");
   at = buffer.writeUInt32LE(records.length, at);
-  for (const [i, record] of records.entries()) {
-    at = buffer.writeUInt32LE(sizes[i]!, at);
-    at = writeStoredRecord(buffer, at, record, timeMs);
-  }
-  assert(at === size, "append command size");
+  const end = writeBatch(buffer, at, sizes, (into, recordAt, i) =>
+    writeStoredRecord(into, recordAt, records[i]!, timeMs),
+  );
+  assert(end === buffer.length, "append command size");
   return buffer;
 }
 
@@ -83,7 +74,7 @@ export type Command =
   | { kind: "append"; append: AppendCommand }
   | { kind: "admin"; admin: AdminCommand };
 
-/** Decodes an entry written by encodeAppend/encodeAdmin; data_loss when it is not one. */
+/** Decodes an entry written by encodeAppendRecords/encodeAdmin; data_loss when it is not one. */
 export function decodeCommand(data: Uint8Array): Command {
   const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const fail = (why: string) =>
@@ -91,14 +82,34 @@ export function decodeCommand(data: Uint8Array): Command {
   if (buffer.length < 1) throw fail("empty");
   if (buffer[0] === adminKind)
     return { kind: "admin", admin: JSON.parse(buffer.toString("utf8", 1)) as AdminCommand };
-  if (buffer[0] !== appendKind || buffer.length < 8) throw fail("unknown kind");
+  if ((buffer[0] !== appendKind && buffer[0] !== legacyAppendKind) || buffer.length < 8)
+    throw fail("unknown kind");
   const createIfMissing = buffer[1] === 1;
   const topicLength = buffer.readUInt16LE(2);
   let at = 4;
+  if (at + topicLength + 4 > buffer.length) throw fail("truncated");
   const topic = buffer.toString("utf8", at, at + topicLength);
   at += topicLength;
   const count = buffer.readUInt32LE(at);
   at += 4;
+  if (buffer[0] === legacyAppendKind) {
+    const frames = encodeBatch(legacyRecords(buffer, at, count, fail));
+    return { kind: "append", append: { topic, createIfMissing, frames, count } };
+  }
+  const frames = buffer.subarray(at);
+  const fault = batchLayoutFault(frames, count);
+  if (fault !== undefined) throw fail(fault);
+  return { kind: "append", append: { topic, createIfMissing, frames, count } };
+}
+
+/** The records of a kind-1 append, each length-prefixed, from `at`. */
+function legacyRecords(
+  buffer: Buffer,
+  at: number,
+  count: number,
+  fail: (why: string) => Error,
+): Buffer[] {
+  if (count === 0) throw fail("no records");
   const records: Buffer[] = [];
   for (let i = 0; i < count; i++) {
     if (at + 4 > buffer.length) throw fail("truncated");
@@ -108,5 +119,5 @@ export function decodeCommand(data: Uint8Array): Command {
     records.push(buffer.subarray(at, at + length));
     at += length;
   }
-  return { kind: "append", append: { topic, createIfMissing, records } };
+  return records;
 }

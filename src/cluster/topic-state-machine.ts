@@ -159,7 +159,8 @@ export class TopicStateMachine implements StateMachine {
         if (command.kind === "append") {
           const topic = this.registry.get(command.append.topic);
           if (topic !== undefined) {
-            inFlight.push({ index, write: topic.log.append(command.append.records) });
+            const { frames, count } = command.append;
+            inFlight.push({ index, write: topic.log.appendFrames(frames, count) });
             continue;
           }
         }
@@ -188,14 +189,14 @@ export class TopicStateMachine implements StateMachine {
     };
     try {
       if (command.kind === "append") {
-        const { topic: name, createIfMissing, records } = command.append;
+        const { topic: name, createIfMissing, frames, count } = command.append;
         let topic = this.registry.get(name);
         if (topic === undefined && createIfMissing) {
           topic = await this.registry.ensure(name);
           this.createdAt.set(name, entryIndex);
         }
         topic ??= this.registry.require(name);
-        return { ok: true, result: await topic.log.append(records) };
+        return { ok: true, result: await topic.log.appendFrames(frames, count) };
       }
       const admin = command.admin;
       switch (admin.op) {

@@ -33,30 +33,36 @@ function growCrcScratch(count: number): void {
   crcValues = new Uint32Array(count);
 }
 
-/**
- * Encodes payloads as one contiguous, atomic batch of frames: one buffer, headers written in
- * place, then the CRCs of all frames computed over that buffer in one call (see crc32cRanges).
- * `allocate` provides the buffer (the log takes it from its pool, see buffer-pool.ts).
- */
-export function encodeBatch(
-  payloads: readonly Uint8Array[],
-  allocate: (bytes: number) => Buffer = Buffer.allocUnsafe,
-): Buffer {
-  const count = payloads.length;
-  assert(count > 0, "encodeBatch: empty batch");
-  assert(count <= batchRecordsMax, "encodeBatch: batch too large");
+/** Writes payload `index` at `at` and returns the position after it (see writeBatch). */
+export type PayloadWriter = (buffer: Buffer, at: number, index: number) => number;
+
+/** Bytes of one batch whose payloads have these lengths. */
+export function batchBytes(lengths: readonly number[]): number {
   let total = 0;
-  for (let i = 0; i < count; i++) {
-    const length = payloads[i]!.length;
-    assert(length <= framePayloadBytesMax, "encodeBatch: payload too large");
-    total += frameHeaderBytes + length;
-  }
+  for (let i = 0; i < lengths.length; i++) total += frameHeaderBytes + lengths[i]!;
+  return total;
+}
+
+/**
+ * Lays out one contiguous, atomic batch of frames in `buffer` from `at` (batchBytes(lengths) of
+ * room): each header written in place, payload i (lengths[i] bytes) written by `writePayload`
+ * straight into its frame, then the CRCs of all frames computed in one call (see crc32cRanges).
+ * Returns the position after the batch.
+ */
+export function writeBatch(
+  buffer: Buffer,
+  at: number,
+  lengths: readonly number[],
+  writePayload: PayloadWriter,
+): number {
+  const count = lengths.length;
+  assert(count > 0, "writeBatch: empty batch");
+  assert(count <= batchRecordsMax, "writeBatch: batch too large");
   growCrcScratch(count);
-  const buffer = allocate(total);
-  let position = 0;
+  let position = at;
   for (let i = 0; i < count; i++) {
-    const payload = payloads[i]!;
-    const length = payload.length;
+    const length = lengths[i]!;
+    assert(length <= framePayloadBytesMax, "writeBatch: payload too large");
     const remaining = count - 1 - i;
     buffer[position] = length;
     buffer[position + 1] = length >>> 8;
@@ -66,21 +72,65 @@ export function encodeBatch(
     buffer[position + 9] = i >>> 8;
     buffer[position + 10] = remaining;
     buffer[position + 11] = remaining >>> 8;
-    buffer.set(payload, position + frameHeaderBytes);
-    crcStarts[i] = position + 8;
-    position += frameHeaderBytes + length;
+    const payloadAt = position + frameHeaderBytes;
+    position = payloadAt + length;
+    assert(writePayload(buffer, payloadAt, i) === position, "writeBatch: payload length");
+    crcStarts[i] = payloadAt - 4;
     crcEnds[i] = position;
   }
   crc32cRanges(buffer, crcStarts, crcEnds, count, crcValues);
   for (let i = 0; i < count; i++) {
-    const at = crcStarts[i]! - 4;
+    const crcAt = crcStarts[i]! - 4;
     const crc = crcValues[i]!;
-    buffer[at] = crc;
-    buffer[at + 1] = crc >>> 8;
-    buffer[at + 2] = crc >>> 16;
-    buffer[at + 3] = crc >>> 24;
+    buffer[crcAt] = crc;
+    buffer[crcAt + 1] = crc >>> 8;
+    buffer[crcAt + 2] = crc >>> 16;
+    buffer[crcAt + 3] = crc >>> 24;
   }
+  return position;
+}
+
+/**
+ * Encodes payloads as one batch (see writeBatch) in a buffer of its own. `allocate` provides the
+ * buffer (the log takes it from its pool, see buffer-pool.ts).
+ */
+export function encodeBatch(
+  payloads: readonly Uint8Array[],
+  allocate: (bytes: number) => Buffer = Buffer.allocUnsafe,
+): Buffer {
+  const lengths = payloads.map((payload) => payload.length);
+  const buffer = allocate(batchBytes(lengths));
+  writeBatch(buffer, 0, lengths, (into, at, i) => {
+    const payload = payloads[i]!;
+    into.set(payload, at);
+    return at + payload.length;
+  });
   return buffer;
+}
+
+/**
+ * Why `bytes` is not one whole batch of `count` frames as writeBatch lays them out (lengths in
+ * bounds, batch fields numbering the frames, nothing after the last), or undefined when it is.
+ * CRCs are not checked: readers check them.
+ */
+export function batchLayoutFault(bytes: Uint8Array, count: number): string | undefined {
+  if (count < 1 || count > batchRecordsMax) return `a batch of ${count} frames`;
+  let position = 0;
+  for (let i = 0; i < count; i++) {
+    if (position + frameHeaderBytes > bytes.length) return `frame ${i} of ${count} is missing`;
+    const length =
+      (bytes[position]! | (bytes[position + 1]! << 8) | (bytes[position + 2]! << 16)) +
+      bytes[position + 3]! * 0x1000000;
+    const batchPosition = bytes[position + 8]! | (bytes[position + 9]! << 8);
+    const batchRemaining = bytes[position + 10]! | (bytes[position + 11]! << 8);
+    if (batchPosition !== i || batchRemaining !== count - 1 - i)
+      return `frame ${i} of ${count} is numbered ${batchPosition} with ${batchRemaining} to come`;
+    if (length > framePayloadBytesMax) return `frame ${i} has a payload of ${length} bytes`;
+    position += frameHeaderBytes + length;
+  }
+  return position === bytes.length
+    ? undefined
+    : `${count} frames end at byte ${position} of ${bytes.length}`;
 }
 
 export function frameBytes(payloadLength: number): number {

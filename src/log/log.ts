@@ -9,7 +9,14 @@ import { mkdir, readdir, rm } from "node:fs/promises";
 import { assert } from "../assert.js";
 import { TidelogError } from "../errors.js";
 import { batchBufferPool } from "./buffer-pool.js";
-import { batchRecordsMax, encodeBatch, frameBytes, framePayloadBytesMax } from "./frame.js";
+import {
+  batchLayoutFault,
+  batchRecordsMax,
+  frameBytes,
+  framePayloadBytesMax,
+  type PayloadWriter,
+  writeBatch,
+} from "./frame.js";
 import { fsyncDirectory } from "./fsync-directory.js";
 import { type LogOptions, resolveLogOptions } from "./log-options.js";
 import { Segment, type StoredRecord } from "./segment.js";
@@ -41,13 +48,23 @@ export interface RecoveryReport {
 interface PendingAppend {
   encoded: Buffer;
   records: number;
+  /** `encoded` is the log's own, from batchBufferPool: returned there once written. */
+  pooled: boolean;
   resolve: (baseOffset: number) => void;
   reject: (error: unknown) => void;
 }
 
 const segmentNamePattern = /^(\d{20})\.store$/;
 
-const allocateBatch = (bytes: number) => batchBufferPool.acquire(bytes);
+function checkBatchSize(records: number): void {
+  if (records === 0) throw new TidelogError("invalid_argument", "append: no records");
+  if (records > batchRecordsMax) {
+    throw new TidelogError(
+      "resource_exhausted",
+      `append: ${records} records exceed the batch limit of ${batchRecordsMax}`,
+    );
+  }
+}
 
 export class Log {
   private readonly segments: Segment[];
@@ -166,42 +183,78 @@ export class Log {
    * before append returns: the caller may reuse their memory at once.
    */
   append(payloads: readonly Uint8Array[]): Promise<number> {
+    return this.appendWritten(
+      payloads.map((payload) => payload.length),
+      (buffer, at, i) => {
+        const payload = payloads[i]!;
+        buffer.set(payload, at);
+        return at + payload.length;
+      },
+    );
+  }
+
+  /**
+   * As append, for payloads of `lengths` bytes that `writePayload` writes straight into their
+   * frames (no buffer of their own first), before appendWritten returns.
+   */
+  appendWritten(lengths: readonly number[], writePayload: PayloadWriter): Promise<number> {
     try {
       this.checkUsable();
-      if (payloads.length === 0) throw new TidelogError("invalid_argument", "append: no records");
-      if (payloads.length > batchRecordsMax) {
-        throw new TidelogError(
-          "resource_exhausted",
-          `append: ${payloads.length} records exceed the batch limit of ${batchRecordsMax}`,
-        );
-      }
+      checkBatchSize(lengths.length);
       let bytes = 0;
-      for (const payload of payloads) {
-        if (payload.length > framePayloadBytesMax) {
+      for (const length of lengths) {
+        if (length > framePayloadBytesMax) {
           throw new TidelogError(
             "resource_exhausted",
-            `append: a record of ${payload.length} bytes exceeds ${framePayloadBytesMax}`,
+            `append: a record of ${length} bytes exceeds ${framePayloadBytesMax}`,
           );
         }
-        bytes += frameBytes(payload.length);
+        bytes += frameBytes(length);
       }
-      if (this.queuedBytes + bytes > this.options.appendQueueBytesMax) {
-        throw new TidelogError("resource_exhausted", "append: the write queue is full");
-      }
-      const encoded = encodeBatch(payloads, allocateBatch);
-      const records = payloads.length;
-      return new Promise<number>((resolve, reject) => {
-        this.queue.push({ encoded, records, resolve, reject });
-        this.queuedBytes += encoded.length;
-        this.enqueuedCount++;
-        if (!this.drainScheduled) {
-          this.drainScheduled = true;
-          void this.exclusive(() => this.drain());
-        }
-      });
+      this.checkQueueRoom(bytes);
+      const encoded = batchBufferPool.acquire(bytes);
+      writeBatch(encoded, 0, lengths, writePayload);
+      return this.enqueue(encoded, lengths.length, true);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * As append, for a batch already laid out as frames (log/frame.ts, writeBatch), e.g. by the
+   * leader that proposed it: the bytes are written as they are, so they must not change until the
+   * promise settles. Fails with invalid_argument when they are not one batch of `count` frames;
+   * their CRCs are the writer's (readers check them).
+   */
+  appendFrames(frames: Buffer, count: number): Promise<number> {
+    try {
+      this.checkUsable();
+      checkBatchSize(count);
+      const fault = batchLayoutFault(frames, count);
+      if (fault !== undefined) throw new TidelogError("invalid_argument", `append: ${fault}`);
+      this.checkQueueRoom(frames.length);
+      return this.enqueue(frames, count, false);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private checkQueueRoom(bytes: number): void {
+    if (this.queuedBytes + bytes > this.options.appendQueueBytesMax) {
+      throw new TidelogError("resource_exhausted", "append: the write queue is full");
+    }
+  }
+
+  private enqueue(encoded: Buffer, records: number, pooled: boolean): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      this.queue.push({ encoded, records, pooled, resolve, reject });
+      this.queuedBytes += encoded.length;
+      this.enqueuedCount++;
+      if (!this.drainScheduled) {
+        this.drainScheduled = true;
+        void this.exclusive(() => this.drain());
+      }
+    });
   }
 
   /** Resolves when every append issued before the call is durable. */
@@ -557,7 +610,7 @@ export class Log {
           item.resolve(base);
           base += item.records;
           // Written: the store holds no reference to the buffer any more.
-          batchBufferPool.release(item.encoded);
+          if (item.pooled) batchBufferPool.release(item.encoded);
         }
       } catch (error) {
         this.settle(group, error);
@@ -575,7 +628,7 @@ export class Log {
       this.processedCount++;
       item.reject(error);
       // Never written, or its write has settled (failed): the buffer is unused.
-      batchBufferPool.release(item.encoded);
+      if (item.pooled) batchBufferPool.release(item.encoded);
     }
     this.wakeProcessed();
   }

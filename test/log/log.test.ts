@@ -3,7 +3,7 @@ import { readdir, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { TidelogError } from "../../src/errors.js";
-import { frameBytes } from "../../src/log/frame.js";
+import { encodeBatch, frameBytes } from "../../src/log/frame.js";
 import { Log } from "../../src/log/log.js";
 import { payloadFor, payloadsFor, temporaryDirectory } from "./temp-directory.js";
 
@@ -299,6 +299,66 @@ describe("Log", () => {
     await assert.rejects(log.append([Buffer.alloc(8192)]), { code: "resource_exhausted" });
     assert.equal(log.nextOffset, 0);
     assert.equal(await log.append([Buffer.from("ok")]), 0);
+  });
+
+  it("appends a batch laid out as frames elsewhere byte for byte, and refuses a malformed one", async (t) => {
+    const directory = await temporaryDirectory();
+    const log = await Log.open(directory, { appendQueueBytesMax: 64 * 1024 });
+    t.after(() => log.close());
+    await log.append(payloadsFor(0, 3, () => 100));
+    const frames = encodeBatch(payloadsFor(3, 4, () => 100));
+    const copy = Buffer.from(frames);
+    const malformed: [string, Buffer, number][] = [
+      ["count too high", frames, 5],
+      ["count too low", frames, 3],
+      ["cut short", frames.subarray(0, frames.length - 1), 4],
+      ["a byte more", Buffer.concat([frames, Buffer.alloc(1)]), 4],
+      ["not the frames of one batch", Buffer.concat([encodeBatch([payloadFor(0, 1)]), frames]), 5],
+      ["no records", Buffer.alloc(0), 0],
+    ];
+    for (const [what, bytes, count] of malformed) {
+      await assert.rejects(log.appendFrames(bytes, count), { code: "invalid_argument" }, what);
+    }
+    await assert.rejects(log.appendFrames(frames, 70_000), { code: "resource_exhausted" });
+    // A whole batch, larger than the write queue.
+    await assert.rejects(log.appendFrames(encodeBatch(payloadsFor(0, 800, () => 100)), 800), {
+      code: "resource_exhausted",
+    });
+    assert.equal(log.nextOffset, 3);
+    assert.equal(await log.appendFrames(frames, 4), 3);
+    // Written as given, and the caller's bytes left alone (never taken into the log's pool).
+    assert.deepEqual(frames, copy);
+    await expectRecords(log, 0, 7);
+    await log.close();
+    const reopened = await Log.open(directory);
+    t.after(() => reopened.close());
+    await expectRecords(reopened, 0, 7);
+  });
+
+  it("appends payloads written straight into their frames, as append would", async (t) => {
+    const log = await Log.open(await temporaryDirectory());
+    t.after(() => log.close());
+    const payloads = payloadsFor(0, 5, () => 100);
+    const offset = await log.appendWritten(
+      payloads.map((payload) => 1 + payload.length),
+      (buffer, at, i) => {
+        buffer[at] = i;
+        buffer.set(payloads[i]!, at + 1);
+        return at + 1 + payloads[i]!.length;
+      },
+    );
+    assert.equal(offset, 0);
+    const records = await log.readRange(0, everything);
+    assert.deepEqual(
+      records.map((record) => record.payload),
+      payloads.map((payload, i) => Buffer.concat([Buffer.from([i]), payload])),
+    );
+    await assert.rejects(
+      log.appendWritten([70 * 1024 * 1024], () => 0),
+      {
+        code: "resource_exhausted",
+      },
+    );
   });
 
   it("rejects a batch with more records than an empty segment's index holds", async (t) => {

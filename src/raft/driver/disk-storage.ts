@@ -11,7 +11,6 @@
 //   <dir>/snapshot   the latest snapshot: metadata and the state machine's description (JSON + bytes)
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { batchBufferPool } from "../../log/buffer-pool.js";
 import { fsyncDirectory } from "../../log/fsync-directory.js";
 import { Log } from "../../log/log.js";
 import {
@@ -109,11 +108,11 @@ export class DiskStorage implements Storage {
     this.memory.append(entries);
     const fresh = entries.filter((entry) => entry.index >= this.entriesLog.nextOffset);
     for (let start = 0; start < fresh.length; start += 4096) {
-      const encoded = fresh.slice(start, start + 4096).map(encodeEntry);
-      const written = this.entriesLog.append(encoded);
-      // append() has copied them into its frames before returning: their memory goes back now.
-      for (const buffer of encoded) batchBufferPool.release(buffer);
-      await written;
+      const slice = fresh.slice(start, start + 4096);
+      await this.entriesLog.appendWritten(
+        slice.map((entry) => entryHeaderBytes + entry.data.length),
+        (buffer, at, i) => writeEntry(buffer, at, slice[i]!),
+      );
     }
   }
 
@@ -166,13 +165,12 @@ export class DiskStorage implements Storage {
   }
 }
 
-/** Encodes an entry as a log payload, in pooled memory (released once appended). */
-function encodeEntry(entry: Entry): Buffer {
-  const buffer = batchBufferPool.acquire(entryHeaderBytes + entry.data.length);
-  buffer.writeDoubleLE(entry.term, 0);
-  buffer.writeUInt8(entry.type === "confChange" ? 1 : 0, 8);
-  buffer.set(entry.data, entryHeaderBytes);
-  return buffer;
+/** Writes an entry as a log payload at `at`; returns the position after it. */
+function writeEntry(buffer: Buffer, at: number, entry: Entry): number {
+  buffer.writeDoubleLE(entry.term, at);
+  buffer[at + 8] = entry.type === "confChange" ? 1 : 0;
+  buffer.set(entry.data, at + entryHeaderBytes);
+  return at + entryHeaderBytes + entry.data.length;
 }
 
 function decodeEntry(index: number, payload: Buffer): Entry {
