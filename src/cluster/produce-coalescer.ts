@@ -1,9 +1,11 @@
-// Produce requests for the same topic that arrive in the same turn of the event loop become one
-// append command, so one Raft entry: one frame in the Raft log, one entry to replicate, decode and
-// apply, one append to the topic log, instead of one of each per request. A request's records
-// stay together and in arrival order, so each request still gets contiguous offsets, and a
-// request acknowledged before another was sent has the lower offsets. The merged entry commits
-// or fails as a whole; every request in it gets the entry's outcome.
+// Produce requests for the same topic that arrive before the Raft log can take another batch of
+// proposals become one append command, so one Raft entry: one frame in the Raft log, one entry to
+// replicate, decode and apply, one append to the topic log, instead of one of each per request.
+// When the node is idle that is the requests of one turn of the event loop; while it persists a
+// Ready, all that arrive meanwhile (up to the limits). A request's records stay together and in
+// arrival order, so each request still gets contiguous offsets, and a request acknowledged before
+// another was sent has the lower offsets. The merged entry commits or fails as a whole; every
+// request in it gets the entry's outcome.
 import { type RecordInput, storedRecordBytes } from "./record-codec.js";
 
 export interface CoalescerLimits {
@@ -31,14 +33,21 @@ interface Pending {
   waiters: { first: number; resolve: (base: number) => void; reject: (error: unknown) => void }[];
 }
 
+/**
+ * Calls `flush` once, when the batches gathered so far should be proposed (RaftNode's
+ * beforeNextProposals; setImmediate where there is no Raft loop to wait for).
+ */
+export type ScheduleFlush = (flush: () => void) => void;
+
 export class ProduceCoalescer {
-  /** Batches not yet proposed, per topic; each is proposed at the end of this turn. */
+  /** Batches not yet proposed, per topic; each is proposed at the next scheduled flush. */
   private readonly open = new Map<string, Pending>();
   private flushScheduled = false;
 
   constructor(
     private readonly propose: ProposeAppend,
     private readonly limits: CoalescerLimits,
+    private readonly scheduleFlush: ScheduleFlush = setImmediate,
   ) {}
 
   /** Resolves with the offset of the first of `records` once their entry is applied. */
@@ -69,7 +78,7 @@ export class ProduceCoalescer {
     });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      this.scheduleFlush(() => this.flush());
     }
     return result;
   }

@@ -48,6 +48,11 @@ export class RaftBroker implements Broker {
     this.coalescer = new ProduceCoalescer(
       (name, records, sizes) => this.proposeAppend(name, records, sizes),
       coalescerLimits,
+      // Merge until the Raft loop takes proposals again (without a node, proposing fails).
+      (flush) => {
+        if (this.nodeValue === undefined) setImmediate(flush);
+        else this.nodeValue.beforeNextProposals(flush);
+      },
     );
   }
 

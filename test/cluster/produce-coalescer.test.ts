@@ -44,6 +44,35 @@ describe("ProduceCoalescer", () => {
     assert.equal(log.proposals.length, 3);
   });
 
+  test("with the flush held (the Raft loop busy), requests of later turns join the batch", async () => {
+    const log = fakeLog();
+    const held: (() => void)[] = [];
+    const coalescer = new ProduceCoalescer(
+      log.propose,
+      { recordsMax: 4, bytesMax: 1 << 20 },
+      (flush) => held.push(flush),
+    );
+    const first = coalescer.add("t", [record("0")]);
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = coalescer.add("t", [record("1"), record("2")]);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(log.proposals.length, 0);
+    assert.equal(held.length, 1, "one flush asked for, however many requests");
+    // Over the limit: the gathered batch goes at once, the newcomer waits for the next flush.
+    const third = coalescer.add("t", [record("3"), record("4")]);
+    assert.deepEqual(log.proposals, [{ topic: "t", values: ["0", "1", "2"] }]);
+    held.shift()!();
+    assert.deepEqual(await Promise.all([first, second, third]), [0, 1, 3]);
+    assert.deepEqual(
+      log.proposals.map((p) => p.values),
+      [
+        ["0", "1", "2"],
+        ["3", "4"],
+      ],
+    );
+    assert.equal(held.length, 0, "an empty flush is not asked for again");
+  });
+
   test("a batch is proposed as soon as the next request would take it over a limit", async () => {
     const log = fakeLog();
     const coalescer = new ProduceCoalescer(log.propose, { recordsMax: 3, bytesMax: 1 << 20 });

@@ -107,6 +107,8 @@ export class RaftNode {
   private readonly softStateListeners = new Set<(state: SoftState) => void>();
   private readonly appliedListeners = new Set<(index: number) => void>();
   private processing = false;
+  /** Run once each just before the next proposals go to the core (beforeNextProposals). */
+  private gatherers: (() => void)[] = [];
   /** The Raft log compaction running behind the loop, if any (one at a time). */
   private compacting: Promise<void> | undefined;
   private tickTimer: NodeJS.Timeout | undefined;
@@ -172,6 +174,7 @@ export class RaftNode {
     this.stopped = true;
     clearInterval(this.tickTimer);
     while (this.processing) await new Promise((resolve) => setTimeout(resolve, 5));
+    this.runGatherers();
     await this.compacting;
     const error = new TidelogError("unavailable", "the node is shutting down");
     for (const waiter of [...this.waiters.values(), ...this.confWaiters.values()])
@@ -266,8 +269,25 @@ export class RaftNode {
     });
   }
 
+  /**
+   * Runs `gather` once, just before the next proposals go to the core: what it proposes joins
+   * them. While a Ready is being persisted that is when the loop comes back for more, so callers
+   * that merge requests (produce-coalescer.ts) keep merging until the log can take them. Also run
+   * when the node stops, whose proposals then fail with unavailable.
+   */
+  beforeNextProposals(gather: () => void): void {
+    this.gatherers.push(gather);
+    if (this.stopped) this.runGatherers();
+    else this.schedule();
+  }
+
+  private runGatherers(): void {
+    while (this.gatherers.length > 0) for (const gather of this.gatherers.splice(0)) gather();
+  }
+
   /** Hands the gathered proposals to the core as one batch. */
   private flushProposals(): void {
+    this.runGatherers();
     if (this.pendingProposals.length === 0) return;
     const batch = this.pendingProposals.splice(0);
     const result = this.raw.proposeBatch(batch.map((proposal) => proposal.data));
@@ -320,6 +340,7 @@ export class RaftNode {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.tickTimer);
+    this.runGatherers();
     this.options.onFatal(error);
   }
 
@@ -330,7 +351,10 @@ export class RaftNode {
       this.loop().then(
         () => {
           this.processing = false;
-          if (!this.stopped && (this.raw.hasReady() || this.pendingProposals.length > 0))
+          if (
+            !this.stopped &&
+            (this.raw.hasReady() || this.pendingProposals.length > 0 || this.gatherers.length > 0)
+          )
             this.schedule();
         },
         (error: unknown) => this.fail(error),
