@@ -47,7 +47,8 @@ export function batchBytes(lengths: readonly number[]): number {
  * Lays out one contiguous, atomic batch of frames in `buffer` from `at` (batchBytes(lengths) of
  * room): each header written in place, payload i (lengths[i] bytes) written by `writePayload`
  * straight into its frame, then the CRCs of all frames computed in one call (see crc32cRanges).
- * Returns the position after the batch.
+ * Returns the position after the batch. `writePayload` must not itself encode or check frames:
+ * the CRC scratch is this module's, shared.
  */
 export function writeBatch(
   buffer: Buffer,
@@ -100,12 +101,17 @@ export function encodeBatch(
 ): Buffer {
   const lengths = payloads.map((payload) => payload.length);
   const buffer = allocate(batchBytes(lengths));
-  writeBatch(buffer, 0, lengths, (into, at, i) => {
-    const payload = payloads[i]!;
-    into.set(payload, at);
-    return at + payload.length;
-  });
+  writeBatch(buffer, 0, lengths, copyPayloads(payloads));
   return buffer;
+}
+
+/** The writer that copies `payloads[i]` as payload i. */
+export function copyPayloads(payloads: readonly Uint8Array[]): PayloadWriter {
+  return (buffer, at, i) => {
+    const payload = payloads[i]!;
+    buffer.set(payload, at);
+    return at + payload.length;
+  };
 }
 
 /**

@@ -12,6 +12,7 @@ import { batchBufferPool } from "./buffer-pool.js";
 import {
   batchLayoutFault,
   batchRecordsMax,
+  copyPayloads,
   frameBytes,
   framePayloadBytesMax,
   type PayloadWriter,
@@ -87,6 +88,8 @@ export class Log {
   private failure: TidelogError | undefined;
   private closed = false;
   private readonly listeners = new Set<() => void>();
+  /** Deletion of the segments truncatePrefix dropped, settled (its failure goes to that caller). */
+  private removal: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly directory: string,
@@ -185,11 +188,7 @@ export class Log {
   append(payloads: readonly Uint8Array[]): Promise<number> {
     return this.appendWritten(
       payloads.map((payload) => payload.length),
-      (buffer, at, i) => {
-        const payload = payloads[i]!;
-        buffer.set(payload, at);
-        return at + payload.length;
-      },
+      copyPayloads(payloads),
     );
   }
 
@@ -213,7 +212,12 @@ export class Log {
       }
       this.checkQueueRoom(bytes);
       const encoded = batchBufferPool.acquire(bytes);
-      writeBatch(encoded, 0, lengths, writePayload);
+      try {
+        writeBatch(encoded, 0, lengths, writePayload);
+      } catch (error) {
+        batchBufferPool.release(encoded);
+        throw error;
+      }
       return this.enqueue(encoded, lengths.length, true);
     } catch (error) {
       return Promise.reject(error);
@@ -380,8 +384,10 @@ export class Log {
   /**
    * Drops every sealed segment whose records all lie below `offset` (prefix truncation). The
    * segments leave the log at once; their files are deleted after, outside the write chain:
-   * unlinking a 64 MiB segment took 25–45 ms, which appends would otherwise wait for. A crash
-   * before the deletion is durable leaves old segments below lowestOffset, which is harmless.
+   * unlinking a 64 MiB segment took 25–45 ms, which appends would otherwise wait for. What could
+   * open a segment of the same name (a suffix truncation below lowestOffset) or remove the
+   * directory (close, destroy) waits for the deletion first. A crash before the deletion is
+   * durable leaves old segments below lowestOffset, which is harmless.
    */
   async truncatePrefix(offset: number): Promise<number> {
     const dropped = await this.exclusive(async () => {
@@ -393,8 +399,14 @@ export class Log {
       if (below.length > 0) this.notify();
       return below;
     });
-    for (const segment of dropped) await segment.remove();
-    if (dropped.length > 0) await fsyncDirectory(this.directory);
+    if (dropped.length === 0) return 0;
+    const removal = this.removal.then(async () => {
+      for (const segment of dropped) await segment.remove();
+      await fsyncDirectory(this.directory);
+    });
+    // Waited for elsewhere without its outcome: this caller is the one told of a failure.
+    this.removal = removal.catch(() => undefined);
+    await removal;
     return dropped.length;
   }
 
@@ -407,6 +419,7 @@ export class Log {
     await this.exclusive(async () => {
       this.checkUsable();
       if (offset >= this.nextOffset) return;
+      await this.removal; // a dropped segment may have the name of the one opened below
       this.truncations++;
       while (this.segments.length > 1 && this.active.baseOffset >= offset) {
         await this.segments.pop()!.remove();
@@ -489,6 +502,7 @@ export class Log {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.exclusive(async () => {
+      await this.removal;
       await this.syncing?.catch(() => undefined);
       if (this.failure === undefined) {
         try {

@@ -3,6 +3,7 @@ import { readdir, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { TidelogError } from "../../src/errors.js";
+import { batchBufferPool } from "../../src/log/buffer-pool.js";
 import { encodeBatch, frameBytes } from "../../src/log/frame.js";
 import { Log } from "../../src/log/log.js";
 import { payloadFor, payloadsFor, temporaryDirectory } from "./temp-directory.js";
@@ -192,6 +193,27 @@ describe("Log", () => {
     assert.equal(reopened.nextOffset, lowest - 4);
   });
 
+  it("reopens no segment that a prefix truncation is still deleting", async (t) => {
+    const directory = await temporaryDirectory();
+    const log = await Log.open(directory, small);
+    await appendOneByOne(log, 0, 30); // segments at 0, 9, 18 and 27
+    // Not awaited: the suffix truncation below lowestOffset opens a segment at 9, the name of
+    // one the prefix truncation drops and deletes outside the write chain.
+    const prefix = log.truncatePrefix(18);
+    const suffix = log.truncateSuffix(9);
+    assert.equal(await prefix, 2);
+    await suffix;
+    assert.equal(log.lowestOffset, 9);
+    assert.equal(log.nextOffset, 9);
+    assert.equal(await log.append([payloadFor(9, 100)]), 9);
+    await log.close();
+    const reopened = await Log.open(directory, small);
+    t.after(() => reopened.close());
+    assert.equal(reopened.lowestOffset, 9);
+    assert.equal(reopened.nextOffset, 10);
+    await expectRecords(reopened, 9, 10);
+  });
+
   it("keeps records of a batch cut by truncateSuffix across a roll and a reopen", async (t) => {
     const directory = await temporaryDirectory();
     const log = await Log.open(directory, small);
@@ -326,13 +348,23 @@ describe("Log", () => {
     });
     assert.equal(log.nextOffset, 3);
     assert.equal(await log.appendFrames(frames, 4), 3);
-    // Written as given, and the caller's bytes left alone (never taken into the log's pool).
+    // Written as given, and the caller's bytes left alone.
     assert.deepEqual(frames, copy);
-    await expectRecords(log, 0, 7);
+    // Never taken into the log's pool, even when they are memory the pool could take.
+    const pooled = encodeBatch(
+      payloadsFor(7, 60, () => 100),
+      (bytes) => batchBufferPool.acquire(bytes),
+    );
+    const kept = batchBufferPool.kept;
+    assert.equal(await log.appendFrames(pooled, 60), 7);
+    assert.equal(batchBufferPool.kept, kept);
+    batchBufferPool.release(pooled);
+    assert.equal(batchBufferPool.kept, kept + 1, "the pool would have taken it");
+    await expectRecords(log, 0, 67);
     await log.close();
     const reopened = await Log.open(directory);
     t.after(() => reopened.close());
-    await expectRecords(reopened, 0, 7);
+    await expectRecords(reopened, 0, 67);
   });
 
   it("appends payloads written straight into their frames, as append would", async (t) => {
