@@ -111,6 +111,8 @@ export class RaftNode {
   private gatherers: (() => void)[] = [];
   /** The Raft log compaction running behind the loop, if any (one at a time). */
   private compacting: Promise<void> | undefined;
+  /** Where the running compaction compacts to; a later snapshot may move it on. */
+  private compactTarget = 0;
   private tickTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private appliedIndex: number;
@@ -282,7 +284,14 @@ export class RaftNode {
   }
 
   private runGatherers(): void {
-    while (this.gatherers.length > 0) for (const gather of this.gatherers.splice(0)) gather();
+    while (this.gatherers.length > 0) {
+      const gather = this.gatherers.shift()!;
+      try {
+        gather();
+      } catch (error) {
+        this.fail(error); // a bug: stop rather than leave its requests waiting for ever
+      }
+    }
   }
 
   /** Hands the gathered proposals to the core as one batch. */
@@ -386,6 +395,7 @@ export class RaftNode {
       }
       if (ready.snapshot !== undefined) {
         await this.compacting; // it would cut the log that the snapshot replaces
+        if (this.stopped) return;
         await storage.applySnapshot(ready.snapshot);
       }
       if (ready.entries.length > 0) await storage.append(ready.entries);
@@ -519,21 +529,31 @@ export class RaftNode {
     const data = await stateMachine.checkpoint();
     await storage.createSnapshot(index, this.conf, data);
     this.appliedBytesSinceSnapshot = 0;
-    // Compaction deletes whole segments of the Raft log, which took 25–45 ms per 64 MiB segment
-    // (unlinking a file of that size): it runs behind the loop, which goes on persisting and
-    // applying. One at a time; a later snapshot compacts further once this one is done.
-    const compactTo = this.compactionPoint(index);
-    if (this.compacting === undefined && compactTo > storage.firstIndex()) {
-      this.compacting = storage.compact(compactTo).then(
-        () => {
-          this.compacting = undefined;
-        },
-        (error: unknown) => {
-          this.compacting = undefined;
-          this.fail(error);
-        },
-      );
-    }
+    this.compactThrough(this.compactionPoint(index));
+  }
+
+  /**
+   * Compacts the Raft log before `compactTo` behind the loop: deleting whole segments took
+   * 25–45 ms per 64 MiB segment (unlinking a file that size), which the loop would wait for while
+   * it could be persisting and applying. One compaction runs at a time and goes on to the latest
+   * point asked for, so memory is still cut at every snapshot; a failure is fatal as before.
+   */
+  private compactThrough(compactTo: number): void {
+    this.compactTarget = Math.max(this.compactTarget, compactTo);
+    if (this.compacting !== undefined) return;
+    const { storage } = this.options;
+    this.compacting = (async () => {
+      while (!this.stopped && this.compactTarget > storage.firstIndex())
+        await storage.compact(this.compactTarget);
+    })().then(
+      () => {
+        this.compacting = undefined;
+      },
+      (error: unknown) => {
+        this.compacting = undefined;
+        this.fail(error);
+      },
+    );
   }
 
   /**
