@@ -2,6 +2,7 @@
 // accepting, end streams, finish in-flight calls, sync and close the logs).
 import { parseArgs } from "node:util";
 import { defaultApiLimits } from "../api/limits.js";
+import { batchRecordsMax } from "../log/frame.js";
 import { logError } from "../obs/logger.js";
 import { tuneHeapForServing } from "../server/heap-tuning.js";
 import { defaultRaftTimings, type NodeConfig, startNode } from "../server/node.js";
@@ -85,11 +86,22 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (values.join !== undefined) parseHostPort(values.join);
   if (values.advertise !== undefined) parseHostPort(values.advertise);
   const { host, port } = parseHostPort(values.listen);
-  const integer = (flag: string, value: string | undefined, fallback: number, min = 1): number => {
+  const integer = (
+    flag: string,
+    value: string | undefined,
+    fallback: number,
+    min = 1,
+    max = Number.MAX_SAFE_INTEGER,
+  ): number => {
     if (value === undefined) return fallback;
     const parsed = Number(value);
-    if (!Number.isSafeInteger(parsed) || parsed < min)
-      throw new UsageError(`--${flag} must be an integer ≥ ${min}`);
+    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      throw new UsageError(
+        max === Number.MAX_SAFE_INTEGER
+          ? `--${flag} must be an integer ≥ ${min}`
+          : `--${flag} must be an integer from ${min} to ${max}`,
+      );
+    }
     return parsed;
   };
   const config: NodeConfig = {
@@ -147,10 +159,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
         values["request-bytes-max"],
         defaultApiLimits.requestBytesMax,
       ),
+      // A request's records go into one append entry, one atomic batch of the topic log.
       requestRecordsMax: integer(
         "request-records-max",
         values["request-records-max"],
         defaultApiLimits.requestRecordsMax,
+        1,
+        batchRecordsMax,
       ),
       consumeBytesMax: integer(
         "consume-bytes-max",

@@ -7,3 +7,21 @@ test("tidelog --help prints usage and exits 0", () => {
   assert.equal(result.status, 0);
   assert.match(result.stdout, /usage: tidelog/);
 });
+
+test("tidelog serve refuses a produce request size its topic logs cannot hold as one batch", () => {
+  const result = spawnSync(
+    process.execPath,
+    [
+      "bin/tidelog",
+      "serve",
+      "--bootstrap",
+      "--data-dir",
+      "unused",
+      "--request-records-max",
+      "65536",
+    ],
+    { encoding: "utf8", timeout: 20_000 },
+  );
+  assert.equal(result.status, 2);
+  assert.match(result.stderr, /--request-records-max must be an integer from 1 to 65535/);
+});
