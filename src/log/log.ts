@@ -88,8 +88,11 @@ export class Log {
   private failure: TidelogError | undefined;
   private closed = false;
   private readonly listeners = new Set<() => void>();
-  /** Deletion of the segments truncatePrefix dropped, settled (its failure goes to that caller). */
+  /** Deletion of the segments truncatePrefix dropped (never rejects: see removalFailure). */
   private removal: Promise<void> = Promise.resolve();
+  /** Deletions queued or running on `removal`. */
+  private removing = 0;
+  private removalFailure: TidelogError | undefined;
 
   private constructor(
     readonly directory: string,
@@ -382,16 +385,19 @@ export class Log {
   }
 
   /**
-   * Drops every sealed segment whose records all lie below `offset` (prefix truncation). The
-   * segments leave the log at once; their files are deleted after, outside the write chain:
-   * unlinking a 64 MiB segment took 25–45 ms, which appends would otherwise wait for. What could
-   * open a segment of the same name (a suffix truncation below lowestOffset) or remove the
-   * directory (close, destroy) waits for the deletion first. A crash before the deletion is
-   * durable leaves old segments below lowestOffset, which is harmless.
+   * Drops every sealed segment whose records all lie below `offset` (prefix truncation), and
+   * resolves once they have left the log. Their files are deleted after, outside the write chain
+   * and without the caller waiting: unlinking a 64 MiB segment took 25–45 ms, which appends (and
+   * the Raft loop compacting) would otherwise wait for. What could open a segment of the same name
+   * (a suffix truncation below lowestOffset) or remove the directory (close, destroy) waits for
+   * the deletion first. A failed deletion is reported by the next prefix truncation; until then,
+   * and after a crash, old segments lie below lowestOffset, which is harmless.
    */
   async truncatePrefix(offset: number): Promise<number> {
+    if (this.removing > 0) await this.removal; // one at a time (they come a snapshot apart)
     const dropped = await this.exclusive(async () => {
       this.checkUsable();
+      if (this.removalFailure !== undefined) throw this.removalFailure;
       const below: Segment[] = [];
       while (this.segments.length > 1 && this.segments[0]!.nextOffset <= offset) {
         below.push(this.segments.shift()!);
@@ -399,14 +405,24 @@ export class Log {
       if (below.length > 0) this.notify();
       return below;
     });
-    if (dropped.length === 0) return 0;
-    const removal = this.removal.then(async () => {
-      for (const segment of dropped) await segment.remove();
-      await fsyncDirectory(this.directory);
-    });
-    // Waited for elsewhere without its outcome: this caller is the one told of a failure.
-    this.removal = removal.catch(() => undefined);
-    await removal;
+    if (dropped.length > 0) {
+      this.removing++;
+      this.removal = this.removal.then(async () => {
+        try {
+          for (const segment of dropped) await segment.remove();
+          await fsyncDirectory(this.directory);
+        } catch (error) {
+          this.removalFailure ??= new TidelogError(
+            "internal",
+            `deleting truncated segments of ${this.directory} failed`,
+            {},
+            { cause: error },
+          );
+        } finally {
+          this.removing--;
+        }
+      });
+    }
     return dropped.length;
   }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readdir, utimes } from "node:fs/promises";
+import { mkdir, readdir, rename, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { TidelogError } from "../../src/errors.js";
@@ -145,6 +145,23 @@ describe("Log", () => {
     assert.equal(log.segmentCount, 1);
     assert.equal(log.nextOffset, 40);
     await expectRecords(log, log.lowestOffset, 40);
+  });
+
+  it("reports a failed deletion of truncated segments at the next prefix truncation", async (t) => {
+    const directory = await temporaryDirectory();
+    const log = await Log.open(directory, small);
+    t.after(() => log.close());
+    await appendOneByOne(log, 0, 30); // segments at 0, 9, 18 and 27
+    // The segment at 0 keeps its open store; its name now holds a directory, which rm refuses.
+    const store = join(directory, `${"0".repeat(20)}.store`);
+    await rename(store, `${store}.moved`);
+    await mkdir(store);
+    assert.equal(await log.truncatePrefix(9), 1);
+    assert.equal(log.lowestOffset, 9);
+    await expectRecords(log, 9, 30);
+    await assert.rejects(log.truncatePrefix(18), { code: "internal" });
+    assert.equal(log.lowestOffset, 9);
+    assert.equal(await log.append([payloadFor(30, 100)]), 30);
   });
 
   it("truncates a suffix inside a segment, at a boundary and across segments", async (t) => {

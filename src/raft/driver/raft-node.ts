@@ -109,10 +109,6 @@ export class RaftNode {
   private processing = false;
   /** Run once each just before the next proposals go to the core (beforeNextProposals). */
   private gatherers: (() => void)[] = [];
-  /** The Raft log compaction running behind the loop, if any (one at a time). */
-  private compacting: Promise<void> | undefined;
-  /** Where the running compaction compacts to; a later snapshot may move it on. */
-  private compactTarget = 0;
   private tickTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private appliedIndex: number;
@@ -177,7 +173,6 @@ export class RaftNode {
     clearInterval(this.tickTimer);
     while (this.processing) await new Promise((resolve) => setTimeout(resolve, 5));
     this.runGatherers();
-    await this.compacting;
     const error = new TidelogError("unavailable", "the node is shutting down");
     for (const waiter of [...this.waiters.values(), ...this.confWaiters.values()])
       waiter.reject(error);
@@ -393,11 +388,7 @@ export class RaftNode {
           (message) => message.type !== "append" && message.type !== "heartbeat",
         );
       }
-      if (ready.snapshot !== undefined) {
-        await this.compacting; // it would cut the log that the snapshot replaces
-        if (this.stopped) return;
-        await storage.applySnapshot(ready.snapshot);
-      }
+      if (ready.snapshot !== undefined) await storage.applySnapshot(ready.snapshot);
       if (ready.entries.length > 0) await storage.append(ready.entries);
       const persisted: Promise<void>[] = [];
       if (ready.entries.length > 0 && ready.mustSync) persisted.push(storage.syncEntries());
@@ -529,31 +520,9 @@ export class RaftNode {
     const data = await stateMachine.checkpoint();
     await storage.createSnapshot(index, this.conf, data);
     this.appliedBytesSinceSnapshot = 0;
-    this.compactThrough(this.compactionPoint(index));
-  }
-
-  /**
-   * Compacts the Raft log before `compactTo` behind the loop: deleting whole segments took
-   * 25–45 ms per 64 MiB segment (unlinking a file that size), which the loop would wait for while
-   * it could be persisting and applying. One compaction runs at a time and goes on to the latest
-   * point asked for, so memory is still cut at every snapshot; a failure is fatal as before.
-   */
-  private compactThrough(compactTo: number): void {
-    this.compactTarget = Math.max(this.compactTarget, compactTo);
-    if (this.compacting !== undefined) return;
-    const { storage } = this.options;
-    this.compacting = (async () => {
-      while (!this.stopped && this.compactTarget > storage.firstIndex())
-        await storage.compact(this.compactTarget);
-    })().then(
-      () => {
-        this.compacting = undefined;
-      },
-      (error: unknown) => {
-        this.compacting = undefined;
-        this.fail(error);
-      },
-    );
+    // Drops whole segments of the Raft log; their files are deleted behind it (Log.truncatePrefix).
+    const compactTo = this.compactionPoint(index);
+    if (compactTo > storage.firstIndex()) await storage.compact(compactTo);
   }
 
   /**
