@@ -48,11 +48,9 @@ export class RaftBroker implements Broker {
     this.coalescer = new ProduceCoalescer(
       (name, records, sizes) => this.proposeAppend(name, records, sizes),
       coalescerLimits,
-      // Merge until the Raft loop takes proposals again (without a node, proposing fails).
-      (flush) => {
-        if (this.nodeValue === undefined) setImmediate(flush);
-        else this.nodeValue.beforeNextProposals(flush);
-      },
+      // Merge until the Raft loop takes proposals again. Only a leader gets here (produce()),
+      // so the node is attached.
+      (flush) => this.node.beforeNextProposals(flush),
     );
   }
 

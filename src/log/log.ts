@@ -10,10 +10,10 @@ import { assert } from "../assert.js";
 import { TidelogError } from "../errors.js";
 import { batchBufferPool } from "./buffer-pool.js";
 import {
+  batchBytes,
   batchLayoutFault,
   batchRecordsMax,
   copyPayloads,
-  frameBytes,
   framePayloadBytesMax,
   type PayloadWriter,
   writeBatch,
@@ -203,7 +203,6 @@ export class Log {
     try {
       this.checkUsable();
       checkBatchSize(lengths.length);
-      let bytes = 0;
       for (const length of lengths) {
         if (length > framePayloadBytesMax) {
           throw new TidelogError(
@@ -211,8 +210,8 @@ export class Log {
             `append: a record of ${length} bytes exceeds ${framePayloadBytesMax}`,
           );
         }
-        bytes += frameBytes(length);
       }
+      const bytes = batchBytes(lengths);
       this.checkQueueRoom(bytes);
       const encoded = batchBufferPool.acquire(bytes);
       try {
