@@ -2,7 +2,7 @@
 // imports) by @grpc/proto-loader: no code of ours on the client side, for comparison.
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { InflightWindow } from "./inflight-window.js";
+import { InflightWindow, writeWindowed } from "./inflight-window.js";
 import { LatencySamples } from "./latency-samples.js";
 import { callTimeoutMs, type LoadOutcome, type LoadPlan } from "./load-plan.js";
 import type { ProduceBatch, ProduceClient } from "./produce-client.js";
@@ -80,20 +80,16 @@ export function createGrpcJsProducer(address: string, batch: ProduceBatch): Prod
         call.on("end", resolve);
       });
       finished.catch(() => window.close());
-      const drained = () =>
-        Promise.race([new Promise((resolve) => call.once("drain", resolve)), finished]);
-      try {
-        for (let sent = 0; sent < plan.requestsMax && performance.now() < deadline; sent++) {
-          if (!(await window.acquire())) break;
-          window.sent(performance.now());
-          if (!call.write(request)) await drained();
-        }
-        call.end();
-        await finished;
-      } finally {
-        window.close();
-        call.cancel();
-      }
+      await writeWindowed(
+        window,
+        call,
+        request,
+        { deadline, requestsMax: plan.requestsMax },
+        finished,
+        () => {
+          call.cancel();
+        },
+      );
       return { requests: latency.count, seconds: (finishedAt - began) / 1000, latency };
     },
     close() {

@@ -1,3 +1,5 @@
+import type { Writable } from "node:stream";
+
 // The window of a pipelined stream: at most `capacity` requests unanswered, and the send time of
 // each, so that answers (which come back in request order) give each request's ack latency.
 
@@ -50,5 +52,35 @@ export class InflightWindow {
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
+  }
+}
+
+/**
+ * Writes `message` to a pipelined call's `input` whenever `window` has room (waiting for 'drain'
+ * when the stream says so), until `deadline` (a performance.now() time), `requestsMax` requests
+ * or a closed window; then ends the input and waits for the answers (`finished`, which must
+ * close the window if it fails). Closes the window and calls `cancel` whatever happens.
+ */
+export async function writeWindowed(
+  window: InflightWindow,
+  input: Writable,
+  message: unknown,
+  bounds: { deadline: number; requestsMax: number },
+  finished: Promise<void>,
+  cancel: () => void,
+): Promise<void> {
+  const drained = () =>
+    Promise.race([new Promise((resolve) => input.once("drain", resolve)), finished]);
+  try {
+    for (let sent = 0; sent < bounds.requestsMax && performance.now() < bounds.deadline; sent++) {
+      if (!(await window.acquire())) break;
+      window.sent(performance.now());
+      if (!input.write(message)) await drained();
+    }
+    input.end();
+    await finished;
+  } finally {
+    window.close();
+    cancel();
   }
 }

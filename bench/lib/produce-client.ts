@@ -1,5 +1,6 @@
-// One interface over the three ways the benchmark produces: Connect's gRPC transport, raw
-// @grpc/grpc-js, and Connect JSON over HTTP/1.1 with fetch (what curl users get). Each client
+// One interface over the four ways the benchmark produces: Connect's gRPC transport, raw
+// @grpc/grpc-js, Connect JSON over HTTP/1.1 with fetch (what curl users get), and gRPC by hand
+// over bare node:http2 (the leanest client, h2-grpc-producer.ts). Each client
 // is built for one batch (topic + record values) that it sends again and again.
 import type { LoadOutcome, LoadPlan } from "./load-plan.js";
 
@@ -9,7 +10,7 @@ export interface ProduceBatch {
   values: readonly Uint8Array[];
 }
 
-export type ProduceClientKind = "connect-grpc" | "grpc-js" | "connect-json-h1";
+export type ProduceClientKind = "connect-grpc" | "grpc-js" | "connect-json-h1" | "h2-grpc";
 
 export interface ProduceClient {
   readonly kind: ProduceClientKind;

@@ -5,6 +5,7 @@ import { runClosedLoop } from "./closed-loop.js";
 import { createConnectGrpcProducer } from "./connect-grpc-producer.js";
 import { createConnectJsonProducer } from "./connect-json-producer.js";
 import { createGrpcJsProducer } from "./grpc-js-producer.js";
+import { createH2GrpcProducer } from "./h2-grpc-producer.js";
 import type { LatencySummary } from "./latency-samples.js";
 import type { LoadOutcome, LoadPlan } from "./load-plan.js";
 import type { BenchNode } from "./node-launcher.js";
@@ -129,5 +130,7 @@ function createProducer(
       return createGrpcJsProducer(node.address, batch);
     case "connect-json-h1":
       return createConnectJsonProducer(node.baseUrl, batch);
+    case "h2-grpc":
+      return createH2GrpcProducer(node.baseUrl, batch);
   }
 }
