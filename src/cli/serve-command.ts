@@ -2,6 +2,7 @@
 // accepting, end streams, finish in-flight calls, sync and close the logs).
 import { parseArgs } from "node:util";
 import { defaultApiLimits } from "../api/limits.js";
+import { parseHostPort } from "../host-port.js";
 import { batchRecordsMax } from "../log/frame.js";
 import { logError } from "../obs/logger.js";
 import { tuneHeapForServing } from "../server/heap-tuning.js";
@@ -83,9 +84,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (values.join !== undefined && values.bootstrap) {
     throw new UsageError("--bootstrap and --join exclude each other");
   }
-  if (values.join !== undefined) parseHostPort(values.join);
-  if (values.advertise !== undefined) parseHostPort(values.advertise);
-  const { host, port } = parseHostPort(values.listen);
+  if (values.join !== undefined) parseHostPortFlag(values.join);
+  if (values.advertise !== undefined) parseHostPortFlag(values.advertise);
+  const { host, port } = parseHostPortFlag(values.listen);
   const integer = (
     flag: string,
     value: string | undefined,
@@ -214,10 +215,9 @@ export class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
-export function parseHostPort(value: string): { host: string; port: number } {
-  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value);
-  const port = Number(match?.[2]);
-  if (match === null || port > 65535)
+export function parseHostPortFlag(value: string): { host: string; port: number } {
+  const parsed = parseHostPort(value);
+  if (parsed === undefined)
     throw new UsageError(`expected HOST:PORT, got ${JSON.stringify(value)}`);
-  return { host: match[1]!.replace(/^\[|\]$/g, ""), port };
+  return parsed;
 }

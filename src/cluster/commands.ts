@@ -14,6 +14,7 @@
 //   (recordLength u32 · stored record)*
 import { assert } from "../assert.js";
 import { TidelogError } from "../errors.js";
+import { isPeerAddress } from "../host-port.js";
 import { batchBytes, batchLayoutFault, encodeBatch, writeBatch } from "../log/frame.js";
 import type { TopicConfig } from "../log/topic-registry.js";
 import { type RecordInput, storedRecordBytes, writeStoredRecord } from "./record-codec.js";
@@ -80,8 +81,7 @@ export function decodeCommand(data: Uint8Array): Command {
   const fail = (why: string) =>
     new TidelogError("data_loss", `malformed command in the raft log: ${why}`);
   if (buffer.length < 1) throw fail("empty");
-  if (buffer[0] === adminKind)
-    return { kind: "admin", admin: JSON.parse(buffer.toString("utf8", 1)) as AdminCommand };
+  if (buffer[0] === adminKind) return { kind: "admin", admin: decodeAdmin(buffer, fail) };
   if ((buffer[0] !== appendKind && buffer[0] !== legacyAppendKind) || buffer.length < 8)
     throw fail("unknown kind");
   const createIfMissing = buffer[1] === 1;
@@ -100,6 +100,67 @@ export function decodeCommand(data: Uint8Array): Command {
   const fault = batchLayoutFault(frames, count);
   if (fault !== undefined) throw fail(fault);
   return { kind: "append", append: { topic, createIfMissing, frames, count } };
+}
+
+/**
+ * An admin command's JSON, checked for the fields its op needs (their values are checked where
+ * they are used: topic names and configs by the registry, as for a request).
+ */
+function decodeAdmin(buffer: Buffer, fail: (why: string) => Error): AdminCommand {
+  let value: unknown;
+  try {
+    value = JSON.parse(buffer.toString("utf8", 1));
+  } catch {
+    throw fail("an admin command that is not JSON");
+  }
+  const command = (typeof value === "object" && value !== null ? value : {}) as Record<
+    string,
+    unknown
+  >;
+  const strings = (...keys: string[]) => keys.every((key) => typeof command[key] === "string");
+  const config = command.config as Record<string, unknown> | undefined;
+  const hasConfig =
+    typeof config === "object" &&
+    config !== null &&
+    ["retentionBytes", "retentionMs", "segmentBytes"].every(
+      (key) => typeof config[key] === "number",
+    );
+  switch (command.op) {
+    case "createTopic":
+    case "updateTopic":
+      if (strings("name") && hasConfig) return command as AdminCommand;
+      break;
+    case "deleteTopic":
+      if (strings("name")) return command as AdminCommand;
+      break;
+    case "registerServer":
+      if (strings("id", "address") && isPeerAddress(command.address as string))
+        return command as AdminCommand;
+      break;
+    case "unregisterServer":
+      if (strings("id")) return command as AdminCommand;
+      break;
+  }
+  throw fail(`an admin command without the fields of ${JSON.stringify(command.op)}`);
+}
+
+/**
+ * The topics that a deleteTopic command among `entries` deletes. Only admin commands are decoded
+ * (appends are most of a log and never delete), and an entry that is not a command is skipped.
+ */
+export function topicsDeletedBy(entries: readonly { data: Uint8Array }[]): Set<string> {
+  const deleted = new Set<string>();
+  for (const entry of entries) {
+    if (entry.data[0] !== adminKind) continue;
+    try {
+      const command = decodeCommand(entry.data);
+      if (command.kind === "admin" && command.admin.op === "deleteTopic")
+        deleted.add(command.admin.name);
+    } catch {
+      // Applied as a no-op (topic-state-machine.ts): it deletes nothing.
+    }
+  }
+  return deleted;
 }
 
 /** The records of a kind-1 append, each length-prefixed, from `at`. */

@@ -2,6 +2,7 @@
 // them there); reads come from this node's applied state, which holds committed records only.
 import { randomUUID } from "node:crypto";
 import { TidelogError } from "../errors.js";
+import { isPeerAddress } from "../host-port.js";
 import { checkTopicName } from "../log/topic-name.js";
 import type { Topic } from "../log/topic-registry.js";
 import type { RaftNode } from "../raft/driver/raft-node.js";
@@ -183,6 +184,12 @@ export class RaftBroker implements Broker {
 
   /** Adds a server as a learner, and promotes it to voter once it has caught up (leader only). */
   async join(id: string, address: string, voter: boolean): Promise<string> {
+    if (!isPeerAddress(address)) {
+      throw new TidelogError(
+        "invalid_argument",
+        `a joining server's address must be host:port, got ${JSON.stringify(address)}`,
+      );
+    }
     this.requireLeader();
     const node = this.node;
     const conf = node.confState;

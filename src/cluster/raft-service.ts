@@ -11,11 +11,13 @@ import {
   StepResponseSchema,
   StepStreamResponseSchema,
 } from "../gen/tidelog/raft/v1/raft_pb.js";
+import { isPeerAddress } from "../host-port.js";
 import { logInfo } from "../obs/logger.js";
 import { messageFromProto } from "../raft/driver/message-codec.js";
 import type { RaftNode } from "../raft/driver/raft-node.js";
 import { decodeStepRequest } from "../raft/driver/step-wire.js";
-import type { Message } from "../raft/index.js";
+import { decodeConfChange, type Entry, type Message } from "../raft/index.js";
+import { decodeCommand } from "./commands.js";
 import type { SnapshotFetcher, TopicStateMachine } from "./topic-state-machine.js";
 
 export interface RaftServiceDeps {
@@ -121,8 +123,34 @@ function checkRecipient(deps: RaftServiceDeps, message: Message): void {
 
 function handOver(deps: RaftServiceDeps, senderAddress: string, message: Message): void {
   checkRecipient(deps, message);
+  if (senderAddress !== "" && !isPeerAddress(senderAddress)) {
+    throw new TidelogError(
+      "invalid_argument",
+      `sender address ${JSON.stringify(senderAddress)} is not host:port`,
+    );
+  }
+  if (message.type === "append") checkEntries(message.entries);
   if (senderAddress !== "") deps.learnAddress(message.from, senderAddress);
   deps.node().step(message);
+}
+
+/**
+ * Refuses entries this node could not apply. Every entry a leader replicates was proposed as a
+ * command (commands.ts) or a membership change; one that is neither would otherwise be appended,
+ * committed and then stop every replica that applies it. The whole message is refused.
+ */
+function checkEntries(entries: readonly Entry[]): void {
+  for (const entry of entries) {
+    try {
+      if (entry.type === "confChange") decodeConfChange(entry.data);
+      else if (entry.data.length > 0) decodeCommand(entry.data);
+    } catch (error) {
+      throw new TidelogError(
+        "invalid_argument",
+        `entry ${entry.index} is not a command: ${(error as Error).message}`,
+      );
+    }
+  }
 }
 
 function checkCluster(deps: RaftServiceDeps, clusterId: string): void {

@@ -15,30 +15,20 @@ import { TidelogError } from "../errors.js";
 import { fsyncDirectory } from "../log/fsync-directory.js";
 import { Log, type StoredRecord } from "../log/log.js";
 import type { LogOptions } from "../log/log-options.js";
-import { type TopicConfig, TopicRegistry, writeConfig } from "../log/topic-registry.js";
+import { TopicRegistry, writeConfig } from "../log/topic-registry.js";
+import { logError } from "../obs/logger.js";
 import type { ApplyOutcome, StateMachine } from "../raft/driver/raft-node.js";
 import type { Entry, Snapshot } from "../raft/index.js";
 import { type Command, decodeCommand } from "./commands.js";
+import {
+  decodeSnapshotState,
+  encodeSnapshotState,
+  type SnapshotState,
+  type SnapshotTopic,
+} from "./snapshot-state.js";
 
 /** Refusals every replica makes alike, from the command and the state alone (no I/O involved). */
 const deterministicRefusals = new Set(["not_found", "already_exists", "invalid_argument"]);
-
-export interface SnapshotTopic {
-  name: string;
-  config: TopicConfig;
-  /** The topic's next offset as of the snapshot's index. */
-  nextOffset: number;
-  /**
-   * The Raft index of the entry that created the topic: which topic of that name this is (one
-   * deleted and created again is another). Absent in snapshots taken before it was recorded.
-   */
-  createdIndex?: number;
-}
-
-export interface SnapshotState {
-  topics: SnapshotTopic[];
-  servers: { id: string; address: string }[];
-}
 
 /** Streams one topic's records [fromOffset, endOffset) from the node that sent a snapshot. */
 export type SnapshotFetcher = (request: {
@@ -59,16 +49,26 @@ export interface InstalledTopic {
   fetched: number;
 }
 
-export function encodeSnapshotState(state: SnapshotState): Uint8Array {
-  return Buffer.from(JSON.stringify(state), "utf8");
-}
-
-export function decodeSnapshotState(data: Uint8Array): SnapshotState {
-  if (data.length === 0) return { topics: [], servers: [] };
-  return JSON.parse(Buffer.from(data).toString("utf8")) as SnapshotState;
-}
-
 const completeMarker = "COMPLETE";
+
+/**
+ * The entry's command, or undefined when its bytes are not one. Peers refuse such entries
+ * (raft-service.ts), but one committed anyway (by an older version, or a faulty leader) is the
+ * same bytes on every replica, so every replica refuses it alike, as a no-op: stopping instead
+ * would stop every replica for good, at every restart.
+ */
+function decodeOrRefuse(entry: Entry): Command | undefined {
+  try {
+    return decodeCommand(entry.data);
+  } catch (error) {
+    logError(`committed entry ${entry.index} is not a command; applied as a no-op`, String(error));
+    return undefined;
+  }
+}
+
+function malformed(entry: Entry): TidelogError {
+  return new TidelogError("data_loss", `entry ${entry.index} is not a command`);
+}
 
 export class TopicStateMachine implements StateMachine {
   private registryValue: TopicRegistry;
@@ -93,6 +93,7 @@ export class TopicStateMachine implements StateMachine {
     directory: string,
     snapshot: Snapshot,
     logOptions: Partial<LogOptions> = {},
+    deletedAfterSnapshot: ReadonlySet<string> = new Set(),
   ): Promise<TopicStateMachine> {
     await mkdir(directory, { recursive: true });
     await finishInterruptedSwap(directory, snapshot.metadata.index);
@@ -107,20 +108,30 @@ export class TopicStateMachine implements StateMachine {
         continue;
       }
       if (topic.log.nextOffset < target.nextOffset) {
-        throw new TidelogError(
-          "data_loss",
-          `topic ${topic.name} ends at ${topic.log.nextOffset} but the checkpoint says ${target.nextOffset}; the data directory is damaged`,
-        );
+        if (!deletedAfterSnapshot.has(topic.name)) {
+          throw new TidelogError(
+            "data_loss",
+            `topic ${topic.name} ends at ${topic.log.nextOffset} but the checkpoint says ${target.nextOffset}; the data directory is damaged`,
+          );
+        }
+        // Another topic of that name, created after the delete the log replays.
+        await registry.delete(topic.name);
+        continue;
       }
       await topic.log.truncateSuffix(target.nextOffset);
     }
     for (const target of state.topics) {
-      if (registry.get(target.name) === undefined) {
+      if (registry.get(target.name) !== undefined) continue;
+      if (!deletedAfterSnapshot.has(target.name)) {
         throw new TidelogError(
           "data_loss",
           `topic ${target.name} of the checkpoint is missing; the data directory is damaged`,
         );
       }
+      // Deleted by an entry after the checkpoint, which the Raft log replays: until then the
+      // topic is back as of the checkpoint, without the records it held then (as if retention had
+      // removed them), so that what the log replays into it takes the offsets it took before.
+      await registry.create(target.name, target.config, target.nextOffset);
     }
     for (const server of state.servers) machine.servers.set(server.id, server.address);
     machine.rememberCreated(state);
@@ -155,7 +166,12 @@ export class TopicStateMachine implements StateMachine {
           outcomes[index] = { ok: true, result: undefined };
           continue;
         }
-        const command = decodeCommand(entry.data);
+        const command = decodeOrRefuse(entry);
+        if (command === undefined) {
+          await settleInFlight();
+          outcomes[index] = { ok: false, error: malformed(entry) };
+          continue;
+        }
         if (command.kind === "append") {
           const topic = this.registry.get(command.append.topic);
           if (topic !== undefined) {

@@ -104,14 +104,21 @@ export class TopicRegistry {
     );
   }
 
-  /** Creates a topic; already_exists when it does (use `ensure` for create-if-missing). */
-  create(name: string, config: TopicConfig = defaultTopicConfig): Promise<Topic> {
+  /**
+   * Creates a topic; already_exists when it does (use `ensure` for create-if-missing). Its first
+   * record takes `initialOffset`, as if retention had removed those before.
+   */
+  create(
+    name: string,
+    config: TopicConfig = defaultTopicConfig,
+    initialOffset = 0,
+  ): Promise<Topic> {
     return this.exclusive(async () => {
       if (this.topics.has(name))
         throw new TidelogError("already_exists", `topic ${JSON.stringify(name)} already exists`, {
           topic: name,
         });
-      return this.createLocked(name, config);
+      return this.createLocked(name, config, initialOffset);
     });
   }
 
@@ -167,7 +174,7 @@ export class TopicRegistry {
     });
   }
 
-  private async createLocked(name: string, config: TopicConfig): Promise<Topic> {
+  private async createLocked(name: string, config: TopicConfig, initialOffset = 0): Promise<Topic> {
     if (this.closed) throw new TidelogError("unavailable", "the topic registry is closed");
     checkTopicName(name);
     checkConfig(config);
@@ -183,7 +190,7 @@ export class TopicRegistry {
     const final = join(this.directory, name);
     await rename(staging, final);
     await fsyncDirectory(this.directory);
-    const log = await Log.open(final, this.logOptionsFor(config));
+    const log = await Log.open(final, { ...this.logOptionsFor(config), initialOffset });
     const topic: Topic = { name, config, log };
     this.topics.set(name, topic);
     return topic;

@@ -518,6 +518,9 @@ export class Raft {
 
   private handleHeartbeat(message: HeartbeatMessage): void {
     // The leader sends min(our match, its commit): we hold that much (acknowledged = persisted).
+    // A commit past our log is no leader's (a forged or corrupted message): dropped, since
+    // committing up to our own last index could commit entries that are not the leader's.
+    if (message.commit > this.log.lastIndex()) return;
     this.log.commitTo(message.commit);
     this.send({ type: "heartbeatResponse", to: message.from, term: this.term });
   }

@@ -6,6 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { type ApiLimits, readMaxBytes } from "../api/limits.js";
+import { topicsDeletedBy } from "../cluster/commands.js";
 import { DiskSpaceGuard } from "../cluster/disk-space-guard.js";
 import { newClusterId, RaftBroker } from "../cluster/raft-broker.js";
 import {
@@ -14,7 +15,8 @@ import {
   type RaftServiceDeps,
 } from "../cluster/raft-service.js";
 import { createSnapshotFetcher } from "../cluster/snapshot-fetcher.js";
-import { encodeSnapshotState, TopicStateMachine } from "../cluster/topic-state-machine.js";
+import { encodeSnapshotState } from "../cluster/snapshot-state.js";
+import { TopicStateMachine } from "../cluster/topic-state-machine.js";
 import { TidelogError } from "../errors.js";
 import { RaftService } from "../gen/tidelog/raft/v1/raft_pb.js";
 import {
@@ -104,10 +106,15 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     );
   }
   const logOptions = { segmentBytesMax: config.segmentBytesMax };
+  const snapshotIndex = storage.snapshot().metadata.index;
   const stateMachine = await TopicStateMachine.open(
     config.dataDirectory,
     storage.snapshot(),
     logOptions,
+    // A topic of the checkpoint may be gone because the log after it deletes the topic.
+    topicsDeletedBy(
+      storage.entries(snapshotIndex + 1, storage.lastIndex() + 1, Number.MAX_SAFE_INTEGER),
+    ),
   );
   const clusterId = (await readFile(clusterFile, "utf8").catch(() => "")).trim();
   // Addresses peers announced in their messages: a new member answers its leader with them

@@ -700,3 +700,22 @@ function chaos(seed: number, size: number, steps: number): InteractionEnv {
   }
   return env;
 }
+
+describe("messages no correct leader sends", () => {
+  test("a heartbeat whose commit is past the follower's log is dropped, not obeyed", () => {
+    const env = cluster(3);
+    elect(env, "1");
+    const before = env.node("2").raw.status().hardState;
+    const last = lastOf(env, "2").index;
+    const replies = answer(env, {
+      type: "heartbeat",
+      from: "1",
+      to: "2",
+      term: term(env, "1"),
+      commit: last + 99_999,
+    });
+    assert.deepEqual(replies, []);
+    assert.deepEqual(env.node("2").raw.status().hardState, before);
+    assert.equal(commit(env, "2"), before.commit);
+  });
+});

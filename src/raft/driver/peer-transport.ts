@@ -10,6 +10,7 @@ import { create } from "@bufbuild/protobuf";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { RaftService, StepRequestSchema } from "../../gen/tidelog/raft/v1/raft_pb.js";
+import { isPeerAddress } from "../../host-port.js";
 import { batchBufferPool } from "../../log/buffer-pool.js";
 import type { Message, NodeId } from "../index.js";
 import { messageToProto } from "./message-codec.js";
@@ -124,7 +125,10 @@ export class PeerTransport implements Transport {
 
   private clientFor(id: NodeId, peer: Peer): Client<typeof RaftService> | undefined {
     const address = this.options.addressOf(id);
-    if (address === undefined) return undefined;
+    // Addresses come from the replicated state (Join, a snapshot) and from peers' messages; one
+    // that is not host:port would make the transport's URL throw inside the Raft loop. Such a
+    // peer is unreachable, like one whose address is unknown.
+    if (address === undefined || !isPeerAddress(address)) return undefined;
     if (peer.client === undefined || peer.address !== address) {
       peer.address = address;
       peer.stream?.close();

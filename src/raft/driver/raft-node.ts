@@ -7,6 +7,7 @@
 // (group commit). Time enters only through the tick timer.
 import { AssertionFailure } from "../../assert.js";
 import { TidelogError } from "../../errors.js";
+import { logError } from "../../obs/logger.js";
 import {
   type ConfChange,
   type ConfState,
@@ -419,7 +420,9 @@ export class RaftNode {
     while (start < entries.length) {
       const first = entries[start]!;
       if (first.type === "confChange") {
-        this.conf = this.raw.applyConfChange(decodeConfChange(first.data));
+        const change = decodeConfChangeOrSkip(first);
+        // One that is not a change is the same bytes everywhere: a no-op everywhere alike.
+        if (change !== undefined) this.conf = this.raw.applyConfChange(change);
         this.settle(this.confWaiters, first, { ok: true, result: undefined });
         this.setApplied(first.index);
         start++;
@@ -541,5 +544,18 @@ export class RaftNode {
       if (bytes > compactionKeepBytes) return Math.min(index, kept[i]!.index + 1);
     }
     return first;
+  }
+}
+
+/** A committed membership change, or undefined (logged) when the entry's bytes are not one. */
+function decodeConfChangeOrSkip(entry: Entry): ConfChange | undefined {
+  try {
+    return decodeConfChange(entry.data);
+  } catch (error) {
+    logError(
+      `committed entry ${entry.index} is not a membership change; applied as a no-op`,
+      error,
+    );
+    return undefined;
   }
 }

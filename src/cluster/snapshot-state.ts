@@ -1,0 +1,103 @@
+// The state machine's part of a Raft snapshot: each topic's name, configuration and next offset,
+// and every server's address, as JSON. It arrives from peers (an InstallSnapshot) as well as from
+// this node's disk, so it is checked whole before anything acts on it: a topic name from it
+// names a directory that is emptied and rebuilt, and an address is dialled.
+import { TidelogError } from "../errors.js";
+import { isPeerAddress } from "../host-port.js";
+import { checkTopicName } from "../log/topic-name.js";
+import type { TopicConfig } from "../log/topic-registry.js";
+
+export interface SnapshotTopic {
+  name: string;
+  config: TopicConfig;
+  /** The topic's next offset as of the snapshot's index. */
+  nextOffset: number;
+  /**
+   * The Raft index of the entry that created the topic: which topic of that name this is (one
+   * deleted and created again is another). Absent in snapshots taken before it was recorded.
+   */
+  createdIndex?: number;
+}
+
+export interface SnapshotState {
+  topics: SnapshotTopic[];
+  servers: { id: string; address: string }[];
+}
+
+/** Server ids are at most this long (as JoinRequest.id). */
+const serverIdLengthMax = 128;
+
+export function encodeSnapshotState(state: SnapshotState): Uint8Array {
+  return Buffer.from(JSON.stringify(state), "utf8");
+}
+
+/**
+ * Decodes and checks snapshot data; a malformed one fails with invalid_argument, saying what is
+ * wrong, and nothing of it is used.
+ */
+export function decodeSnapshotState(data: Uint8Array): SnapshotState {
+  if (data.length === 0) return { topics: [], servers: [] };
+  const fail = (why: string) => new TidelogError("invalid_argument", `snapshot data: ${why}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(data));
+  } catch {
+    throw fail("not JSON");
+  }
+  if (!isObject(value) || !Array.isArray(value.topics) || !Array.isArray(value.servers))
+    throw fail("expected an object with topics and servers");
+  const names = new Set<string>();
+  const topics = value.topics.map((topic, i): SnapshotTopic => {
+    if (!isObject(topic) || typeof topic.name !== "string") throw fail(`topic ${i} has no name`);
+    try {
+      checkTopicName(topic.name);
+    } catch (error) {
+      throw fail(`topic ${i}: ${(error as Error).message}`);
+    }
+    if (names.has(topic.name)) throw fail(`topic ${topic.name} is listed twice`);
+    names.add(topic.name);
+    if (!isCount(topic.nextOffset)) throw fail(`topic ${topic.name} has a bad nextOffset`);
+    if (topic.createdIndex !== undefined && !isCount(topic.createdIndex))
+      throw fail(`topic ${topic.name} has a bad createdIndex`);
+    const config = topic.config;
+    if (
+      !isObject(config) ||
+      !isCount(config.retentionBytes) ||
+      !isCount(config.retentionMs) ||
+      !isCount(config.segmentBytes) ||
+      (config.segmentBytes !== 0 && config.segmentBytes < 1024)
+    )
+      throw fail(`topic ${topic.name} has a bad config`);
+    return {
+      name: topic.name,
+      config: {
+        retentionBytes: config.retentionBytes,
+        retentionMs: config.retentionMs,
+        segmentBytes: config.segmentBytes,
+      },
+      nextOffset: topic.nextOffset,
+      ...(topic.createdIndex === undefined ? {} : { createdIndex: topic.createdIndex }),
+    };
+  });
+  const servers = value.servers.map((server, i) => {
+    if (
+      !isObject(server) ||
+      typeof server.id !== "string" ||
+      server.id.length === 0 ||
+      server.id.length > serverIdLengthMax ||
+      typeof server.address !== "string" ||
+      !isPeerAddress(server.address)
+    )
+      throw fail(`server ${i} needs an id and a host:port address`);
+    return { id: server.id, address: server.address };
+  });
+  return { topics, servers };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}

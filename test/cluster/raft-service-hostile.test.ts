@@ -1,0 +1,146 @@
+// Input from a stranger on the port that no check stopped before: a Join whose address is not
+// host:port (it stopped every leader that tried to dial it), an append carrying an entry that is
+// not a command (once committed, it stopped every replica at every restart), and a snapshot
+// whose topic names a directory outside the data directory (emptied before anything was
+// checked). Each is refused with invalid_argument, and the node goes on serving.
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { type InProcessNode, startInProcessNode } from "../harness/in-process-node.js";
+
+async function post(
+  node: InProcessNode,
+  method: string,
+  body: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const response = await fetch(`${node.baseUrl}/${method}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+}
+
+async function produceOne(node: InProcessNode, topic: string): Promise<string> {
+  const { status, json } = await post(node, "tidelog.v1.LogService/Produce", {
+    topic,
+    records: [{ value: Buffer.from("still here").toString("base64") }],
+  });
+  assert.equal(status, 200, JSON.stringify(json));
+  return (json.offsets as string[])[0]!;
+}
+
+describe("RaftService and Join refuse what a stranger sends", () => {
+  let node: InProcessNode;
+  let clusterId: string;
+  let self: { id: string; term: number; last: number };
+  let outside: string;
+
+  before(async () => {
+    node = await startInProcessNode();
+    outside = await mkdtemp(join(tmpdir(), "tidelog-victim-"));
+    await writeFile(join(outside, "precious"), "keep me");
+    await produceOne(node, "golden");
+    const { json } = await post(node, "tidelog.v1.ClusterService/GetServers", {});
+    clusterId = json.clusterId as string;
+    const server = (json.servers as Record<string, string>[])[0]!;
+    self = { id: server.id!, term: Number(server.term), last: Number(server.matchIndex) };
+  });
+
+  after(async () => {
+    await node?.close();
+    await rm(outside, { recursive: true, force: true });
+  });
+
+  test("a Join whose address is not host:port is invalid_argument, and the leader stays", async () => {
+    for (const address of ["not an address", "a b:1", "host:99999", ":", "h:"]) {
+      const { status, json } = await post(node, "tidelog.v1.ClusterService/Join", {
+        id: "x",
+        address,
+      });
+      assert.equal(status, 400, `${address}: ${JSON.stringify(json)}`);
+      assert.equal(json.code, "invalid_argument");
+      assert.match(json.message as string, /host:port/);
+    }
+    // The crash came from the Raft loop a moment after the answer.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const { json } = await post(node, "tidelog.v1.ClusterService/GetServers", {});
+    assert.deepEqual(
+      (json.servers as Record<string, unknown>[]).map((server) => server.id),
+      [self.id],
+    );
+    await produceOne(node, "golden");
+  });
+
+  test("an append with an entry that is not a command is refused before the log", async () => {
+    const entry = (data: Buffer) => ({
+      index: String(self.last + 1),
+      term: String(self.term + 5),
+      type: "ENTRY_TYPE_NORMAL",
+      data: data.toString("base64"),
+    });
+    for (const data of [
+      Buffer.from("ff00ff00", "hex"),
+      Buffer.from([2, ...Buffer.from("{not json")]),
+      Buffer.from([2, ...Buffer.from('{"op":"registerServer","id":"x","address":"no"}')]),
+    ]) {
+      const { status, json } = await post(node, "tidelog.raft.v1.RaftService/Step", {
+        clusterId,
+        messages: [
+          {
+            type: "MESSAGE_TYPE_APPEND",
+            from: "stranger",
+            to: self.id,
+            term: String(self.term + 5),
+            prevLogIndex: String(self.last),
+            prevLogTerm: String(self.term),
+            commit: String(self.last + 1),
+            entries: [entry(data)],
+          },
+        ],
+      });
+      assert.equal(status, 400, JSON.stringify(json));
+      assert.equal(json.code, "invalid_argument");
+      assert.match(json.message as string, /is not a command/);
+    }
+    await produceOne(node, "golden");
+  });
+
+  test("a snapshot naming a topic outside the data directory deletes nothing", async () => {
+    const name = relative(join(node.dataDirectory, "topics.staging"), outside);
+    assert.match(name, /^\.\.\//);
+    const state = {
+      topics: [
+        { name, nextOffset: 0, config: { retentionBytes: 0, retentionMs: 0, segmentBytes: 0 } },
+      ],
+      servers: [{ id: "stranger", address: "127.0.0.1:1" }],
+    };
+    const { status, json } = await post(node, "tidelog.raft.v1.RaftService/Step", {
+      clusterId,
+      messages: [
+        {
+          type: "MESSAGE_TYPE_SNAPSHOT",
+          from: "stranger",
+          to: self.id,
+          term: "1",
+          snapshot: {
+            metadata: { index: "999", term: "1", confState: { voters: ["stranger"] } },
+            data: Buffer.from(JSON.stringify(state)).toString("base64"),
+          },
+        },
+      ],
+    });
+    assert.equal(status, 400, JSON.stringify(json));
+    assert.equal(json.code, "invalid_argument");
+    assert.match(json.message as string, /snapshot data: topic 0/);
+    assert.deepEqual(await readdir(outside), ["precious"]);
+    await mkdir(outside, { recursive: true });
+    const { json: consumed } = await post(node, "tidelog.v1.LogService/Consume", {
+      topic: "golden",
+      offset: "0",
+    });
+    assert.equal((consumed.records as unknown[]).length >= 2, true);
+  });
+});

@@ -1,0 +1,89 @@
+// Commands whose bytes are not one: decodeCommand says why (data_loss), and the state machine
+// applies such a committed entry as a no-op on every replica alike, instead of stopping.
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { decodeCommand, encodeAdmin, encodeAppendRecords } from "../../src/cluster/commands.js";
+import { encodeSnapshotState } from "../../src/cluster/snapshot-state.js";
+import { TopicStateMachine } from "../../src/cluster/topic-state-machine.js";
+import { TidelogError } from "../../src/errors.js";
+import type { Entry } from "../../src/raft/index.js";
+
+const admin = (json: string) => Buffer.from([2, ...Buffer.from(json, "utf8")]);
+
+const malformedAdmins = [
+  admin("{not json"),
+  admin("null"),
+  admin('{"op":"dropEverything"}'),
+  admin('{"op":"createTopic","name":"t"}'),
+  admin('{"op":"updateTopic","name":"t","config":{"retentionBytes":"0"}}'),
+  admin('{"op":"deleteTopic"}'),
+  admin('{"op":"registerServer","id":"x","address":"not an address"}'),
+  admin('{"op":"unregisterServer","id":7}'),
+];
+
+test("admin commands without the fields of their op are refused as data loss", () => {
+  for (const data of malformedAdmins) {
+    assert.throws(
+      () => decodeCommand(data),
+      (error: unknown) =>
+        error instanceof TidelogError &&
+        error.code === "data_loss" &&
+        /malformed command/.test(error.message),
+      data.toString("utf8", 1),
+    );
+  }
+  const create = encodeAdmin({
+    op: "createTopic",
+    name: "t",
+    config: { retentionBytes: 0, retentionMs: 0, segmentBytes: 0 },
+  });
+  assert.equal(decodeCommand(create).kind, "admin");
+  const register = encodeAdmin({ op: "registerServer", id: "n2", address: "127.0.0.1:8082" });
+  assert.deepEqual(decodeCommand(register), {
+    kind: "admin",
+    admin: { op: "registerServer", id: "n2", address: "127.0.0.1:8082" },
+  });
+});
+
+test("a committed entry that is not a command is a no-op, and the entries after it apply", async () => {
+  const directory = await mkdtemp(join(tmpdir(), "tidelog-sm-"));
+  const machine = await TopicStateMachine.open(directory, {
+    metadata: { index: 0, term: 0, confState: { voters: ["n1"], learners: [] } },
+    data: encodeSnapshotState({ topics: [], servers: [] }),
+  });
+  try {
+    const append = (index: number, value: string): Entry => ({
+      index,
+      term: 1,
+      type: "normal",
+      data: encodeAppendRecords(
+        "t",
+        true,
+        [{ value: Buffer.from(value), key: Buffer.alloc(0), headers: {} }],
+        1_000,
+      ),
+    });
+    const entries: Entry[] = [
+      append(1, "first"),
+      { index: 2, term: 1, type: "normal", data: Buffer.from("ff00ff00", "hex") },
+      ...malformedAdmins.map((data, i): Entry => ({ index: 3 + i, term: 1, type: "normal", data })),
+      append(3 + malformedAdmins.length, "after"),
+    ];
+    const outcomes = await machine.applyBatch(entries);
+    assert.deepEqual(outcomes[0], { ok: true, result: 0 });
+    for (const outcome of outcomes.slice(1, -1)) {
+      assert.equal(outcome.ok, false);
+      assert.ok(!outcome.ok && outcome.error instanceof TidelogError);
+      assert.equal(!outcome.ok && (outcome.error as TidelogError).code, "data_loss");
+    }
+    assert.deepEqual(outcomes.at(-1), { ok: true, result: 1 });
+    assert.equal(machine.registry.get("t")?.log.nextOffset, 2);
+    assert.deepEqual([...machine.servers], []);
+  } finally {
+    await machine.close();
+    await rm(directory, { recursive: true, force: true });
+  }
+});
