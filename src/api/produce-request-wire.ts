@@ -182,7 +182,8 @@ class Reader {
       else return false;
       if (key === undefined || value === undefined) return false;
     }
-    // protobuf-es assigns on a plain object, where "__proto__" is the prototype's setter.
+    // An assignment of "__proto__" on a plain object would set the prototype: protobuf-es
+    // (patched, docs/DECISIONS.md) defines that key as an own property; it decodes this request.
     if (key === "__proto__") return false;
     headers[key] = value; // a later duplicate wins
     return true;

@@ -5,7 +5,8 @@
 export { toRecordMessage as recordMessage } from "../../src/api/consume-handlers.js";
 
 /**
- * protobuf-es assigns map entries on plain objects, so it drops a key named "__proto__" (the
- * hand-written code writes it; the reference cannot read it back): generators leave it out.
+ * Headers named "__proto__" are left out of generated records: the hand-written code writes them
+ * as own keys, and protobuf-es reads them back so only with our patch (docs/DECISIONS.md);
+ * test/api/gateway/header-names.test.ts covers that key end to end.
  */
 export const notProtoKey = (key: string) => key !== "__proto__";
