@@ -423,16 +423,23 @@ export class TailReader {
   private closed = false;
   private readonly onAbort = () => this.release();
 
+  /** The Raft index that created the topic read (undefined: not known, an older snapshot's). */
+  private readonly createdIndex: number | undefined;
+
   constructor(
     private readonly tails: TopicTails,
     readonly name: string,
     private readonly signal: AbortSignal,
   ) {
     this.tail = tails.attach(name);
+    this.createdIndex = tails.createdIndex(name);
     signal.addEventListener("abort", this.onAbort, { once: true });
   }
 
-  /** The topic's current bounds; not_found once it is gone. A recreated topic is followed. */
+  /**
+   * The topic's current bounds; not_found once it is gone, or replaced by another topic of that
+   * name (deleted and created again). The same topic swapped in by a snapshot is followed.
+   */
   bounds(): { name: string; lowestOffset: number; nextOffset: number } {
     this.current();
     return {
@@ -523,6 +530,20 @@ export class TailReader {
 
   private current(): TopicTail {
     if (this.tail.dropped && !this.closed) {
+      // A follower applies a delete, a create and appends in one batch when it catches up: its
+      // reader never sees the topic missing, and must not read on into another topic's offsets.
+      const createdIndex = this.tails.createdIndex(this.name);
+      if (
+        this.createdIndex !== undefined &&
+        createdIndex !== undefined &&
+        createdIndex !== this.createdIndex
+      ) {
+        throw new TidelogError(
+          "not_found",
+          `topic ${JSON.stringify(this.name)} was deleted (a topic of that name was created again)`,
+          { topic: this.name },
+        );
+      }
       const next = this.tails.attach(this.name);
       this.tails.detach(this.tail);
       this.tail = next;
@@ -559,6 +580,11 @@ export class TopicTails {
         }
       }
     });
+  }
+
+  /** The Raft index of the entry that created topic `name`, when known. */
+  createdIndex(name: string): number | undefined {
+    return this.machine.createdIndex(name);
   }
 
   /** A reader of `name` (not_found when it does not exist); close it when done. */

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { recordsAsUnknownField } from "../../src/api/record-wire.js";
-import { encodeAdmin } from "../../src/cluster/commands.js";
+import { encodeAdmin, encodeAppendRecords } from "../../src/cluster/commands.js";
 import { encodeRecord } from "../../src/cluster/record-codec.js";
 import { TopicStateMachine } from "../../src/cluster/topic-state-machine.js";
 import { TopicTails, type WireSlice } from "../../src/cluster/topic-tail.js";
@@ -252,6 +252,49 @@ test("a follow ends when its reader is closed, or its topic is deleted", async (
   assert.equal(await follow, 1);
   assert.throws(() => reader.bounds(), /not.found|does not exist/i);
   reader.close();
+});
+
+test("a reader of a topic deleted and created again in one batch ends with not_found", async () => {
+  // As a follower catching up applies them: the reader never sees the topic missing.
+  const tails = new TopicTails(machine);
+  const config = { retentionBytes: 0, retentionMs: 0, segmentBytes: 0 };
+  const records = (count: number, prefix: string) =>
+    encodeAppendRecords(
+      "reborn",
+      false,
+      Array.from({ length: count }, (_, i) => ({
+        value: Buffer.from(`${prefix}-${i}`),
+        key: Buffer.alloc(0),
+        headers: {},
+      })),
+      1_700_000_000_000,
+    );
+  const entry = (index: number, data: Buffer) => ({
+    index,
+    term: 1,
+    type: "normal" as const,
+    data,
+  });
+  await machine.applyBatch([
+    entry(100, encodeAdmin({ op: "createTopic", name: "reborn", config })),
+    entry(101, records(20, "old")),
+  ]);
+  const limits = { maxRecords: 100, maxBytes: 1024 * 1024 };
+  const reader = tails.open("reborn", new AbortController().signal);
+  const waited = reader.wait(20);
+  await machine.applyBatch([
+    entry(102, encodeAdmin({ op: "deleteTopic", name: "reborn" })),
+    entry(103, encodeAdmin({ op: "createTopic", name: "reborn", config })),
+    entry(104, records(30, "new")),
+  ]);
+  await waited;
+  await assert.rejects(async () => reader.read(20, limits), /was deleted/);
+  assert.throws(() => reader.bounds(), /was deleted/);
+  reader.close();
+  // A new reader reads the new topic from its start.
+  const fresh = tails.open("reborn", new AbortController().signal);
+  assert.deepEqual(values((await fresh.read(0, limits)).bytes).slice(0, 2), ["new-0", "new-1"]);
+  fresh.close();
 });
 
 async function until(condition: () => boolean): Promise<void> {
