@@ -15,8 +15,15 @@ import http2, {
   type ServerHttp2Stream,
 } from "node:http2";
 import net, { type Socket } from "node:net";
+import { isFinishedHttp2Session } from "./finished-http2-sessions.js";
 
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
+/**
+ * How often open HTTP/2 sessions are checked for one that nghttp2 ended by itself: a bound on how
+ * long the socket of a connection that ended in a protocol error outlives it.
+ */
+const finishedSessionSweepMs = 1_000;
 
 export type RequestHandler = (
   request: IncomingMessage | Http2ServerRequest,
@@ -51,6 +58,7 @@ export class OnePortServer extends net.Server {
   streamRouter: StreamRouter | undefined;
   private readonly sessions = new Set<Http2Session>();
   private readonly sockets = new Set<Socket>();
+  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(
     handler: RequestHandler,
@@ -97,7 +105,11 @@ export class OnePortServer extends net.Server {
     });
     this.http2.on("session", (session: Http2Session) => {
       this.sessions.add(session);
-      session.once("close", () => this.sessions.delete(session));
+      this.startSweep();
+      session.once("close", () => {
+        this.sessions.delete(session);
+        if (this.sessions.size === 0) this.stopSweep();
+      });
       session.on("error", () => undefined);
     });
     this.on("connection", (socket: Socket) => this.classify(socket, options.sniffTimeoutMs));
@@ -136,6 +148,26 @@ export class OnePortServer extends net.Server {
   closeAllConnections(): void {
     for (const session of this.sessions) session.destroy();
     for (const socket of this.sockets) socket.destroy();
+  }
+
+  /**
+   * Node never closes the socket of a session that nghttp2 ended on a connection error (see
+   * finished-http2-sessions.ts): the sweep destroys such sessions, which ends their sockets. It
+   * runs only while HTTP/2 sessions are open.
+   */
+  private startSweep(): void {
+    if (this.sweepTimer !== undefined) return;
+    this.sweepTimer = setInterval(() => {
+      for (const session of this.sessions) {
+        if (isFinishedHttp2Session(session)) session.destroy();
+      }
+    }, finishedSessionSweepMs);
+    this.sweepTimer.unref();
+  }
+
+  private stopSweep(): void {
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
   }
 
   private classify(socket: Socket, sniffTimeoutMs: number): void {
