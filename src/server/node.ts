@@ -31,6 +31,7 @@ import { PeerTransport } from "../raft/driver/peer-transport.js";
 import { RaftNode } from "../raft/driver/raft-node.js";
 import { stepStreamPath } from "../raft/driver/step-stream.js";
 import { type App, buildApp } from "./app.js";
+import type { OnePortServerOptions } from "./one-port-server.js";
 
 export interface RaftTimings {
   /** Wall-clock length of a Raft tick. */
@@ -77,6 +78,8 @@ export interface NodeConfig {
   /** Writes are refused (resource_exhausted) while the data disk has less free space. */
   diskReserveBytes: number;
   raft: RaftTimings;
+  /** Connection timeouts and limits of the listener; defaultOnePortServerOptions if absent. */
+  serverOptions?: OnePortServerOptions;
   /** A storage failure the node cannot survive; by default the process exits. */
   onFatal?: (error: unknown) => void;
 }
@@ -153,6 +156,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       limits: config.limits,
       logError,
       shutdownGraceMs: config.shutdownGraceMs,
+      serverOptions: config.serverOptions,
       forwardTimeoutMs: 30_000,
       extraRoutes: (router) => router.service(RaftService, createRaftService(raftDeps)),
       clientStreamMethods: {

@@ -38,6 +38,13 @@ export interface OnePortServerOptions {
   sniffTimeoutMs: number;
   /** HTTP/1.1: time allowed to receive request headers. */
   headersTimeoutMs: number;
+  /**
+   * HTTP/1.1: time allowed to receive a whole request, headers and body; then 408 and the
+   * connection is closed. Node stops this clock once the request is received, so a
+   * server-streaming response (ConsumeStream) may last longer. 0 turns it off; otherwise no
+   * shorter than headersTimeoutMs (Node refuses that).
+   */
+  requestTimeoutMs: number;
   /** HTTP/1.1 keep-alive idle time. */
   keepAliveTimeoutMs: number;
   /** Concurrent streams per HTTP/2 connection. */
@@ -47,9 +54,16 @@ export interface OnePortServerOptions {
 export const defaultOnePortServerOptions: OnePortServerOptions = {
   sniffTimeoutMs: 10_000,
   headersTimeoutMs: 30_000,
+  requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 65_000,
   http2StreamsPerSessionMax: 1000,
 };
+
+/** How often the HTTP/1.1 timeouts are checked: a quarter of the shorter one, at most 1 s. */
+function timeoutCheckMs(options: OnePortServerOptions): number {
+  const bounds = [options.headersTimeoutMs, options.requestTimeoutMs].filter((ms) => ms > 0);
+  return Math.ceil(Math.max(10, Math.min(1_000, ...bounds.map((ms) => ms / 4))));
+}
 
 export class OnePortServer extends net.Server {
   readonly http1: http.Server;
@@ -65,11 +79,13 @@ export class OnePortServer extends net.Server {
     options: OnePortServerOptions = defaultOnePortServerOptions,
   ) {
     super();
-    // Streams (ConsumeStream over HTTP/1.1) are long-lived: no whole-request timeout.
     this.http1 = http.createServer(
       {
-        requestTimeout: 0,
+        requestTimeout: options.requestTimeoutMs,
         headersTimeout: options.headersTimeoutMs,
+        // Node checks both timeouts on this period, every 30 s by default: a 60 s bound would
+        // have meant up to 90 s.
+        connectionsCheckingInterval: timeoutCheckMs(options),
         keepAliveTimeout: options.keepAliveTimeoutMs,
       },
       handler,

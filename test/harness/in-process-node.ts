@@ -11,6 +11,10 @@ import {
   type RunningNode,
   startNode,
 } from "../../src/server/node.js";
+import {
+  defaultOnePortServerOptions,
+  type OnePortServerOptions,
+} from "../../src/server/one-port-server.js";
 
 export interface InProcessNode {
   readonly node: RunningNode;
@@ -27,6 +31,8 @@ export interface InProcessNodeOptions {
   autoCreateTopics?: boolean;
   limits?: Partial<ApiLimits>;
   shutdownGraceMs?: number;
+  /** Over defaultOnePortServerOptions. */
+  serverOptions?: Partial<OnePortServerOptions>;
 }
 
 export async function startInProcessNode(
@@ -46,6 +52,7 @@ export async function startInProcessNode(
     bootstrap: true,
     diskReserveBytes: 0,
     raft: { ...defaultRaftTimings, tickMs: 20 },
+    serverOptions: { ...defaultOnePortServerOptions, ...options.serverOptions },
   };
   let node: RunningNode;
   try {

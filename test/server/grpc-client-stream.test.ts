@@ -60,6 +60,7 @@ describe("a client stream on the bare HTTP/2 stream", () => {
       {
         sniffTimeoutMs: 1_000,
         headersTimeoutMs: 5_000,
+        requestTimeoutMs: 5_000,
         keepAliveTimeoutMs: 5_000,
         http2StreamsPerSessionMax: 100,
       },

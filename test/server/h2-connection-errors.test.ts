@@ -99,6 +99,7 @@ describe("OnePortServer, HTTP/2 connection errors", () => {
       {
         sniffTimeoutMs: 5_000,
         headersTimeoutMs: 5_000,
+        requestTimeoutMs: 5_000,
         keepAliveTimeoutMs: 5_000,
         http2StreamsPerSessionMax: 100,
       },

@@ -22,6 +22,7 @@ describe("OnePortServer", () => {
       {
         sniffTimeoutMs: 300,
         headersTimeoutMs: 5_000,
+        requestTimeoutMs: 5_000,
         keepAliveTimeoutMs: 60_000,
         http2StreamsPerSessionMax: 100,
       },
