@@ -1,4 +1,5 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { isClientGoneError } from "./client-gone.js";
 import { type ErrorLogger, toConnectError } from "./connect-error.js";
 
 /** Turns every error a handler throws — also mid-stream — into a ConnectError (connect-error.ts). */
@@ -35,23 +36,4 @@ function mapError(error: unknown, signal: AbortSignal, log: ErrorLogger): Connec
     return new ConnectError("the client went away", Code.Canceled);
   }
   return toConnectError(error, log);
-}
-
-const clientGoneCodes = new Set([
-  "ERR_STREAM_PREMATURE_CLOSE",
-  "ERR_STREAM_DESTROYED",
-  "ERR_HTTP2_STREAM_ERROR",
-  // Writing a response to a stream the client reset (RST_STREAM CANCEL) or whose session it closed.
-  "ERR_HTTP2_INVALID_STREAM",
-  // Answering a ProduceStream whose client reset it with RST_STREAM(NO_ERROR).
-  "ERR_STREAM_WRITE_AFTER_END",
-  "ECONNRESET",
-  "EPIPE",
-  "ABORT_ERR",
-]);
-
-function isClientGoneError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  return error.name === "AbortError" || (typeof code === "string" && clientGoneCodes.has(code));
 }

@@ -6,7 +6,6 @@ import { setMaxListeners } from "node:events";
 import type { ServerHttp2Stream } from "node:http2";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, cors as connectCors } from "@connectrpc/connect";
-import { fastifyConnectPlugin } from "@connectrpc/connect-fastify";
 import { createValidateInterceptor } from "@connectrpc/validate";
 import fastifyCors from "@fastify/cors";
 import Fastify, { type FastifyInstance } from "fastify";
@@ -26,6 +25,7 @@ import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ClusterService } from "../gen/tidelog/v1/cluster_service_pb.js";
 import { LogService } from "../gen/tidelog/v1/log_service_pb.js";
 import { TopicService } from "../gen/tidelog/v1/topic_service_pb.js";
+import { connectRoutes } from "./connect-fastify-routes.js";
 import { createFastGrpcRoutes } from "./fast-grpc-routes.js";
 import { type ClientStreamMethod, serveClientStream } from "./grpc-client-stream.js";
 import { GrpcServerCall, grpcTimeoutMsMax } from "./grpc-server-call.js";
@@ -134,7 +134,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     maxAge: 7200,
   });
 
-  await fastify.register(fastifyConnectPlugin, {
+  await fastify.register(connectRoutes, {
+    logError: deps.logError,
     routes: (router) => {
       router.service(
         LogService,

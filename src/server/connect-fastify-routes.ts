@@ -1,0 +1,79 @@
+// Connect routes (gRPC, gRPC-Web, Connect) on fastify: connect-fastify's plugin, with the response
+// written by connect-response-writer.ts and failures reported through the node's structured log.
+// connect-fastify's own plugin waits forever on an HTTP/1.1 client that leaves mid-write (see the
+// writer), and prints what it cannot deliver with console.error, as multi-line text, a client
+// that went away (EPIPE) included.
+import {
+  type ConnectRouter,
+  type ConnectRouterOptions,
+  createConnectRouter,
+} from "@connectrpc/connect";
+import * as protoConnect from "@connectrpc/connect/protocol-connect";
+import * as protoGrpc from "@connectrpc/connect/protocol-grpc";
+import * as protoGrpcWeb from "@connectrpc/connect/protocol-grpc-web";
+import {
+  compressionBrotli,
+  compressionGzip,
+  universalRequestFromNodeRequest,
+} from "@connectrpc/connect-node";
+import type { FastifyInstance } from "fastify";
+import { isClientGoneError } from "../api/client-gone.js";
+import type { ErrorLogger } from "../api/connect-error.js";
+import { writeUniversalResponse } from "./connect-response-writer.js";
+
+export interface ConnectRoutesOptions extends ConnectRouterOptions {
+  routes: (router: ConnectRouter) => void;
+  logError: ErrorLogger;
+}
+
+/** A fastify plugin (register it unwrapped: its content type parsers stay in its scope). */
+export async function connectRoutes(
+  instance: FastifyInstance,
+  { routes, logError, ...options }: ConnectRoutesOptions,
+): Promise<void> {
+  const router = createConnectRouter({
+    acceptCompression: [compressionGzip, compressionBrotli],
+    ...options,
+  });
+  routes(router);
+  // Connect reads request bodies itself.
+  instance.addContentTypeParser(
+    [
+      protoConnect.contentTypeUnaryJson,
+      protoConnect.contentTypeStreamJson,
+      protoGrpcWeb.contentTypeProto,
+      protoGrpcWeb.contentTypeJson,
+      protoGrpc.contentTypeProto,
+      protoGrpc.contentTypeJson,
+    ],
+    ignoreBody,
+  );
+  instance.addContentTypeParser(protoGrpc.contentTypeRegExp, ignoreBody);
+  instance.addContentTypeParser(protoGrpcWeb.contentTypeRegExp, ignoreBody);
+  instance.addContentTypeParser(protoConnect.contentTypeRegExp, ignoreBody);
+  for (const handler of router.handlers) {
+    const rpc = `${handler.service.typeName}/${handler.method.name}`;
+    instance.all(handler.requestPath, async (request, reply) => {
+      try {
+        // Bodies are left unparsed (ignoreBody): Connect reads the raw request.
+        const universal = await handler(
+          universalRequestFromNodeRequest(request.raw, reply.raw, undefined, undefined),
+        );
+        // Fastify keeps headers set by hooks (CORS) on the reply until reply.send, which is not
+        // used here: they move to the raw response by hand.
+        for (const [name, value] of Object.entries(reply.getHeaders())) {
+          if (value !== undefined) reply.raw.setHeader(name, value);
+        }
+        await writeUniversalResponse(universal, reply.raw);
+      } catch (error) {
+        // A client that left mid-answer is no failure of the server: nothing to report.
+        if (isClientGoneError(error) || reply.raw.destroyed) return;
+        logError(`writing the answer of ${rpc} failed`, error);
+      }
+    });
+  }
+}
+
+function ignoreBody(_request: unknown, _payload: unknown, done: (error: null) => void): void {
+  done(null);
+}
