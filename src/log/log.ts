@@ -120,8 +120,9 @@ export class Log {
     const segments: Segment[] = [];
     const report: RecoveryReport = { droppedBytes: 0, rebuiltEntries: 0 };
     try {
-      for (const baseOffset of baseOffsets) {
-        const { segment, recovery } = await Segment.open(directory, baseOffset, limits);
+      for (const [i, baseOffset] of baseOffsets.entries()) {
+        const sealed = i < baseOffsets.length - 1;
+        const { segment, recovery } = await Segment.open(directory, baseOffset, limits, sealed);
         report.droppedBytes += recovery.droppedBytes;
         report.rebuiltEntries += recovery.rebuiltEntries;
         const previous = segments.at(-1);

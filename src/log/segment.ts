@@ -4,7 +4,9 @@
 // Recovery on open never trusts the tail: index entries are checked against the frames they point
 // at, frames past the last good entry are validated and indexed, and the first torn or corrupt
 // frame ends the segment (store and index are cut there). A trailing batch that is incomplete is
-// dropped whole, so a batch is atomic across crashes.
+// dropped whole, so a batch is atomic across crashes. Only the last segment may be cut: a sealed
+// one was synced whole before the next was created, so a tail it would lose is damage, refused
+// (data_loss) with the file left as it is.
 import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { assert } from "../assert.js";
@@ -57,10 +59,16 @@ export class Segment {
     this.lastWriteMs = lastWriteMs;
   }
 
+  /**
+   * Opens (or creates) a segment and recovers it. A `sealed` one (a later segment follows it) was
+   * synced whole before the next was created, so a tail recovery would cut is damage, not a torn
+   * write: it is data_loss, and nothing is cut.
+   */
   static async open(
     directory: string,
     baseOffset: number,
     limits: SegmentLimits,
+    sealed = false,
   ): Promise<{
     segment: Segment;
     recovery: { droppedBytes: number; rebuiltEntries: number };
@@ -72,8 +80,13 @@ export class Segment {
     );
     const { mtimeMs } = await stat(store.path);
     const segment = new Segment(directory, baseOffset, store, index, limits, mtimeMs);
-    const recovery = await segment.recover();
-    return { segment, recovery };
+    try {
+      const recovery = await segment.recover(sealed);
+      return { segment, recovery };
+    } catch (error) {
+      await segment.close();
+      throw error;
+    }
   }
 
   /** Number of records. */
@@ -238,7 +251,9 @@ export class Segment {
   }
 
   /** See the file comment. Returns what was dropped and rebuilt, for the log's report. */
-  private async recover(): Promise<{ droppedBytes: number; rebuiltEntries: number }> {
+  private async recover(
+    sealed: boolean,
+  ): Promise<{ droppedBytes: number; rebuiltEntries: number }> {
     const storeSize = this.store.size;
     // 1. Trust index entries only while the frame each points at is whole and intact; check from
     //    the newest entry back (the common case: the newest is fine).
@@ -302,6 +317,13 @@ export class Segment {
       }
     }
     const droppedBytes = storeSize - position;
+    if (droppedBytes > 0 && sealed) {
+      throw new TidelogError(
+        "data_loss",
+        `segment ${this.baseOffset} is sealed but its last ${droppedBytes} bytes (from record ${this.baseOffset + this.index.count}) are not whole records; left as it is`,
+        { directory: this.directory, segment: this.baseOffset },
+      );
+    }
     if (droppedBytes > 0) await this.store.truncate(position);
     return { droppedBytes, rebuiltEntries: rebuilt };
   }

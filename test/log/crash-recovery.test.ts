@@ -326,6 +326,41 @@ describe("crash recovery", () => {
     await assert.rejects(Log.open(directory, options), { code: "data_loss" });
   });
 
+  it("leaves a sealed segment whose last batch is damaged as it is, and refuses to open", async () => {
+    const directory = await temporaryDirectory();
+    const options = { segmentBytesMax: 1024 };
+    const log = await Log.open(directory, options);
+    // Batches of 5 frames of 112 bytes: each segment holds one (560 bytes; two would pass 1,024).
+    for (let i = 0; i < 30; i += 5)
+      await log.append(Array.from({ length: 5 }, (_, j) => payloadFor(i + j, 100)));
+    await log.close();
+    const storePath = join(directory, segmentFileName(0, "store"));
+    const size = (await stat(storePath)).size;
+    assert.equal(size, 5 * 112);
+    // A flipped byte in the last frame of the sealed segment: its batch now looks incomplete,
+    // which recovery of a last segment would drop whole (records 0-4, four of them intact).
+    const handle = await open(storePath, "r+");
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, 4 * 112 + 50);
+    await handle.write(Buffer.from([byte[0]! ^ 0xff]), 0, 1, 4 * 112 + 50);
+    await assert.rejects(Log.open(directory, options), {
+      code: "data_loss",
+      message: /segment 0 is sealed/,
+    });
+    assert.equal((await stat(storePath)).size, size, "nothing was cut");
+    // Repaired (here: the byte put back), every record is there again.
+    await handle.write(byte, 0, 1, 4 * 112 + 50);
+    await handle.close();
+    const reopened = await Log.open(directory, options);
+    try {
+      assert.equal(reopened.nextOffset, 30);
+      const records = await reopened.readRange(0, everything);
+      assert.equal(records.length, 30);
+    } finally {
+      await reopened.close();
+    }
+  });
+
   it("reopens after a crash by abandoning the open log (no close) in the same directory", async () => {
     const directory = await temporaryDirectory();
     const options = { segmentBytesMax: 1024 };
