@@ -243,6 +243,20 @@ describe("bad input never breaks the gateway", () => {
     });
   }
 
+  test("a Connect GET whose base64 message is not base64 is invalid_argument", async () => {
+    for (const message of ["!!!!", "a", "%00", "@@"]) {
+      const response = await fetch(
+        `${server.baseUrl}/tidelog.v1.LogService/Consume?encoding=json&base64=1&message=${message}`,
+        { signal: AbortSignal.timeout(10_000) },
+      );
+      const body = (await response.json()) as JsonAnswer["body"];
+      assert.equal(response.status, 400, `${message}: ${JSON.stringify(body)}`);
+      assert.equal(body.code, "invalid_argument");
+      assert.match(body.message ?? "", /not base64/);
+    }
+    await assertServing();
+  });
+
   test("the largest uint64 offset is reported as requested in the OffsetOutOfRange detail", async () => {
     const answer = await post("Consume", '{"topic": "alive", "offset": "18446744073709551615"}');
     const details = answer.body.details as { debug?: { requested?: string } }[];
