@@ -3,11 +3,11 @@
 // made the URL constructor throw inside the Raft loop of every leader that tried to reach it.
 
 /**
- * A hostname (letters, digits, dots, hyphens, and underscores as container names have them), an
- * IPv4 address, or an IPv6 one in brackets.
+ * A hostname (letters, digits, dots, hyphens, and underscores as container names have them; a
+ * fully qualified one may end with a dot), an IPv4 address, or an IPv6 one in brackets.
  */
 const hostPortPattern =
-  /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252}[A-Za-z0-9_])?):(\d{1,5})$/;
+  /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252}[A-Za-z0-9_])?\.?):(\d{1,5})$/;
 
 /** The host (brackets removed) and port of `value`, or undefined when it is not host:port. */
 export function parseHostPort(value: string): { host: string; port: number } | undefined {

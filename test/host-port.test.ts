@@ -13,6 +13,10 @@ test("hostnames, IPv4, bracketed IPv6 and container names are host:port", () => 
     port: 65535,
   });
   assert.deepEqual(parseHostPort("localhost:0"), { host: "localhost", port: 0 });
+  assert.deepEqual(parseHostPort("node-1.example.com.:80"), {
+    host: "node-1.example.com.",
+    port: 80,
+  });
 });
 
 test("anything else is not, and port 0 is no peer's", () => {
