@@ -103,20 +103,17 @@ export class TopicStateMachine implements StateMachine {
     const wanted = new Map(state.topics.map((topic) => [topic.name, topic]));
     for (const topic of registry.list()) {
       const target = wanted.get(topic.name);
-      if (target === undefined) {
+      // Not in the checkpoint (created after it), or deleted by a committed entry after it (what
+      // is on disk may be a later topic of that name): the Raft log replays what follows.
+      if (target === undefined || deletedAfterSnapshot.has(topic.name)) {
         await registry.delete(topic.name);
         continue;
       }
       if (topic.log.nextOffset < target.nextOffset) {
-        if (!deletedAfterSnapshot.has(topic.name)) {
-          throw new TidelogError(
-            "data_loss",
-            `topic ${topic.name} ends at ${topic.log.nextOffset} but the checkpoint says ${target.nextOffset}; the data directory is damaged`,
-          );
-        }
-        // Another topic of that name, created after the delete the log replays.
-        await registry.delete(topic.name);
-        continue;
+        throw new TidelogError(
+          "data_loss",
+          `topic ${topic.name} ends at ${topic.log.nextOffset} but the checkpoint says ${target.nextOffset}; the data directory is damaged`,
+        );
       }
       await topic.log.truncateSuffix(target.nextOffset);
     }
@@ -128,9 +125,9 @@ export class TopicStateMachine implements StateMachine {
           `topic ${target.name} of the checkpoint is missing; the data directory is damaged`,
         );
       }
-      // Deleted by an entry after the checkpoint, which the Raft log replays: until then the
-      // topic is back as of the checkpoint, without the records it held then (as if retention had
-      // removed them), so that what the log replays into it takes the offsets it took before.
+      // Deleted by a committed entry after the checkpoint, which the Raft log replays: until then
+      // the topic is back as of the checkpoint, without the records it held then (as if retention
+      // had removed them), so that what the log replays into it takes the offsets it took before.
       await registry.create(target.name, target.config, target.nextOffset);
     }
     for (const server of state.servers) machine.servers.set(server.id, server.address);

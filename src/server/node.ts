@@ -1,6 +1,7 @@
 // A running tidelog node: Raft storage and state machine, the app on one port (public API and
 // Raft transport), the Raft driver, and an orderly stop.
 import { readFile, rename, writeFile } from "node:fs/promises";
+import { isIPv6 } from "node:net";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -110,14 +111,18 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   }
   const logOptions = { segmentBytesMax: config.segmentBytesMax };
   const snapshotIndex = storage.snapshot().metadata.index;
+  // A topic of the checkpoint may be gone because a committed entry after it deletes the topic.
+  // Only committed ones: an uncommitted delete may never happen, and a topic missing without
+  // one is damage. Applied implies committed, and the commit index is written before the apply
+  // (without fsync: after a power loss such a topic is reported damaged, never silently rebuilt).
+  const committed = Math.min(storage.initialState().hardState.commit, storage.lastIndex());
   const stateMachine = await TopicStateMachine.open(
     config.dataDirectory,
     storage.snapshot(),
     logOptions,
-    // A topic of the checkpoint may be gone because the log after it deletes the topic.
-    topicsDeletedBy(
-      storage.entries(snapshotIndex + 1, storage.lastIndex() + 1, Number.MAX_SAFE_INTEGER),
-    ),
+    committed > snapshotIndex
+      ? topicsDeletedBy(storage.entries(snapshotIndex + 1, committed + 1, Number.MAX_SAFE_INTEGER))
+      : new Set(),
   );
   const clusterId = (await readFile(clusterFile, "utf8").catch(() => "")).trim();
   // Addresses peers announced in their messages: a new member answers its leader with them
@@ -171,7 +176,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   }
   const bound = app.server.address();
   const port = typeof bound === "object" && bound !== null ? bound.port : config.port;
-  const address = config.advertise ?? `${config.host}:${port}`;
+  const address =
+    config.advertise ?? `${isIPv6(config.host) ? `[${config.host}]` : config.host}:${port}`;
 
   if (empty && config.bootstrap) {
     broker.clusterId = newClusterId();

@@ -48,7 +48,7 @@ test("malformed snapshot data is invalid_argument, whatever part is wrong", () =
       json({ ...valid, topics: [{ ...topic, config: { ...config, segmentBytes: 10 } }] }),
     ],
     ["no address", json({ ...valid, servers: [{ id: "n1" }] })],
-    ["an empty id", json({ ...valid, servers: [{ id: "", address: "h:1" }] })],
+    ["a numeric id", json({ ...valid, servers: [{ id: 1, address: "h:1" }] })],
   ];
   for (const [label, data] of cases) {
     assert.throws(
@@ -69,6 +69,7 @@ test("a server whose address is not host:port is left out, never dialled", () =>
       servers: [
         { id: "bad", address: "not an address" },
         { id: "zero", address: "h:0" },
+        { id: "", address: "h:1" },
         { id: "n1", address: "node-1.example.com.:8081" },
       ],
     }),

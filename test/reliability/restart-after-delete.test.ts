@@ -1,7 +1,8 @@
 // A node restarts after deleting a topic its last checkpoint holds. The checkpoint lists the topic;
 // the Raft log after it replays the delete (and whatever followed: the topic created again with
 // fewer records). The node used to refuse to start ("topic of the checkpoint is missing", "ends at
-// 5 but the checkpoint says 120"), every time, on every replica that restarted.
+// 5 but the checkpoint says 120"), every time, on every replica that restarted. A later topic of
+// that name, longer than the checkpoint's, was kept as the checkpoint's until the replay deleted it.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { NodeProcess } from "../harness/node-process.js";
@@ -16,9 +17,10 @@ import {
 } from "./support.js";
 
 const cases = [
-  { name: "deleted", recreate: false, signal: "SIGKILL" },
-  { name: "deleted and created again, shorter", recreate: true, signal: "SIGKILL" },
-  { name: "deleted, stopped with SIGTERM", recreate: false, signal: "SIGTERM" },
+  { name: "deleted", recreate: 0, signal: "SIGKILL" },
+  { name: "deleted and created again, shorter", recreate: 3, signal: "SIGKILL" },
+  { name: "deleted and created again, longer", recreate: 150, signal: "SIGKILL" },
+  { name: "deleted, stopped with SIGTERM", recreate: 0, signal: "SIGTERM" },
 ] as const;
 
 for (const { name, recreate, signal } of cases) {
@@ -35,7 +37,10 @@ for (const { name, recreate, signal } of cases) {
       }
       await clients.topics.deleteTopic({ name: "doomed" });
       const again: Acknowledged = new Map();
-      if (recreate) await produceValues(clients, "doomed", ["new-0", "new-1", "new-2"], again);
+      if (recreate > 0) {
+        const values = Array.from({ length: recreate }, (_, i) => `new-${i}`);
+        await produceValues(clients, "doomed", values, again);
+      }
       await produceValues(clients, "kept", ["k-last"], kept);
       clients.close();
       if (signal === "SIGKILL") {
@@ -48,12 +53,11 @@ for (const { name, recreate, signal } of cases) {
       await node.restart();
       clients = clientsFor(node.baseUrl);
       assert.equal(checkLog(await readTopic(clients, "kept"), kept, "kept"), 41);
-      if (recreate) {
-        assert.deepEqual(await readTopic(clients, "doomed"), [
-          { offset: 0, value: "new-0" },
-          { offset: 1, value: "new-1" },
-          { offset: 2, value: "new-2" },
-        ]);
+      if (recreate > 0) {
+        assert.deepEqual(
+          await readTopic(clients, "doomed"),
+          Array.from({ length: recreate }, (_, i) => ({ offset: i, value: `new-${i}` })),
+        );
       } else {
         assert.equal(
           await codeOf(clients.log.consume({ topic: "doomed", offset: 0n })),

@@ -112,6 +112,7 @@ export class RaftNode {
   private gatherers: (() => void)[] = [];
   private tickTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private behindCommitWarnedAtMs = 0;
   private appliedIndex: number;
   /** Data bytes of the entries applied since the last snapshot (see snapshotBytes). */
   private appliedBytesSinceSnapshot = 0;
@@ -216,6 +217,7 @@ export class RaftNode {
   /** Feeds a message from a peer. */
   step(message: Message): void {
     if (this.stopped) return;
+    if (message.type === "heartbeat") this.warnIfBehindCommit(message.commit);
     try {
       this.raw.step(message);
     } catch (error) {
@@ -339,6 +341,21 @@ export class RaftNode {
         reject,
       });
     });
+  }
+
+  /**
+   * A leader sends a follower a commit no higher than what the follower acknowledged as durable.
+   * One past this node's log means it lost acknowledged entries (a wiped or damaged data
+   * directory): the core drops such a heartbeat, and this says so, at most every 10 s.
+   */
+  private warnIfBehindCommit(commit: number): void {
+    const last = this.options.storage.lastIndex();
+    if (commit <= last || Date.now() - this.behindCommitWarnedAtMs < 10_000) return;
+    this.behindCommitWarnedAtMs = Date.now();
+    logError(
+      `a heartbeat says entries up to ${commit} are committed, but this node's log ends at ${last}`,
+      "this node lost entries it had acknowledged (a wiped or damaged data directory?): remove it with Leave and join it again",
+    );
   }
 
   private fail(error: unknown): void {
