@@ -615,7 +615,7 @@ export class Log {
         const records = groupRecords + item.records;
         if (
           group.length > 0 &&
-          (bytes > this.options.writeBytesMax || segment.wouldOverflow(bytes, records))
+          (bytes > this.options.writeBytesMax || segment.wouldPassLimits(bytes, records))
         )
           break;
         group.push(item);

@@ -116,6 +116,18 @@ export class Segment {
     );
   }
 
+  /**
+   * True when `bytes` more in `records` frames would pass the segment's limits, empty or not: a
+   * group of batches written together stops before the batch that would (the first batch of an
+   * empty segment may still be larger on its own, see wouldOverflow).
+   */
+  wouldPassLimits(bytes: number, records: number): boolean {
+    return (
+      this.store.size + bytes > this.limits.storeBytesMax ||
+      this.count + records > this.index.capacity
+    );
+  }
+
   /** True when no further record should go here. */
   get isFull(): boolean {
     return this.store.size >= this.limits.storeBytesMax || this.count >= this.index.capacity;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, readdir, rename, utimes } from "node:fs/promises";
+import { mkdir, readdir, rename, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { TidelogError } from "../../src/errors.js";
@@ -100,6 +100,27 @@ describe("Log", () => {
     assert.equal(reopened.segmentCount, names.length);
     await expectRecords(reopened, 0, 200);
     assert.equal(await reopened.append([payloadFor(200, 100)]), 200);
+  });
+
+  it("keeps concurrent appends within the segment size, also from an empty segment", async (t) => {
+    const directory = await temporaryDirectory();
+    const log = await Log.open(directory, small);
+    t.after(() => log.close());
+    // 40 appends of 2 × 100 B (224 bytes) queued at once are written in groups: a group must
+    // stop before the batch that passes the limit, the empty segment's first group too.
+    const offsets = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => log.append(payloadsFor(2 * i, 2))),
+    );
+    assert.deepEqual(
+      offsets,
+      Array.from({ length: 40 }, (_, i) => 2 * i),
+    );
+    const stores = (await readdir(directory)).filter((name) => name.endsWith(".store"));
+    for (const name of stores) {
+      const { size } = await stat(join(directory, name));
+      assert.ok(size <= 1024, `${name} holds ${size} bytes`);
+    }
+    await expectRecords(log, 0, 80);
   });
 
   it("puts an oversized batch alone in a fresh segment", async (t) => {
