@@ -25,3 +25,15 @@ export function isClientGoneError(error: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * The client went away before the call could read or write what it needed. Its code is one of
+ * the above, so isClientGoneError (and the error interceptor) treat it as such.
+ */
+export class ClientGoneError extends Error {
+  readonly code = "ERR_STREAM_PREMATURE_CLOSE";
+  override readonly name = "ClientGoneError";
+  constructor(message = "the client went away") {
+    super(message);
+  }
+}

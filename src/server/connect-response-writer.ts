@@ -11,17 +11,9 @@
 import type { ServerResponse } from "node:http";
 import type { Http2ServerResponse } from "node:http2";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { ClientGoneError } from "../api/client-gone.js";
 
 export type NodeResponse = ServerResponse | Http2ServerResponse;
-
-/** The client closed the connection or stream before the response was complete. */
-export class ClientGoneError extends Error {
-  readonly code = "ERR_STREAM_PREMATURE_CLOSE";
-  constructor() {
-    super("the client went away before the response was complete");
-    this.name = "ClientGoneError";
-  }
-}
 
 export async function writeUniversalResponse(
   universal: UniversalServerResponse,
@@ -54,11 +46,15 @@ export async function writeUniversalResponse(
   }
 }
 
+function clientGone(): ClientGoneError {
+  return new ClientGoneError("the client went away before the response was complete");
+}
+
 /** Settles once `response` can take more (or has taken `chunk` whole), or the client left. */
 function write(response: NodeResponse, chunk: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => {
     if (response.destroyed) {
-      reject(response.errored ?? new ClientGoneError());
+      reject(response.errored ?? clientGone());
       return;
     }
     const settle = (error?: Error) => {
@@ -70,7 +66,7 @@ function write(response: NodeResponse, chunk: Uint8Array): Promise<void> {
     };
     const onDrain = () => settle();
     const onError = (error: Error) => settle(error);
-    const onClose = () => settle(new ClientGoneError());
+    const onClose = () => settle(clientGone());
     response.once("error", onError);
     response.once("close", onClose);
     // The callback's error (EPIPE, ECONNRESET) is the one the socket reports; 'close' follows.
@@ -85,11 +81,11 @@ function write(response: NodeResponse, chunk: Uint8Array): Promise<void> {
 function end(response: NodeResponse): Promise<void> {
   return new Promise((resolve, reject) => {
     if (response.destroyed) {
-      reject(response.errored ?? new ClientGoneError());
+      reject(response.errored ?? clientGone());
       return;
     }
     const onClose = () => {
-      if (!response.writableFinished) reject(new ClientGoneError());
+      if (!response.writableFinished) reject(clientGone());
     };
     response.once("close", onClose);
     response.end(() => {

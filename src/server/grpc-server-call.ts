@@ -9,6 +9,7 @@
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { ClientGoneError } from "../api/client-gone.js";
 import type { ErrorLogger } from "../api/connect-error.js";
 import { toConnectError } from "../api/connect-error.js";
 import { grpcPrefixBytes } from "../protobuf-wire.js";
@@ -33,13 +34,6 @@ const inputQueueBytesMax = 1024 * 1024;
  * Connect routes too (app.ts): a longer one would overflow Node's timers and fire at once.
  */
 export const grpcTimeoutMsMax = 2 ** 31 - 1;
-
-/** The input ended before the call could read what it needed, because the client went away. */
-export class ClientGoneError extends Error {
-  constructor() {
-    super("the client went away");
-  }
-}
 
 /** One uncompressed gRPC message (prefix and body): the concatenation of `parts`. */
 export function frameGrpcMessage(parts: readonly Buffer[]): Buffer {
