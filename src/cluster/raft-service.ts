@@ -88,6 +88,7 @@ export function createStepStreamMethod(deps: RaftServiceDeps, messageBytesMax: n
     onMessage(bytes: Buffer): undefined {
       const batch = decodeStepRequest(bytes);
       checkCluster(deps, batch.clusterId);
+      checkSenderAddress(batch.senderAddress);
       for (const message of batch.messages) handOver(deps, batch.senderAddress, message);
       return undefined;
     },
@@ -97,6 +98,7 @@ export function createStepStreamMethod(deps: RaftServiceDeps, messageBytesMax: n
 /** Hands a peer's batch to the Raft driver (for a snapshot, after fetching its content). */
 async function deliver(deps: RaftServiceDeps, request: StepRequest): Promise<void> {
   checkCluster(deps, request.clusterId);
+  checkSenderAddress(request.senderAddress);
   for (const proto of request.messages) {
     const message = messageFromProto(proto);
     if (message.type === "snapshot") {
@@ -123,12 +125,6 @@ function checkRecipient(deps: RaftServiceDeps, message: Message): void {
 
 function handOver(deps: RaftServiceDeps, senderAddress: string, message: Message): void {
   checkRecipient(deps, message);
-  if (senderAddress !== "" && !isPeerAddress(senderAddress)) {
-    throw new TidelogError(
-      "invalid_argument",
-      `sender address ${JSON.stringify(senderAddress)} is not host:port`,
-    );
-  }
   if (message.type === "append") checkEntries(message.entries);
   if (senderAddress !== "") deps.learnAddress(message.from, senderAddress);
   deps.node().step(message);
@@ -150,6 +146,16 @@ function checkEntries(entries: readonly Entry[]): void {
         `entry ${entry.index} is not a command: ${(error as Error).message}`,
       );
     }
+  }
+}
+
+/** A batch's sender address, learnt for its messages' sender: host:port, or none (""). */
+function checkSenderAddress(senderAddress: string): void {
+  if (senderAddress !== "" && !isPeerAddress(senderAddress)) {
+    throw new TidelogError(
+      "invalid_argument",
+      `sender address ${JSON.stringify(senderAddress)} is not host:port`,
+    );
   }
 }
 

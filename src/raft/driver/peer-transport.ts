@@ -125,11 +125,13 @@ export class PeerTransport implements Transport {
 
   private clientFor(id: NodeId, peer: Peer): Client<typeof RaftService> | undefined {
     const address = this.options.addressOf(id);
-    // Addresses come from the replicated state (Join, a snapshot) and from peers' messages; one
-    // that is not host:port would make the transport's URL throw inside the Raft loop. Such a
-    // peer is unreachable, like one whose address is unknown.
-    if (address === undefined || !isPeerAddress(address)) return undefined;
+    if (address === undefined) return undefined;
     if (peer.client === undefined || peer.address !== address) {
+      // Addresses come from the replicated state (Join, a snapshot) and from peers' messages; one
+      // that is not host:port would make the transport's URL throw inside the Raft loop. Such a
+      // peer is unreachable, like one whose address is unknown. Checked when it changes only:
+      // this runs for every batch sent.
+      if (!isPeerAddress(address)) return undefined;
       peer.address = address;
       peer.stream?.close();
       peer.stream = undefined;
