@@ -5,7 +5,7 @@
 import { TidelogError } from "../errors.js";
 import { isPeerAddress } from "../host-port.js";
 import { checkTopicName } from "../log/topic-name.js";
-import type { TopicConfig } from "../log/topic-registry.js";
+import { checkConfig, type TopicConfig } from "../log/topic-registry.js";
 
 export interface SnapshotTopic {
   name: string;
@@ -56,22 +56,20 @@ export function decodeSnapshotState(data: Uint8Array): SnapshotState {
     if (!isCount(topic.nextOffset)) throw fail(`topic ${topic.name} has a bad nextOffset`);
     if (topic.createdIndex !== undefined && !isCount(topic.createdIndex))
       throw fail(`topic ${topic.name} has a bad createdIndex`);
-    const config = topic.config;
-    if (
-      !isObject(config) ||
-      !isCount(config.retentionBytes) ||
-      !isCount(config.retentionMs) ||
-      !isCount(config.segmentBytes) ||
-      (config.segmentBytes !== 0 && config.segmentBytes < 1024)
-    )
-      throw fail(`topic ${topic.name} has a bad config`);
+    if (!isObject(topic.config)) throw fail(`topic ${topic.name} has no config`);
+    const config: TopicConfig = {
+      retentionBytes: topic.config.retentionBytes as number,
+      retentionMs: topic.config.retentionMs as number,
+      segmentBytes: topic.config.segmentBytes as number,
+    };
+    try {
+      checkConfig(config);
+    } catch (error) {
+      throw fail(`topic ${topic.name}: ${(error as Error).message}`);
+    }
     return {
       name: topic.name,
-      config: {
-        retentionBytes: config.retentionBytes,
-        retentionMs: config.retentionMs,
-        segmentBytes: config.segmentBytes,
-      },
+      config,
       nextOffset: topic.nextOffset,
       ...(topic.createdIndex === undefined ? {} : { createdIndex: topic.createdIndex }),
     };

@@ -207,7 +207,8 @@ export class TopicRegistry {
   }
 }
 
-function checkConfig(config: TopicConfig): void {
+/** Refuses (invalid_argument) a config a topic cannot have. */
+export function checkConfig(config: TopicConfig): void {
   for (const [key, value] of Object.entries(config)) {
     if (!Number.isSafeInteger(value) || value < 0) {
       throw new TidelogError(
