@@ -4,8 +4,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { LogService, ProduceRequestSchema } from "../../src/gen/tidelog/v1/log_service_pb.js";
 import { RecordSchema } from "../../src/gen/tidelog/v1/record_pb.js";
-import { InflightWindow } from "./inflight-window.js";
-import { LatencySamples } from "./latency-samples.js";
+import { PipelinedRun } from "./inflight-window.js";
 import { callTimeoutMs, type LoadOutcome, type LoadPlan } from "./load-plan.js";
 import type { ProduceBatch, ProduceClient } from "./produce-client.js";
 
@@ -25,15 +24,11 @@ export function createConnectGrpcProducer(baseUrl: string, batch: ProduceBatch):
       await client.produce(request, { timeoutMs: callTimeoutMs });
     },
     async stream(plan: LoadPlan): Promise<LoadOutcome> {
-      const window = new InflightWindow(plan.inflight);
-      const latency = new LatencySamples();
-      const began = performance.now();
-      const deadline = began + plan.durationMs;
-      let finishedAt = began;
+      const run = new PipelinedRun(plan);
       async function* requests() {
-        for (let sent = 0; sent < plan.requestsMax && performance.now() < deadline; sent++) {
-          if (!(await window.acquire())) return;
-          window.sent(performance.now());
+        for (let sent = 0; run.mayStillSend(sent); sent++) {
+          if (!(await run.window.acquire())) return;
+          run.window.sent(performance.now());
           yield request;
         }
       }
@@ -41,14 +36,11 @@ export function createConnectGrpcProducer(baseUrl: string, batch: ProduceBatch):
         const responses = client.produceStream(requests(), {
           timeoutMs: plan.durationMs + callTimeoutMs,
         });
-        for await (const _response of responses) {
-          finishedAt = performance.now();
-          latency.add(window.acked(finishedAt));
-        }
+        for await (const _response of responses) run.acked();
       } finally {
-        window.close();
+        run.window.close();
       }
-      return { requests: latency.count, seconds: (finishedAt - began) / 1000, latency };
+      return run.outcome();
     },
     close() {
       sessions.abort();

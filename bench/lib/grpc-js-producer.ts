@@ -2,8 +2,7 @@
 // imports) by @grpc/proto-loader: no code of ours on the client side, for comparison.
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { InflightWindow, writeWindowed } from "./inflight-window.js";
-import { LatencySamples } from "./latency-samples.js";
+import { PipelinedRun, writeWindowed } from "./inflight-window.js";
 import { callTimeoutMs, type LoadOutcome, type LoadPlan } from "./load-plan.js";
 import type { ProduceBatch, ProduceClient } from "./produce-client.js";
 
@@ -63,34 +62,22 @@ export function createGrpcJsProducer(address: string, batch: ProduceBatch): Prod
       });
     },
     async stream(plan: LoadPlan): Promise<LoadOutcome> {
-      const window = new InflightWindow(plan.inflight);
-      const latency = new LatencySamples();
-      const began = performance.now();
-      const deadline = began + plan.durationMs;
-      let finishedAt = began;
+      const run = new PipelinedRun(plan);
       const call = client.ProduceStream(new grpc.Metadata(), {
         deadline: Date.now() + plan.durationMs + callTimeoutMs,
       });
       const finished = new Promise<void>((resolve, reject) => {
         call.on("data", () => {
-          finishedAt = performance.now();
-          latency.add(window.acked(finishedAt));
+          run.acked();
         });
         call.on("error", reject);
         call.on("end", resolve);
       });
-      finished.catch(() => window.close());
-      await writeWindowed(
-        window,
-        call,
-        request,
-        { deadline, requestsMax: plan.requestsMax },
-        finished,
-        () => {
-          call.cancel();
-        },
-      );
-      return { requests: latency.count, seconds: (finishedAt - began) / 1000, latency };
+      finished.catch(() => run.window.close());
+      await writeWindowed(run, call, request, finished, () => {
+        call.cancel();
+      });
+      return run.outcome();
     },
     close() {
       client.close();

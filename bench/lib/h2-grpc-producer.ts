@@ -11,8 +11,7 @@ import {
 } from "../../src/gen/tidelog/v1/log_service_pb.js";
 import { RecordSchema } from "../../src/gen/tidelog/v1/record_pb.js";
 import { GrpcMessageCutter } from "../../src/server/grpc-message-cutter.js";
-import { InflightWindow, writeWindowed } from "./inflight-window.js";
-import { LatencySamples } from "./latency-samples.js";
+import { PipelinedRun, writeWindowed } from "./inflight-window.js";
 import { callTimeoutMs, type LoadOutcome, type LoadPlan } from "./load-plan.js";
 import type { ProduceBatch, ProduceClient } from "./produce-client.js";
 
@@ -100,11 +99,7 @@ export function createH2GrpcProducer(baseUrl: string, batch: ProduceBatch): Prod
     },
 
     async stream(plan: LoadPlan): Promise<LoadOutcome> {
-      const window = new InflightWindow(plan.inflight);
-      const latency = new LatencySamples();
-      const began = performance.now();
-      const deadline = began + plan.durationMs;
-      let finishedAt = began;
+      const run = new PipelinedRun(plan);
       const stream = session.request(
         requestHeaders("ProduceStream", plan.durationMs + callTimeoutMs),
       );
@@ -116,8 +111,7 @@ export function createH2GrpcProducer(baseUrl: string, batch: ProduceBatch): Prod
             cutter.push(chunk);
             for (let message = cutter.next(); message !== undefined; message = cutter.next()) {
               checkAnswer(message);
-              finishedAt = performance.now();
-              latency.add(window.acked(finishedAt));
+              run.acked();
             }
           } catch (error) {
             stream.destroy();
@@ -135,18 +129,11 @@ export function createH2GrpcProducer(baseUrl: string, batch: ProduceBatch): Prod
           }
         });
       });
-      finished.catch(() => window.close());
-      await writeWindowed(
-        window,
-        stream,
-        frame,
-        { deadline, requestsMax: plan.requestsMax },
-        finished,
-        () => {
-          if (!stream.destroyed) stream.destroy();
-        },
-      );
-      return { requests: latency.count, seconds: (finishedAt - began) / 1000, latency };
+      finished.catch(() => run.window.close());
+      await writeWindowed(run, stream, frame, finished, () => {
+        if (!stream.destroyed) stream.destroy();
+      });
+      return run.outcome();
     },
 
     close() {

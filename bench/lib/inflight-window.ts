@@ -1,4 +1,6 @@
 import type { Writable } from "node:stream";
+import { LatencySamples } from "./latency-samples.js";
+import type { LoadOutcome, LoadPlan } from "./load-plan.js";
 
 // The window of a pipelined stream: at most `capacity` requests unanswered, and the send time of
 // each, so that answers (which come back in request order) give each request's ack latency.
@@ -56,31 +58,67 @@ export class InflightWindow {
 }
 
 /**
- * Writes `message` to a pipelined call's `input` whenever `window` has room (waiting for 'drain'
- * when the stream says so), until `deadline` (a performance.now() time), `requestsMax` requests
- * or a closed window; then ends the input and waits for the answers (`finished`, which must
- * close the window if it fails). Closes the window and calls `cancel` whatever happens.
+ * One pipelined run of a plan: its window, the latency of every answer, and when it began and
+ * last got an answer; every client's stream() is built on it.
+ */
+export class PipelinedRun {
+  readonly window: InflightWindow;
+  readonly latency = new LatencySamples();
+  readonly began = performance.now();
+  /** Stop sending after this (a performance.now() time). */
+  readonly deadline: number;
+  private finishedAt = this.began;
+
+  constructor(readonly plan: LoadPlan) {
+    this.window = new InflightWindow(plan.inflight);
+    this.deadline = this.began + plan.durationMs;
+  }
+
+  /** True while the plan allows the request numbered `sent` (from 0) to be sent. */
+  mayStillSend(sent: number): boolean {
+    return sent < this.plan.requestsMax && performance.now() < this.deadline;
+  }
+
+  /** The oldest request in flight was answered now. */
+  acked(): void {
+    this.finishedAt = performance.now();
+    this.latency.add(this.window.acked(this.finishedAt));
+  }
+
+  outcome(): LoadOutcome {
+    return {
+      requests: this.latency.count,
+      seconds: (this.finishedAt - this.began) / 1000,
+      latency: this.latency,
+    };
+  }
+}
+
+/**
+ * Writes `message` to a pipelined call's `input` whenever the run's window has room (waiting for
+ * 'drain' when the stream says so), while the plan allows and the window is open; then ends the
+ * input and waits for the answers (`finished`, which must close the window if it fails). Closes
+ * the window and calls `cancel` whatever happens.
  */
 export async function writeWindowed(
-  window: InflightWindow,
+  run: PipelinedRun,
   input: Writable,
   message: unknown,
-  bounds: { deadline: number; requestsMax: number },
   finished: Promise<void>,
   cancel: () => void,
 ): Promise<void> {
   const drained = () =>
     Promise.race([new Promise((resolve) => input.once("drain", resolve)), finished]);
   try {
-    for (let sent = 0; sent < bounds.requestsMax && performance.now() < bounds.deadline; sent++) {
-      if (!(await window.acquire())) break;
-      window.sent(performance.now());
+    for (let sent = 0; run.mayStillSend(sent); sent++) {
+      if (!(await run.window.acquire())) break;
+      run.window.sent(performance.now());
       if (!input.write(message)) await drained();
     }
     input.end();
     await finished;
   } finally {
-    window.close();
+    run.window.close();
     cancel();
   }
 }
