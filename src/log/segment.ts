@@ -110,10 +110,7 @@ export class Segment {
   /** True when a batch of `bytes` in `records` frames does not fit and the segment is not empty. */
   wouldOverflow(bytes: number, records: number): boolean {
     if (this.count === 0) return records > this.index.capacity;
-    return (
-      this.store.size + bytes > this.limits.storeBytesMax ||
-      this.count + records > this.index.capacity
-    );
+    return this.wouldPassLimits(bytes, records);
   }
 
   /**
