@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { defaultApiLimits } from "../api/limits.js";
 import { parseHostPort } from "../host-port.js";
 import { batchRecordsMax } from "../log/frame.js";
+import { isNodeId, nodeIdRule } from "../node-id.js";
 import { logError } from "../obs/logger.js";
 import { tuneHeapForServing } from "../server/heap-tuning.js";
 import { defaultRaftTimings, type NodeConfig, startNode } from "../server/node.js";
@@ -15,7 +16,8 @@ Runs a tidelog node: gRPC, gRPC-Web and Connect (JSON or binary, HTTP/1.1 or HTT
 knowledge) on one port.
 
 flags:
-  --id ID                      this node's id, unique in its cluster (default: node-1)
+  --id ID                      this node's id, unique in its cluster: 1 to 128 letters, digits,
+                               dots, hyphens or underscores (default: node-1)
   --listen HOST:PORT           address to serve on (default: 127.0.0.1:8080; port 0 picks one)
   --data-dir DIR               where topics are stored; created if missing (default: ./data)
   --bootstrap                  form a new one-node cluster if the data directory is empty
@@ -84,6 +86,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (values.join !== undefined && values.bootstrap) {
     throw new UsageError("--bootstrap and --join exclude each other");
   }
+  if (!isNodeId(values.id)) throw new UsageError(`--id must be ${nodeIdRule}`);
   if (values.join !== undefined) parseHostPortFlag(values.join);
   if (values.advertise !== undefined) parseHostPortFlag(values.advertise);
   const { host, port } = parseHostPortFlag(values.listen);

@@ -5,6 +5,7 @@ import { TidelogError } from "../errors.js";
 import { isPeerAddress } from "../host-port.js";
 import { checkTopicName } from "../log/topic-name.js";
 import type { Topic } from "../log/topic-registry.js";
+import { isNodeId, nodeIdRule } from "../node-id.js";
 import type { RaftNode } from "../raft/driver/raft-node.js";
 import type { ConfChange } from "../raft/index.js";
 import type { Broker, ConsumeLimits, ServerInfo, TopicConfig, TopicInfo } from "./broker.js";
@@ -184,6 +185,12 @@ export class RaftBroker implements Broker {
 
   /** Adds a server as a learner, and promotes it to voter once it has caught up (leader only). */
   async join(id: string, address: string, voter: boolean): Promise<string> {
+    if (!isNodeId(id)) {
+      throw new TidelogError(
+        "invalid_argument",
+        `a joining server's id must be ${nodeIdRule}, got ${JSON.stringify(id.slice(0, 200))}`,
+      );
+    }
     if (!isPeerAddress(address)) {
       throw new TidelogError(
         "invalid_argument",

@@ -74,6 +74,22 @@ describe("RaftService and Join refuse what a stranger sends", () => {
     await produceOne(node, "golden");
   });
 
+  test("a Join whose id is not a plain word is invalid_argument, and nobody joins", async () => {
+    for (const id of ["a b", "../x", "n\u00e9", "x".repeat(128) + "\n"]) {
+      const { status, json } = await post(node, "tidelog.v1.ClusterService/Join", {
+        id,
+        address: "127.0.0.1:9",
+      });
+      assert.equal(status, 400, `${JSON.stringify(id)}: ${JSON.stringify(json)}`);
+      assert.equal(json.code, "invalid_argument");
+    }
+    const { json } = await post(node, "tidelog.v1.ClusterService/GetServers", {});
+    assert.deepEqual(
+      (json.servers as Record<string, unknown>[]).map((server) => server.id),
+      [self.id],
+    );
+  });
+
   test("an append with an entry that is not a command is refused before the log", async () => {
     const entry = (data: Buffer) => ({
       index: String(self.last + 1),
