@@ -13,6 +13,8 @@ import {
   decodeStepRequest,
   encodeStepFrame,
   type StepBatch,
+  splitStepMessages,
+  stepFrameBytesMax,
 } from "../../src/raft/driver/step-wire.js";
 import type { Entry, Message } from "../../src/raft/index.js";
 
@@ -187,4 +189,41 @@ test("snapshots are refused on the stream in both directions", () => {
     create(StepRequestSchema, { clusterId: "c", messages: [messageToProto(snapshot)] }),
   );
   assert.ok(refused(wire));
+});
+
+test("a backlog is split into frames within the limit, in order, none lost", () => {
+  const append = (index: number, bytes: number): Message => ({
+    type: "append",
+    from: "n1",
+    to: "n2",
+    term: 2,
+    prevLogIndex: index - 1,
+    prevLogTerm: 2,
+    entries: [{ index, term: 2, type: "normal", data: new Uint8Array(bytes) }],
+    commit: index - 1,
+  });
+  // A joining node's backlog: 26 appends of ~800 KiB (21 MB), one of 6 MiB, heartbeats.
+  const messages: Message[] = [];
+  for (let i = 1; i <= 26; i++) messages.push(append(i, 800 * 1024));
+  messages.push(append(27, 6 * 1024 * 1024));
+  messages.push({ type: "heartbeat", from: "n1", to: "n2", term: 2, commit: 26 });
+  const runs = splitStepMessages(messages);
+  assert.equal(runs.flat().length, messages.length);
+  assert.ok(runs.flat().every((message, i) => message === messages[i]));
+  for (const run of runs) {
+    const frame = encodeStepFrame({ clusterId: "c", senderAddress: "127.0.0.1:1", messages: run });
+    const payload = frame.length - grpcPrefixBytes;
+    // Within the limit, unless a single message is larger than it by itself.
+    assert.ok(payload <= stepFrameBytesMax + 64 || run.length === 1, `${payload} bytes`);
+    const shape = (message: Message) =>
+      message.type === "append"
+        ? message.entries.map((entry) => [entry.index, entry.data.length])
+        : message.type;
+    assert.deepEqual(
+      decodeStepRequest(frame.subarray(grpcPrefixBytes)).messages.map(shape),
+      run.map(shape),
+    );
+  }
+  assert.ok(runs.length >= 6, `${runs.length} frames`);
+  assert.deepEqual(splitStepMessages([]), []);
 });

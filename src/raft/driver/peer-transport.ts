@@ -16,7 +16,7 @@ import type { Message, NodeId } from "../index.js";
 import { messageToProto } from "./message-codec.js";
 import type { Transport } from "./raft-node.js";
 import { PeerConnection, StepStream } from "./step-stream.js";
-import { encodeStepFrame } from "./step-wire.js";
+import { encodeStepFrame, splitStepMessages } from "./step-wire.js";
 
 const acquireFrame = (bytes: number) => batchBufferPool.acquire(bytes);
 const releaseFrame = (frame: Buffer) => batchBufferPool.release(frame);
@@ -201,18 +201,22 @@ export class PeerTransport implements Transport {
             continue;
           }
           // Frames of ~100 KiB, gone after the write: from the pool, not fresh external memory
-          // whose growth makes V8 run full collections.
-          const frame = encodeStepFrame(
-            {
-              clusterId: this.options.clusterId(),
-              senderAddress: this.options.selfAddress,
-              messages: batch,
-            },
-            acquireFrame,
-          );
-          if (!stream.offer(frame, releaseFrame)) {
-            batchBufferPool.release(frame);
-            this.options.reportUnreachable(id);
+          // whose growth makes V8 run full collections. A backlog goes in several frames, each
+          // within what the peer reads (stepFrameBytesMax).
+          for (const messages of splitStepMessages(batch)) {
+            const frame = encodeStepFrame(
+              {
+                clusterId: this.options.clusterId(),
+                senderAddress: this.options.selfAddress,
+                messages,
+              },
+              acquireFrame,
+            );
+            if (!stream.offer(frame, releaseFrame)) {
+              batchBufferPool.release(frame);
+              this.options.reportUnreachable(id);
+              break;
+            }
           }
           continue;
         }

@@ -32,6 +32,37 @@ const typeNumbers: { [type in Message["type"]]: number } = {
 };
 
 /**
+ * Most bytes of StepRequest in one StepStream frame (a single larger message goes alone). A peer
+ * refuses frames over its own request limit (readMaxBytes, 9 MiB by default) with
+ * resource_exhausted: a leader that put a whole backlog in one frame (26 appends of 800 KiB for
+ * a joining node) had every stream refused and its follower never caught up.
+ */
+export const stepFrameBytesMax = 4 * 1024 * 1024;
+
+/** Splits `messages` into runs whose StepRequest stays within `bytesMax` (at least one each). */
+export function splitStepMessages(
+  messages: readonly Message[],
+  bytesMax = stepFrameBytesMax,
+): Message[][] {
+  const runs: Message[][] = [];
+  let run: Message[] = [];
+  let runBytes = 0;
+  for (const message of messages) {
+    const size = messageSize(message);
+    const bytes = 1 + varintBytes(size) + size;
+    if (run.length > 0 && runBytes + bytes > bytesMax) {
+      runs.push(run);
+      run = [];
+      runBytes = 0;
+    }
+    run.push(message);
+    runBytes += bytes;
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
+
+/**
  * Encodes a batch as one gRPC frame: the 5-byte prefix, then the StepRequest, in memory from
  * `allocate`. Throws for a snapshot message (snapshots go by Step).
  */
