@@ -92,6 +92,7 @@ export class RaftBroker implements Broker {
     this.requireLeader();
     checkTopicName(name);
     if (!this.options.autoCreateTopics) this.stateMachine.registry.require(name);
+    else this.stateMachine.registry.checkRoomFor(name);
     const base = await this.coalescer.add(name, records);
     return records.map((_, i) => base + i);
   }
@@ -143,6 +144,7 @@ export class RaftBroker implements Broker {
 
   async createTopic(name: string, config: TopicConfig): Promise<TopicInfo> {
     checkTopicName(name);
+    this.stateMachine.registry.checkRoomFor(name);
     await this.proposeAdmin({ op: "createTopic", name, config });
     return this.topic(name);
   }

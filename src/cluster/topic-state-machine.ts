@@ -94,10 +94,14 @@ export class TopicStateMachine implements StateMachine {
     snapshot: Snapshot,
     logOptions: Partial<LogOptions> = {},
     deletedAfterSnapshot: ReadonlySet<string> = new Set(),
+    registryOptions: { topicsMax?: number } = {},
   ): Promise<TopicStateMachine> {
     await mkdir(directory, { recursive: true });
     await finishInterruptedSwap(directory, snapshot.metadata.index);
-    const registry = await TopicRegistry.open(join(directory, "topics"), { logOptions });
+    const registry = await TopicRegistry.open(join(directory, "topics"), {
+      logOptions,
+      ...registryOptions,
+    });
     const machine = new TopicStateMachine(directory, registry, logOptions);
     const state = decodeSnapshotState(snapshot.data);
     const wanted = new Map(state.topics.map((topic) => [topic.name, topic]));

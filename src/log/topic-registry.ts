@@ -174,16 +174,25 @@ export class TopicRegistry {
     });
   }
 
+  /**
+   * Throws resource_exhausted when `name` is not a topic and no other fits. The count is
+   * replicated state, so every replica refuses a create alike (details.deterministic): once a
+   * committed create over the limit stopped every replica that applied it, at every restart.
+   */
+  checkRoomFor(name: string): void {
+    if (this.topics.has(name) || this.topics.size < this.options.topicsMax) return;
+    throw new TidelogError(
+      "resource_exhausted",
+      `cannot create more than ${this.options.topicsMax} topics; delete one first`,
+      { deterministic: true },
+    );
+  }
+
   private async createLocked(name: string, config: TopicConfig, initialOffset = 0): Promise<Topic> {
     if (this.closed) throw new TidelogError("unavailable", "the topic registry is closed");
     checkTopicName(name);
     checkConfig(config);
-    if (this.topics.size >= this.options.topicsMax) {
-      throw new TidelogError(
-        "resource_exhausted",
-        `cannot create more than ${this.options.topicsMax} topics`,
-      );
-    }
+    this.checkRoomFor(name);
     const staging = join(this.directory, stagingName(creatingPrefix));
     await mkdir(staging);
     await writeConfig(staging, config);

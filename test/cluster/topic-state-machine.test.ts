@@ -87,3 +87,70 @@ test("a committed entry that is not a command is a no-op, and the entries after 
     await rm(directory, { recursive: true, force: true });
   }
 });
+
+test("a committed create over the topic limit is refused alike, not fatal", async () => {
+  const directory = await mkdtemp(join(tmpdir(), "tidelog-sm-"));
+  const snapshot = {
+    metadata: { index: 0, term: 0, confState: { voters: ["n1"], learners: [] } },
+    data: encodeSnapshotState({ topics: [], servers: [] }),
+  };
+  const open = () => TopicStateMachine.open(directory, snapshot, {}, new Set(), { topicsMax: 2 });
+  const config = { retentionBytes: 0, retentionMs: 0, segmentBytes: 0 };
+  const entry = (index: number, data: Buffer): Entry => ({ index, term: 1, type: "normal", data });
+  const createEntry = (index: number, name: string) =>
+    entry(index, encodeAdmin({ op: "createTopic", name, config }));
+  const produceEntry = (index: number, name: string) =>
+    entry(
+      index,
+      encodeAppendRecords(
+        name,
+        true,
+        [{ value: Buffer.from("v"), key: Buffer.alloc(0), headers: {} }],
+        1,
+      ),
+    );
+  // Two creates passed the leader's check at once: both were committed, the second is one too
+  // many. So is a produce that would create a third topic.
+  const entries = [
+    createEntry(1, "a"),
+    createEntry(2, "b"),
+    createEntry(3, "c"),
+    produceEntry(4, "d"),
+    produceEntry(5, "a"),
+  ];
+  let machine = await open();
+  try {
+    const outcomes = await machine.applyBatch(entries);
+    assert.equal(outcomes[0]!.ok && outcomes[1]!.ok, true);
+    for (const outcome of outcomes.slice(2, 4)) {
+      assert.ok(!outcome.ok && outcome.error instanceof TidelogError);
+      assert.equal(!outcome.ok && (outcome.error as TidelogError).code, "resource_exhausted");
+    }
+    assert.deepEqual(outcomes[4], { ok: true, result: 0 });
+    assert.deepEqual(
+      machine.registry.list().map((topic) => topic.name),
+      ["a", "b"],
+    );
+    assert.throws(
+      () => machine.registry.checkRoomFor("e"),
+      (error: unknown) => error instanceof TidelogError && error.code === "resource_exhausted",
+    );
+    machine.registry.checkRoomFor("a");
+  } finally {
+    await machine.close();
+  }
+  // A restart replays the same entries (a fresh state machine from the same snapshot): the same
+  // outcomes, where the refusal used to stop the node again.
+  await rm(directory, { recursive: true, force: true });
+  machine = await open();
+  try {
+    const outcomes = await machine.applyBatch(entries);
+    assert.deepEqual(
+      outcomes.map((outcome) => outcome.ok),
+      [true, true, false, false, true],
+    );
+  } finally {
+    await machine.close();
+    await rm(directory, { recursive: true, force: true });
+  }
+});
