@@ -16,7 +16,7 @@ import {
   compressionGzip,
   universalRequestFromNodeRequest,
 } from "@connectrpc/connect-node";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import { isClientGoneError } from "../api/client-gone.js";
 import type { ErrorLogger } from "../api/connect-error.js";
 import { writeUniversalResponse } from "./connect-response-writer.js";
@@ -54,11 +54,24 @@ export async function connectRoutes(
   for (const handler of router.handlers) {
     const rpc = `${handler.service.typeName}/${handler.method.name}`;
     instance.all(handler.requestPath, async (request, reply) => {
+      let universalRequest: ReturnType<typeof universalRequestFromNodeRequest>;
+      try {
+        universalRequest = universalRequestFromNodeRequest(
+          request.raw,
+          reply.raw,
+          undefined,
+          undefined,
+        );
+      } catch (error) {
+        // No URL can be made of the request's Host or :authority ("a b", "x:abc", none in
+        // HTTP/1.0): the client's fault, answered as such. Left to fastify, it was an empty 200
+        // and an error logged per request.
+        refuseRequest(reply.raw, `cannot make a URL of this request: ${String(error)}`);
+        return;
+      }
       try {
         // Bodies are left unparsed (ignoreBody): Connect reads the raw request.
-        const universal = await handler(
-          universalRequestFromNodeRequest(request.raw, reply.raw, undefined, undefined),
-        );
+        const universal = await handler(universalRequest);
         // Fastify keeps headers set by hooks (CORS) on the reply until reply.send, which is not
         // used here: they move to the raw response by hand.
         for (const [name, value] of Object.entries(reply.getHeaders())) {
@@ -72,6 +85,20 @@ export async function connectRoutes(
       }
     });
   }
+}
+
+/** A 400 with a Connect error body (invalid_argument), for requests Connect cannot even read. */
+function refuseRequest(response: FastifyReply["raw"], message: string): void {
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  const body = JSON.stringify({ code: "invalid_argument", message });
+  response.writeHead(400, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+  });
+  response.end(body);
 }
 
 function ignoreBody(_request: unknown, _payload: unknown, done: (error: null) => void): void {

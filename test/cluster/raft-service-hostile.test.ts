@@ -90,6 +90,14 @@ describe("RaftService and Join refuse what a stranger sends", () => {
     );
   });
 
+  test("a Leave of the only voter is failed_precondition, and it stays", async () => {
+    const { status, json } = await post(node, "tidelog.v1.ClusterService/Leave", { id: self.id });
+    assert.equal(status, 400, JSON.stringify(json));
+    assert.equal(json.code, "failed_precondition");
+    assert.match(json.message as string, /only voter/);
+    await produceOne(node, "golden");
+  });
+
   test("an append with an entry that is not a command is refused before the log", async () => {
     const entry = (data: Buffer) => ({
       index: String(self.last + 1),

@@ -33,6 +33,15 @@ function notLeaderError(): TidelogError {
 }
 
 function refusal(reason: string): TidelogError {
+  // A change the configuration forbids (removing its last voter) is refused for good, unlike
+  // the others (a transfer under way, a change pending, too many bytes uncommitted).
+  if (reason === "invalidConfChange") {
+    return new TidelogError(
+      "failed_precondition",
+      "proposal refused: the membership change is not allowed in the current configuration (it would leave no voter)",
+      { reason },
+    );
+  }
   return new TidelogError("unavailable", `proposal refused: ${reason}`, { reason });
 }
 

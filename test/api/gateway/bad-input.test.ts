@@ -618,6 +618,51 @@ describe("bad input never breaks the gateway", () => {
     });
   }
 
+  // --- requests no URL can be made of -------------------------------------------------------------
+
+  const listTopics = (head: string) =>
+    Buffer.from(
+      `POST /tidelog.v1.TopicService/ListTopics ${head}\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`,
+    );
+  for (const [name, head] of [
+    ["HTTP/1.0 without Host", "HTTP/1.0"],
+    ["HTTP/1.1 with Host 'a b'", "HTTP/1.1\r\nhost: a b"],
+    ["HTTP/1.1 with Host 'x:abc'", "HTTP/1.1\r\nhost: x:abc"],
+  ] as const) {
+    test(`${name}: 400 invalid_argument, not an empty 200`, async () => {
+      const said = await sendRaw(listTopics(head), false);
+      assert.match(said, /^HTTP\/1\.[01] 400 /);
+      assert.match(said, /"code":"invalid_argument"/);
+      await assertServing();
+    });
+  }
+
+  test("HTTP/2 with :authority 'x:abc': 400 invalid_argument, not an empty 200", async () => {
+    const session = http2.connect(`http://${host}:${port}`);
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/tidelog.v1.TopicService/ListTopics",
+        ":authority": "x:abc",
+        "content-type": "application/json",
+      });
+      stream.end("{}");
+      const [status, body] = await new Promise<[number, string]>((resolve, reject) => {
+        let answer = 0;
+        let text = "";
+        stream.on("response", (headers) => (answer = Number(headers[":status"])));
+        stream.on("data", (chunk: Buffer) => (text += chunk.toString()));
+        stream.on("end", () => resolve([answer, text]));
+        stream.on("error", reject);
+      });
+      assert.equal(status, 400);
+      assert.match(body, /"code":"invalid_argument"/);
+    } finally {
+      session.close();
+    }
+    await assertServing();
+  });
+
   // --- clients that vanish mid-stream -------------------------------------------------------------
 
   function connectEnvelope(message: unknown): Buffer {
