@@ -6,6 +6,7 @@
 // Shutdown is part of the design: `drain()` stops accepting, asks HTTP/2 sessions to finish
 // (GOAWAY) and closes idle HTTP/1.1 connections, then destroys whatever is left after the grace
 // period.
+import { readFileSync } from "node:fs";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import http2, {
   type Http2ServerRequest,
@@ -60,6 +61,14 @@ export interface OnePortServerOptions {
   keepAliveTimeoutMs: number;
   /** Concurrent streams per HTTP/2 connection. */
   http2StreamsPerSessionMax: number;
+  /**
+   * HTTP/2: a connection with no frame either way for this long is closed gracefully (GOAWAY:
+   * no new streams, open ones finish). Idle connections otherwise stayed forever, each an fd:
+   * enough of them made the node's next file open fail (EMFILE). Peers ping every second.
+   */
+  http2IdleTimeoutMs: number;
+  /** Connections open at once; more are closed as they arrive (net.Server.maxConnections). */
+  connectionsMax: number;
 }
 
 export const defaultOnePortServerOptions: OnePortServerOptions = {
@@ -68,7 +77,28 @@ export const defaultOnePortServerOptions: OnePortServerOptions = {
   requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 65_000,
   http2StreamsPerSessionMax: 1000,
+  http2IdleTimeoutMs: 300_000,
+  connectionsMax: connectionsMaxForFileLimit(),
 };
+
+/**
+ * Half the process's open-file limit (RLIMIT_NOFILE, soft), at least 64: the other half stays
+ * for the topic logs' segment files, whose open failing stops the node. 10,000 where the limit
+ * cannot be read.
+ */
+export function connectionsMaxForFileLimit(limits = readProcessLimits()): number {
+  const match = /^Max open files\s+(\d+)/m.exec(limits ?? "");
+  if (match === null) return 10_000;
+  return Math.max(64, Math.floor(Number(match[1]) / 2));
+}
+
+function readProcessLimits(): string | undefined {
+  try {
+    return readFileSync("/proc/self/limits", "utf8");
+  } catch {
+    return undefined;
+  }
+}
 
 /** How often the HTTP/1.1 timeouts are checked: a quarter of the shorter one, at most 1 s. */
 function timeoutCheckMs(options: OnePortServerOptions): number {
@@ -139,12 +169,14 @@ export class OnePortServer extends net.Server {
       this.sessions.add(session);
       this.startSweep();
       session.setLocalWindowSize(http2ConnectionWindowBytes);
+      session.setTimeout(options.http2IdleTimeoutMs, () => session.close());
       session.once("close", () => {
         this.sessions.delete(session);
         if (this.sessions.size === 0) this.stopSweep();
       });
       session.on("error", () => undefined);
     });
+    this.maxConnections = options.connectionsMax;
     this.on("connection", (socket: Socket) => this.classify(socket, options.sniffTimeoutMs));
     // The HTTP/1.1 server never listens itself, and Node starts its connection tracking on
     // 'listening': without it, closeIdleConnections() does nothing (every shutdown waited the

@@ -63,6 +63,8 @@ describe("a client stream on the bare HTTP/2 stream", () => {
         requestTimeoutMs: 5_000,
         keepAliveTimeoutMs: 5_000,
         http2StreamsPerSessionMax: 100,
+        http2IdleTimeoutMs: 60_000,
+        connectionsMax: 1000,
       },
     );
     server.streamRouter = (stream, headers) => {

@@ -102,6 +102,8 @@ describe("OnePortServer, HTTP/2 connection errors", () => {
         requestTimeoutMs: 5_000,
         keepAliveTimeoutMs: 5_000,
         http2StreamsPerSessionMax: 100,
+        http2IdleTimeoutMs: 60_000,
+        connectionsMax: 1000,
       },
     );
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

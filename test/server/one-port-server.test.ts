@@ -7,7 +7,7 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
-import { OnePortServer } from "../../src/server/one-port-server.js";
+import { connectionsMaxForFileLimit, OnePortServer } from "../../src/server/one-port-server.js";
 
 describe("OnePortServer", () => {
   let server: OnePortServer;
@@ -25,6 +25,8 @@ describe("OnePortServer", () => {
         requestTimeoutMs: 5_000,
         keepAliveTimeoutMs: 60_000,
         http2StreamsPerSessionMax: 100,
+        http2IdleTimeoutMs: 500,
+        connectionsMax: 1000,
       },
     );
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -73,6 +75,32 @@ describe("OnePortServer", () => {
     assert.ok(Date.now() - started >= 250, "not before the sniff timeout");
   });
 
+  test("an idle HTTP/2 connection is closed with GOAWAY after the idle timeout", async () => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      const started = Date.now();
+      const answer = await new Promise<string>((resolve, reject) => {
+        const stream = session.request({ ":path": "/" });
+        let text = "";
+        stream.on("data", (chunk: Buffer) => (text += chunk.toString()));
+        stream.on("end", () => resolve(text));
+        stream.on("error", reject);
+      });
+      assert.equal(answer, "hello over HTTP/2.0");
+      const closed = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), 5_000);
+        session.once("close", () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      assert.ok(closed, "the idle connection was kept open");
+      assert.ok(Date.now() - started >= 450, "not before the idle timeout");
+    } finally {
+      session.destroy();
+    }
+  });
+
   // Runs last: drain() ends every connection.
   test("drain() closes idle HTTP/1.1 keep-alive connections at once", async () => {
     const agent = new http.Agent({ keepAlive: true });
@@ -100,4 +128,14 @@ describe("OnePortServer", () => {
       agent.destroy();
     }
   });
+});
+
+test("connections are capped at half the open-file limit, keeping the rest for segment files", () => {
+  const limits = (soft: string) =>
+    `Limit                     Soft Limit           Hard Limit           Units\nMax open files            ${soft}                20000                files\n`;
+  assert.equal(connectionsMaxForFileLimit(limits("20000")), 10_000);
+  assert.equal(connectionsMaxForFileLimit(limits("1024")), 512);
+  assert.equal(connectionsMaxForFileLimit(limits("50")), 64);
+  assert.equal(connectionsMaxForFileLimit(undefined), 10_000);
+  assert.ok(connectionsMaxForFileLimit() >= 64);
 });
