@@ -23,6 +23,7 @@ import {
   StartPosition,
 } from "../gen/tidelog/v1/log_service_pb.js";
 import { type Record as RecordMessage, RecordSchema } from "../gen/tidelog/v1/record_pb.js";
+import type { AnswerBudget } from "./answer-budget.js";
 import type { ApiLimits } from "./limits.js";
 import { recordsAsUnknownField } from "./record-wire.js";
 import type { StreamCounter } from "./stream-counter.js";
@@ -32,11 +33,13 @@ export interface ConsumeHandlerDeps {
   broker: Broker;
   limits: ApiLimits;
   streams: StreamCounter;
+  /** Bounds the answer bytes all streams hold at once (answer-budget.ts). */
+  answers: AnswerBudget;
 }
 
 type TopicBounds = Pick<TopicInfo, "name" | "lowestOffset" | "nextOffset">;
 
-export function createConsumeHandlers({ broker, limits, streams }: ConsumeHandlerDeps) {
+export function createConsumeHandlers({ broker, limits, streams, answers }: ConsumeHandlerDeps) {
   return {
     async consume(request: ConsumeRequest, context: HandlerContext): Promise<ConsumeResponse> {
       const info = broker.topic(topicOrDefault(request.topic));
@@ -61,7 +64,7 @@ export function createConsumeHandlers({ broker, limits, streams }: ConsumeHandle
       return streams.track(async function* () {
         if (answersInBinary(context)) {
           for await (const answer of consumeWireAnswers(
-            { broker, limits },
+            { broker, limits, answers },
             request,
             context.signal,
           ))
@@ -71,11 +74,15 @@ export function createConsumeHandlers({ broker, limits, streams }: ConsumeHandle
         const name = topicOrDefault(request.topic);
         const bounds = consumeLimits(request, limits);
         yield* followTopic(broker, request, context.signal, async (offset, info) => {
-          const response = decodedResponse(
-            await broker.consume(name, offset, bounds),
-            info.nextOffset,
-          );
-          return { answer: response, nextOffset: Number(response.nextOffset) };
+          const records = await broker.consume(name, offset, answers.limits(bounds));
+          const response = decodedResponse(records, info.nextOffset);
+          let bytes = 0;
+          for (const record of records) bytes += record.value.length + record.key.length;
+          return {
+            answer: response,
+            nextOffset: Number(response.nextOffset),
+            release: answers.hold(bytes),
+          };
         });
       });
     },
@@ -95,7 +102,7 @@ export interface WireAnswer {
  * for: the consumer encodes (copies) them before it pulls again.
  */
 function consumeWireAnswers(
-  { broker, limits }: Pick<ConsumeHandlerDeps, "broker" | "limits">,
+  { broker, limits, answers }: Pick<ConsumeHandlerDeps, "broker" | "limits" | "answers">,
   request: ConsumeRequest,
   signal: AbortSignal,
 ): AsyncGenerator<WireAnswer> {
@@ -103,7 +110,8 @@ function consumeWireAnswers(
   // followTopic's generator itself, not one wrapped in another: every delivery to a tailing
   // stream passes through each generator layer.
   return followTopic(broker, request, signal, async (offset, info, reader) => {
-    const slice = await reader.read(offset, bounds);
+    const slice = await reader.read(offset, answers.limits(bounds));
+    const giveBack = answers.hold(slice.bytes.length);
     return {
       answer: {
         records: slice.bytes,
@@ -112,7 +120,10 @@ function consumeWireAnswers(
         highWatermark: Math.max(info.nextOffset, slice.nextOffset),
       },
       nextOffset: slice.nextOffset,
-      release: slice.release,
+      release: () => {
+        giveBack();
+        slice.release?.();
+      },
     };
   });
 }
@@ -127,7 +138,7 @@ function consumeWireAnswers(
  * once, or a promise that settles once it can (rejects if the stream is gone).
  */
 export async function sendWireAnswers<M>(
-  { broker, limits }: Pick<ConsumeHandlerDeps, "broker" | "limits">,
+  { broker, limits, answers }: Pick<ConsumeHandlerDeps, "broker" | "limits" | "answers">,
   request: ConsumeRequest,
   signal: AbortSignal,
   encode: AnswerEncoder<M>,
@@ -135,13 +146,18 @@ export async function sendWireAnswers<M>(
 ): Promise<never> {
   const bounds = consumeLimits(request, limits);
   const reader = broker.openTail(topicOrDefault(request.topic), signal);
+  // The last answer read for this stream is held until it was taken (`room` settled).
+  let giveBack: (() => void) | undefined;
   try {
     let offset = startOffset(request, reader.bounds());
     while (!signal.aborted) {
+      giveBack?.();
+      giveBack = undefined;
       const info = boundsAt(reader, offset);
       let room: Promise<void> | undefined;
       if (offset < info.nextOffset) {
-        const slice = await reader.read(offset, bounds);
+        const slice = await reader.read(offset, answers.limits(bounds));
+        giveBack = answers.hold(slice.bytes.length);
         try {
           room = send(encode(slice, Math.max(info.nextOffset, slice.nextOffset)));
         } finally {
@@ -160,6 +176,7 @@ export async function sendWireAnswers<M>(
     // (DEADLINE_EXCEEDED, UNAVAILABLE), not as if the topic had ended.
     throw signal.reason;
   } finally {
+    giveBack?.();
     reader.close();
   }
 }

@@ -14,6 +14,11 @@ export interface ApiLimits {
   consumeBytesMax: number;
   /** Concurrent streaming calls (ConsumeStream, ProduceStream, Health.Watch) on this node. */
   streamsMax: number;
+  /**
+   * ConsumeStream answer bytes held for clients across all streams; past it, answers shrink
+   * (answer-budget.ts).
+   */
+  consumeHeldBytesMax: number;
   /** Produce requests of one ProduceStream being committed at once. */
   produceStreamInflightMax: number;
 }
@@ -26,6 +31,7 @@ export const defaultApiLimits: ApiLimits = {
   consumeRecordsDefault: 1_000,
   consumeBytesMax: 4 * 1024 * 1024,
   streamsMax: 10_000,
+  consumeHeldBytesMax: 256 * 1024 * 1024,
   produceStreamInflightMax: 1_024,
 };
 

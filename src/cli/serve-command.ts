@@ -41,6 +41,8 @@ flags:
   --request-records-max N      most records in one produce request (default: 10000)
   --consume-bytes-max N        most payload bytes in one consume response (default: 4194304)
   --streams-max N              concurrent streaming calls (default: 10000)
+  --consume-held-bytes-max N   ConsumeStream answer bytes held for slow clients, all streams
+                               together; past it answers shrink to 16 KiB (default: 268435456)
   --segment-bytes N            segment size for new topics (default: 67108864)
   --retention-interval-ms N    how often retention runs (default: 30000)
   --shutdown-grace-ms N        time in-flight calls get on shutdown (default: 5000)
@@ -72,6 +74,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       "request-records-max": { type: "string" },
       "consume-bytes-max": { type: "string" },
       "streams-max": { type: "string" },
+      "consume-held-bytes-max": { type: "string" },
       "segment-bytes": { type: "string" },
       "retention-interval-ms": { type: "string" },
       "shutdown-grace-ms": { type: "string" },
@@ -177,6 +180,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
         defaultApiLimits.consumeBytesMax,
       ),
       streamsMax: integer("streams-max", values["streams-max"], defaultApiLimits.streamsMax),
+      consumeHeldBytesMax: integer(
+        "consume-held-bytes-max",
+        values["consume-held-bytes-max"],
+        defaultApiLimits.consumeHeldBytesMax,
+      ),
     },
     segmentBytesMax: integer("segment-bytes", values["segment-bytes"], 64 * 1024 * 1024, 1024),
     retentionIntervalMs: integer("retention-interval-ms", values["retention-interval-ms"], 30_000),

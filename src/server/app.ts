@@ -9,6 +9,7 @@ import { Code, ConnectError, type ConnectRouter, cors as connectCors } from "@co
 import { createValidateInterceptor } from "@connectrpc/validate";
 import fastifyCors from "@fastify/cors";
 import Fastify, { type FastifyInstance } from "fastify";
+import { AnswerBudget, squeezedAnswerBytes } from "../api/answer-budget.js";
 import { createClusterService, type MembershipOperations } from "../api/cluster-service.js";
 import type { ErrorLogger } from "../api/connect-error.js";
 import { createErrorInterceptor } from "../api/error-interceptor.js";
@@ -60,6 +61,8 @@ export interface App {
   server: OnePortServer;
   health: HealthRegistry;
   streams: StreamCounter;
+  /** ConsumeStream answer bytes held for clients (tests check that they come back). */
+  answers: AnswerBudget;
   /** Aborted when shutdown starts: streaming handlers end cleanly. */
   shutdownController: AbortController;
 }
@@ -82,6 +85,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   if (server === undefined) throw new Error("fastify did not call serverFactory");
   const health = new HealthRegistry();
   const streams = new StreamCounter(deps.limits.streamsMax);
+  const answers = new AnswerBudget({
+    bytesMax: deps.limits.consumeHeldBytesMax,
+    squeezedBytes: squeezedAnswerBytes,
+  });
   const shutdownController = new AbortController();
   const forwarder = new LeaderForwarder(deps.broker, deps.forwardTimeoutMs);
   const errorInterceptor = createErrorInterceptor(deps.logError);
@@ -98,6 +105,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     broker: deps.broker,
     limits: deps.limits,
     streams,
+    answers,
     forwarder,
     validator,
     logError: deps.logError,
@@ -139,7 +147,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     routes: (router) => {
       router.service(
         LogService,
-        createLogService({ broker: deps.broker, limits: deps.limits, streams, forwarder }),
+        createLogService({
+          broker: deps.broker,
+          limits: deps.limits,
+          streams,
+          forwarder,
+          answers,
+        }),
         validated,
       );
       router.service(TopicService, createTopicService(deps.broker, forwarder), validated);
@@ -227,7 +241,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   health.setStatus("", ServingStatus.SERVING);
   for (const service of publicServices) health.setStatus(service.typeName, ServingStatus.SERVING);
-  return { fastify, server, health, streams, shutdownController };
+  return { fastify, server, health, streams, answers, shutdownController };
 }
 
 /** Connect's JSON name of a code: Code.InvalidArgument → "invalid_argument". */

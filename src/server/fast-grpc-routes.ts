@@ -6,6 +6,7 @@
 // (grpc-server-call.ts). Answers are encoded by hand (api/response-wire.ts). Every other request,
 // and these methods in the other protocols, take the Connect routes.
 import type { Validator } from "@bufbuild/protovalidate";
+import type { AnswerBudget } from "../api/answer-budget.js";
 import type { ErrorLogger } from "../api/connect-error.js";
 import { sendWireAnswers } from "../api/consume-handlers.js";
 import type { LeaderForwarder } from "../api/leader-forwarder.js";
@@ -24,6 +25,7 @@ export interface FastGrpcRoutesDeps {
   broker: Broker;
   limits: ApiLimits;
   streams: StreamCounter;
+  answers: AnswerBudget;
   forwarder: LeaderForwarder;
   validator: Validator;
   logError: ErrorLogger;
@@ -37,7 +39,7 @@ export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
   routes: Record<string, FastGrpcRoute>;
   callOptions: ConstructorParameters<typeof GrpcServerCall>[2];
 } {
-  const { broker, limits, streams, forwarder, validator } = deps;
+  const { broker, limits, streams, forwarder, validator, answers } = deps;
   const produce = createProducer({ broker, limits, forwarder });
   const produceStream = createStreamProducer({ broker, limits, forwarder }, produce);
   const encodeOffsets = (response: ProduceResponse) =>
@@ -80,7 +82,7 @@ export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
         const release = streams.acquire();
         try {
           await sendWireAnswers(
-            { broker, limits },
+            { broker, limits, answers },
             request,
             call.signal,
             frameConsumeResponse,
