@@ -105,7 +105,7 @@ async function deliver(deps: RaftServiceDeps, request: StepRequest): Promise<voi
       checkRecipient(deps, message);
       const topics = await deps
         .stateMachine()
-        .prepareSnapshot(message.snapshot, message.from, deps.fetcher);
+        .prepareSnapshot(message.snapshot, message.from, deps.fetcher, request.senderAddress);
       logInfo("snapshot prepared", {
         index: message.snapshot.metadata.index,
         from: message.from,

@@ -260,19 +260,27 @@ export class TopicStateMachine implements StateMachine {
   /**
    * Builds a snapshot's topics in the staging directory, durably, before the Raft core sees the
    * snapshot: from this node's own records where it holds the same topic, the rest fetched from
-   * the node that sent the snapshot.
+   * the node that sent the snapshot, at the address it gave with the snapshot (`senderAddress`,
+   * checked host:port), else the one the snapshot lists for it. A snapshot need not list its
+   * sender: a cluster's first snapshot lists the bootstrap node alone, and a leader elected later
+   * sends it as it is until it takes one of its own (every 50,000 entries): every Join through
+   * such a leader failed.
    */
   async prepareSnapshot(
     snapshot: Snapshot,
     from: string,
     fetch: SnapshotFetcher,
+    senderAddress = "",
   ): Promise<InstalledTopic[]> {
     const state = decodeSnapshotState(snapshot.data);
-    const address = state.servers.find((server) => server.id === from)?.address;
+    const address =
+      senderAddress !== ""
+        ? senderAddress
+        : state.servers.find((server) => server.id === from)?.address;
     if (address === undefined)
       throw new TidelogError(
         "failed_precondition",
-        `snapshot from ${from}, whose address it does not list`,
+        `snapshot from ${from}, which gave no address, and the snapshot lists none for it`,
       );
     const staging = join(this.directory, "topics.staging");
     await rm(staging, { recursive: true, force: true });
