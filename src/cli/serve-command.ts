@@ -7,7 +7,12 @@ import { batchRecordsMax } from "../log/frame.js";
 import { isNodeId, nodeIdRule } from "../node-id.js";
 import { logError } from "../obs/logger.js";
 import { tuneHeapForServing } from "../server/heap-tuning.js";
-import { defaultRaftTimings, type NodeConfig, startNode } from "../server/node.js";
+import {
+  defaultRaftTimings,
+  type NodeConfig,
+  readStoredNodeId,
+  startNode,
+} from "../server/node.js";
 import { installProcessGuards } from "../server/process-guards.js";
 
 export const serveHelp = `usage: tidelog serve [flags]
@@ -17,7 +22,8 @@ knowledge) on one port.
 
 flags:
   --id ID                      this node's id, unique in its cluster: 1 to 128 letters, digits,
-                               dots, hyphens or underscores (default: node-1)
+                               dots, hyphens or underscores (default: the id the data directory
+                               was created with, else node-1; another id is refused)
   --listen HOST:PORT           address to serve on (default: 127.0.0.1:8080; port 0 picks one)
   --data-dir DIR               where topics are stored; created if missing (default: ./data)
   --bootstrap                  form a new one-node cluster if the data directory is empty
@@ -56,7 +62,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: false,
     options: {
-      id: { type: "string", default: "node-1" },
+      id: { type: "string" },
       listen: { type: "string", default: "127.0.0.1:8080" },
       "data-dir": { type: "string", default: "./data" },
       bootstrap: { type: "boolean", default: false },
@@ -89,7 +95,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   if (values.join !== undefined && values.bootstrap) {
     throw new UsageError("--bootstrap and --join exclude each other");
   }
-  if (!isNodeId(values.id)) throw new UsageError(`--id must be ${nodeIdRule}`);
+  // A restarted node needs only its data directory: it names the node it belongs to.
+  const id = values.id ?? (await readStoredNodeId(values["data-dir"])) ?? "node-1";
+  if (!isNodeId(id)) throw new UsageError(`--id must be ${nodeIdRule}`);
   if (values.join !== undefined) parseHostPortFlag(values.join);
   if (values.advertise !== undefined) parseHostPortFlag(values.advertise);
   const { host, port } = parseHostPortFlag(values.listen);
@@ -112,7 +120,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return parsed;
   };
   const config: NodeConfig = {
-    id: values.id,
+    id,
     host,
     port,
     dataDirectory: values["data-dir"],

@@ -101,6 +101,15 @@ function crash(error: unknown): void {
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const storage = await DiskStorage.open(join(config.dataDirectory, "raft"));
   const clusterFile = join(config.dataDirectory, "cluster-id");
+  const idFile = join(config.dataDirectory, nodeIdFileName);
+  const storedId = await readStoredNodeId(config.dataDirectory);
+  if (storedId !== undefined && storedId !== config.id) {
+    await storage.close();
+    throw new TidelogError(
+      "failed_precondition",
+      `${config.dataDirectory} belongs to node ${storedId}, not ${config.id}: start it with --id ${storedId} (or without --id)`,
+    );
+  }
   const empty = storage.isEmpty;
   if (empty && !config.bootstrap && config.join === undefined) {
     await storage.close();
@@ -109,6 +118,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       `${config.dataDirectory} holds no cluster state: pass --bootstrap to form a new cluster or --join HOST:PORT to join one`,
     );
   }
+  if (storedId === undefined) await writeDurably(idFile, config.id);
   const logOptions = { segmentBytesMax: config.segmentBytesMax };
   const snapshotIndex = storage.snapshot().metadata.index;
   // A topic of the checkpoint may be gone because a committed entry after it deletes the topic.
@@ -331,6 +341,17 @@ function alreadyMember(id: string, target: string): TidelogError {
     "already_exists",
     `server ${id} is already a member of the cluster of ${target}: a member that lost its data must be removed (Leave ${id}) before it joins again`,
   );
+}
+
+/** The file in a data directory that names the node it belongs to. */
+export const nodeIdFileName = "node-id";
+
+/** The id a data directory belongs to, or undefined when it names none (new, or older). */
+export async function readStoredNodeId(dataDirectory: string): Promise<string | undefined> {
+  const stored = (
+    await readFile(join(dataDirectory, nodeIdFileName), "utf8").catch(() => "")
+  ).trim();
+  return stored === "" ? undefined : stored;
 }
 
 async function writeDurably(path: string, content: string): Promise<void> {

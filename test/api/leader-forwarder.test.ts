@@ -1,0 +1,44 @@
+// How a forwarded call's failure reaches the client: a connection cut mid-call (the leader killed)
+// is unavailable with the outcome unknown, never canceled or aborted, which say the client
+// cancelled or the write was not applied. Answers the leader sent pass unchanged.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { outcomeUnknownIfCut } from "../../src/api/leader-forwarder.js";
+import { TidelogError } from "../../src/errors.js";
+
+const context = (aborted: boolean) => {
+  const controller = new AbortController();
+  if (aborted) controller.abort();
+  return {
+    requestHeader: { has: () => false },
+    timeoutMs: () => undefined,
+    signal: controller.signal,
+  };
+};
+
+test("a forwarded call cut by its connection is unavailable, outcome unknown", () => {
+  for (const [message, code, nodeCode] of [
+    ["http/2 stream closed with error code CANCEL (0x8)", Code.Canceled, "ERR_HTTP2_STREAM_ERROR"],
+    ["read ECONNRESET", Code.Aborted, "ECONNRESET"],
+  ] as const) {
+    const cause = Object.assign(new Error(message), { code: nodeCode });
+    const cut = ConnectError.from(cause, code);
+    const relayed = outcomeUnknownIfCut(cut, context(false));
+    assert.ok(relayed instanceof TidelogError, message);
+    assert.equal(relayed.code, "unavailable");
+    assert.match(relayed.message, /may or may not have been applied/);
+  }
+});
+
+test("the leader's own answers and the client's own cancel pass unchanged", () => {
+  const answered = new ConnectError(
+    "leadership changed before the write committed; it was not applied",
+    Code.Aborted,
+  );
+  assert.equal(outcomeUnknownIfCut(answered, context(false)), answered);
+  const cancelled = ConnectError.from(new Error("stream closed"), Code.Canceled);
+  assert.equal(outcomeUnknownIfCut(cancelled, context(true)), cancelled);
+  const other = new Error("boom");
+  assert.equal(outcomeUnknownIfCut(other, context(false)), other);
+});
