@@ -23,6 +23,7 @@ import { StreamCounter } from "../api/stream-counter.js";
 import { createTopicService } from "../api/topic-service.js";
 import type { Broker } from "../cluster/broker.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { RaftService } from "../gen/tidelog/raft/v1/raft_pb.js";
 import { ClusterService } from "../gen/tidelog/v1/cluster_service_pb.js";
 import { LogService } from "../gen/tidelog/v1/log_service_pb.js";
 import { TopicService } from "../gen/tidelog/v1/topic_service_pb.js";
@@ -69,14 +70,31 @@ export interface App {
 
 const publicServices: DescService[] = [LogService, TopicService, ClusterService, Health];
 
+/** Paths of the methods whose request is a stream (client-streaming and bidi). */
+function streamingRequestPaths(services: readonly DescService[]): string[] {
+  return services.flatMap((service) =>
+    service.methods
+      .filter(
+        (method) =>
+          method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+      )
+      .map((method) => `/${service.typeName}/${method.name}`),
+  );
+}
+
 export async function buildApp(deps: AppDeps): Promise<App> {
   let server: OnePortServer | undefined;
   const fastify = Fastify({
     serverFactory: (handler) => {
-      server = new OnePortServer(
-        handler as never,
-        deps.serverOptions ?? defaultOnePortServerOptions,
-      );
+      const options = deps.serverOptions ?? defaultOnePortServerOptions;
+      server = new OnePortServer(handler as never, {
+        ...options,
+        streamingRequestPaths: new Set([
+          ...options.streamingRequestPaths,
+          ...streamingRequestPaths([...publicServices, RaftService]),
+          ...Object.keys(deps.clientStreamMethods ?? {}),
+        ]),
+      });
       return server as never;
     },
     forceCloseConnections: false,

@@ -69,6 +69,17 @@ export interface OnePortServerOptions {
   http2IdleTimeoutMs: number;
   /** Connections open at once; more are closed as they arrive (net.Server.maxConnections). */
   connectionsMax: number;
+  /**
+   * HTTP/2 streams open at once on all connections; more are refused (RST_STREAM
+   * REFUSED_STREAM, which clients may retry). Each costs the node ~57 KB before its call is
+   * even counted against --streams-max: a probe held 20,000 streams that never sent a body.
+   */
+  http2StreamsMax: number;
+  /**
+   * Paths whose request is a stream (client-streaming and bidi methods): exempt from
+   * requestTimeoutMs on HTTP/2, where every other request must arrive whole within it.
+   */
+  streamingRequestPaths: ReadonlySet<string>;
 }
 
 export const defaultOnePortServerOptions: OnePortServerOptions = {
@@ -79,6 +90,9 @@ export const defaultOnePortServerOptions: OnePortServerOptions = {
   http2StreamsPerSessionMax: 1000,
   http2IdleTimeoutMs: 300_000,
   connectionsMax: connectionsMaxForFileLimit(),
+  // --streams-max (10,000 long-lived calls) and as many unary calls in flight as a busy node has.
+  http2StreamsMax: 11_000,
+  streamingRequestPaths: new Set(),
 };
 
 /**
@@ -111,6 +125,7 @@ export class OnePortServer extends net.Server {
   readonly http2: http2.Http2Server;
   /** Consulted for every new HTTP/2 stream first (app.ts routes internal hot paths with it). */
   streamRouter: StreamRouter | undefined;
+  private http2Streams = 0;
   private readonly sessions = new Set<Http2Session>();
   private readonly sockets = new Set<Socket>();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -145,6 +160,7 @@ export class OnePortServer extends net.Server {
     const compatibility = this.http2.listeners("stream") as ((...args: unknown[]) => void)[];
     this.http2.removeAllListeners("stream");
     this.http2.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest) => {
+      if (!this.admitStream(stream, headers, options)) return;
       if (this.streamRouter?.(stream, headers)) return;
       for (const listener of compatibility) listener.call(this.http2, stream, headers, ...rest);
     });
@@ -183,6 +199,44 @@ export class OnePortServer extends net.Server {
     // whole grace period for idle keep-alive clients) and headersTimeoutMs is never enforced.
     this.on("listening", () => this.http1.emit("listening"));
     this.on("close", () => this.http1.close());
+  }
+
+  /** HTTP/2 streams open now, on all connections. */
+  get http2StreamsOpen(): number {
+    return this.http2Streams;
+  }
+
+  /**
+   * Counts an HTTP/2 stream against http2StreamsMax (refusing it past the limit) and, unless its
+   * request is a stream, gives its request requestTimeoutMs to arrive whole, as HTTP/1.1 does:
+   * one still arriving then is reset (CANCEL). Without it a request body that never came held
+   * its stream, and the memory Connect set up for it, forever; the call's own deadline is read
+   * only once the body has arrived.
+   */
+  private admitStream(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    options: OnePortServerOptions,
+  ): boolean {
+    if (this.http2Streams >= options.http2StreamsMax) {
+      // Closing with an error code makes the stream emit 'error': unheard, it would be uncaught.
+      stream.on("error", () => undefined);
+      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      return false;
+    }
+    this.http2Streams++;
+    stream.once("close", () => this.http2Streams--);
+    const path = headers[":path"] ?? "";
+    if (options.requestTimeoutMs > 0 && !options.streamingRequestPaths.has(path.split("?")[0]!)) {
+      const timer = setTimeout(() => {
+        if (stream.destroyed || stream.endAfterHeaders || stream.state.remoteClose) return;
+        stream.on("error", () => undefined);
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+      }, options.requestTimeoutMs);
+      timer.unref();
+      stream.once("close", () => clearTimeout(timer));
+    }
+    return true;
   }
 
   /** Connections currently open, of both kinds. */

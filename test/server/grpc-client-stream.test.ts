@@ -65,6 +65,8 @@ describe("a client stream on the bare HTTP/2 stream", () => {
         http2StreamsPerSessionMax: 100,
         http2IdleTimeoutMs: 60_000,
         connectionsMax: 1000,
+        http2StreamsMax: 20_000,
+        streamingRequestPaths: new Set(["/test.Svc/Stream"]),
       },
     );
     server.streamRouter = (stream, headers) => {

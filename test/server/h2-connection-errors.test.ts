@@ -104,6 +104,8 @@ describe("OnePortServer, HTTP/2 connection errors", () => {
         http2StreamsPerSessionMax: 100,
         http2IdleTimeoutMs: 60_000,
         connectionsMax: 1000,
+        http2StreamsMax: 20_000,
+        streamingRequestPaths: new Set(),
       },
     );
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -27,6 +27,8 @@ describe("OnePortServer", () => {
         http2StreamsPerSessionMax: 100,
         http2IdleTimeoutMs: 500,
         connectionsMax: 1000,
+        http2StreamsMax: 20_000,
+        streamingRequestPaths: new Set(),
       },
     );
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -138,4 +140,88 @@ test("connections are capped at half the open-file limit, keeping the rest for s
   assert.equal(connectionsMaxForFileLimit(limits("50")), 64);
   assert.equal(connectionsMaxForFileLimit(undefined), 10_000);
   assert.ok(connectionsMaxForFileLimit() >= 64);
+});
+
+describe("OnePortServer HTTP/2 stream limits", () => {
+  let server: OnePortServer;
+  let port: number;
+
+  before(async () => {
+    // Answers once the request has arrived whole.
+    server = new OnePortServer(
+      (request, response) => {
+        request.resume();
+        request.on("end", () => response.end("done"));
+      },
+      {
+        sniffTimeoutMs: 5_000,
+        headersTimeoutMs: 300,
+        requestTimeoutMs: 300,
+        keepAliveTimeoutMs: 5_000,
+        http2StreamsPerSessionMax: 100,
+        http2IdleTimeoutMs: 60_000,
+        connectionsMax: 1000,
+        http2StreamsMax: 3,
+        streamingRequestPaths: new Set(["/stream"]),
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  /** Opens a POST whose body is never finished; resolves with how the stream ended. */
+  function unfinished(session: http2.ClientHttp2Session, path: string) {
+    const stream = session.request({ ":method": "POST", ":path": path });
+    stream.resume();
+    stream.write("part of a body");
+    const ended = new Promise<{ code: number; ms: number }>((resolve) => {
+      const started = Date.now();
+      stream.on("error", () => undefined);
+      stream.on("close", () => resolve({ code: stream.rstCode ?? -1, ms: Date.now() - started }));
+    });
+    return { stream, ended };
+  }
+
+  test("a request body that does not arrive in time is reset; a streaming request is not", async () => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on("error", () => undefined);
+    try {
+      const slow = unfinished(session, "/unary");
+      const streaming = unfinished(session, "/stream");
+      const { code, ms } = await slow.ended;
+      assert.equal(code, http2.constants.NGHTTP2_CANCEL);
+      assert.ok(ms >= 250 && ms < 5_000, `reset after ${ms} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(streaming.stream.closed, false, "the streaming request was reset");
+      streaming.stream.end();
+      const { code: streamCode } = await streaming.ended;
+      assert.equal(streamCode, http2.constants.NGHTTP2_NO_ERROR);
+    } finally {
+      session.destroy();
+    }
+  });
+
+  test("streams past http2StreamsMax are refused, and admitted again once others close", async () => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on("error", () => undefined);
+    try {
+      const open = [0, 1, 2].map(() => unfinished(session, "/stream"));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(server.http2StreamsOpen, 3);
+      const refused = unfinished(session, "/stream");
+      assert.equal((await refused.ended).code, http2.constants.NGHTTP2_REFUSED_STREAM);
+      for (const { stream } of open) stream.end();
+      await Promise.all(open.map(({ ended }) => ended));
+      const again = unfinished(session, "/stream");
+      again.stream.end();
+      assert.equal((await again.ended).code, http2.constants.NGHTTP2_NO_ERROR);
+    } finally {
+      session.destroy();
+    }
+  });
 });
