@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { after, before, describe, test } from "node:test";
+import { gzipSync } from "node:zlib";
 import { create, equals, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import {
   Code,
@@ -276,6 +277,17 @@ describe("plain gRPC (fast routes) and Connect answer alike", () => {
       const { fast, connect } = await bothCall("consumeStream", [consume({ topic: "a/b" })]);
       assert.deepEqual(comparable(fast), comparable(connect));
     });
+  });
+
+  test("a gzip message cut short inside a whole envelope is invalid_argument", async () => {
+    // connect-node answered internal for zlib's "unexpected end of file" (Z_BUF_ERROR), while
+    // a corrupt stream (Z_DATA_ERROR) was invalid_argument: patched to match.
+    const compressed = gzipSync(produce({ topic: "t", records: [{ value: Buffer.from("v") }] }));
+    const truncated = grpcFrame(compressed.subarray(0, compressed.length - 6), 1);
+    const answer = await grpcCall(port, paths.produce, [truncated], {
+      headers: { "grpc-encoding": "gzip" },
+    });
+    assert.equal(answer.grpcStatus, "3", JSON.stringify(answer.grpcMessage));
   });
 
   test("framing errors: the same codes and messages", async () => {
