@@ -231,12 +231,6 @@ export class RaftBroker implements Broker {
     if (!conf.voters.includes(id) && !conf.learners.includes(id)) {
       throw new TidelogError("not_found", `server ${id} is not a member`);
     }
-    if (conf.voters.length === 1 && conf.voters[0] === id) {
-      throw new TidelogError(
-        "failed_precondition",
-        `server ${id} is the only voter: the cluster would have none left; join another first`,
-      );
-    }
     await this.proposeConfChange({ type: "removeNode", nodeId: id });
     if (this.isLeader())
       await this.proposeAdmin({ op: "unregisterServer", id }).catch(() => undefined);

@@ -51,7 +51,8 @@ export function confChangeProblem(conf: ConfState, change: ConfChange): string |
       return isLearner ? "already a learner" : undefined;
     case "removeNode":
       if (!isVoter && !isLearner) return "not a member";
-      if (isVoter && conf.voters.length === 1) return "cannot remove the last voter";
+      if (isVoter && conf.voters.length === 1)
+        return "cannot remove the only voter; join another first";
       return undefined;
   }
 }

@@ -659,8 +659,9 @@ export class Raft {
         return { accepted: false, reason: "confChangePending" };
       }
       const change = decodeConfChange(confChanges[0]!.data);
-      if (confChangeProblem(this.tracker.confState(), change) !== undefined) {
-        return { accepted: false, reason: "invalidConfChange" };
+      const problem = confChangeProblem(this.tracker.confState(), change);
+      if (problem !== undefined) {
+        return { accepted: false, reason: "invalidConfChange", problem };
       }
     }
     const appended = this.appendEntries(items);

@@ -148,7 +148,11 @@ export type ProposalRejection =
 /** Accepted: the proposal is entries [firstIndex, lastIndex] of `term`, not yet committed. */
 export type ProposeResult =
   | { accepted: true; firstIndex: number; lastIndex: number; term: number }
-  | { accepted: false; reason: ProposalRejection };
+  | {
+      accepted: false;
+      reason: ProposalRejection /** What is wrong (invalidConfChange). */;
+      problem?: string;
+    };
 
 /** Bytes an entry counts for in size limits: payload plus a fixed framing estimate. */
 export const ENTRY_OVERHEAD_BYTES = 16;

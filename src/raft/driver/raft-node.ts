@@ -32,13 +32,13 @@ function notLeaderError(): TidelogError {
   });
 }
 
-function refusal(reason: string): TidelogError {
-  // A change the configuration forbids (removing its last voter) is refused for good, unlike
+function refusal(reason: string, problem?: string): TidelogError {
+  // A change the configuration forbids (removing its only voter) is refused for good, unlike
   // the others (a transfer under way, a change pending, too many bytes uncommitted).
   if (reason === "invalidConfChange") {
     return new TidelogError(
       "failed_precondition",
-      "proposal refused: the membership change is not allowed in the current configuration (it would leave no voter)",
+      `proposal refused: the membership change is not allowed: ${problem ?? "invalid here"}`,
       { reason },
     );
   }
@@ -308,7 +308,8 @@ export class RaftNode {
     const batch = this.pendingProposals.splice(0);
     const result = this.raw.proposeBatch(batch.map((proposal) => proposal.data));
     if (!result.accepted) {
-      const error = result.reason === "notLeader" ? notLeaderError() : refusal(result.reason);
+      const error =
+        result.reason === "notLeader" ? notLeaderError() : refusal(result.reason, result.problem);
       for (const proposal of batch) proposal.reject(error);
       return;
     }
@@ -338,7 +339,7 @@ export class RaftNode {
       return Promise.reject(new TidelogError("unavailable", "the node is shutting down"));
     if (!result.accepted) {
       return Promise.reject(
-        result.reason === "notLeader" ? notLeaderError() : refusal(result.reason),
+        result.reason === "notLeader" ? notLeaderError() : refusal(result.reason, result.problem),
       );
     }
     this.schedule();
