@@ -12,8 +12,8 @@ import { messageFromProto, messageToProto } from "../../src/raft/driver/message-
 import {
   decodeStepRequest,
   encodeStepFrame,
+  encodeStepFrames,
   type StepBatch,
-  splitStepMessages,
   stepFrameBytesMax,
 } from "../../src/raft/driver/step-wire.js";
 import type { Entry, Message } from "../../src/raft/index.js";
@@ -207,23 +207,22 @@ test("a backlog is split into frames within the limit, in order, none lost", () 
   for (let i = 1; i <= 26; i++) messages.push(append(i, 800 * 1024));
   messages.push(append(27, 6 * 1024 * 1024));
   messages.push({ type: "heartbeat", from: "n1", to: "n2", term: 2, commit: 26 });
-  const runs = splitStepMessages(messages);
+  const shape = (message: Message) =>
+    message.type === "append"
+      ? message.entries.map((entry) => [entry.index, entry.data.length])
+      : message.type;
+  const batch = { clusterId: "c", senderAddress: "127.0.0.1:1", messages };
+  const runs = encodeStepFrames(batch).map(
+    (frame) => decodeStepRequest(frame.subarray(grpcPrefixBytes)).messages,
+  );
+  // In order, none lost, none twice.
   assert.equal(runs.flat().length, messages.length);
-  assert.ok(runs.flat().every((message, i) => message === messages[i]));
-  for (const run of runs) {
-    const frame = encodeStepFrame({ clusterId: "c", senderAddress: "127.0.0.1:1", messages: run });
+  assert.deepEqual(runs.flat().map(shape), messages.map(shape));
+  for (const [i, frame] of encodeStepFrames(batch).entries()) {
     const payload = frame.length - grpcPrefixBytes;
     // Within the limit, unless a single message is larger than it by itself.
-    assert.ok(payload <= stepFrameBytesMax + 64 || run.length === 1, `${payload} bytes`);
-    const shape = (message: Message) =>
-      message.type === "append"
-        ? message.entries.map((entry) => [entry.index, entry.data.length])
-        : message.type;
-    assert.deepEqual(
-      decodeStepRequest(frame.subarray(grpcPrefixBytes)).messages.map(shape),
-      run.map(shape),
-    );
+    assert.ok(payload <= stepFrameBytesMax + 64 || runs[i]!.length === 1, `${payload} bytes`);
   }
   assert.ok(runs.length >= 6, `${runs.length} frames`);
-  assert.deepEqual(splitStepMessages([]), []);
+  assert.deepEqual(encodeStepFrames({ ...batch, messages: [] }), []);
 });

@@ -16,7 +16,7 @@ import type { Message, NodeId } from "../index.js";
 import { messageToProto } from "./message-codec.js";
 import type { Transport } from "./raft-node.js";
 import { PeerConnection, StepStream } from "./step-stream.js";
-import { encodeStepFrame, splitStepMessages } from "./step-wire.js";
+import { encodeStepFrames } from "./step-wire.js";
 
 const acquireFrame = (bytes: number) => batchBufferPool.acquire(bytes);
 const releaseFrame = (frame: Buffer) => batchBufferPool.release(frame);
@@ -203,17 +203,17 @@ export class PeerTransport implements Transport {
           // Frames of ~100 KiB, gone after the write: from the pool, not fresh external memory
           // whose growth makes V8 run full collections. A backlog goes in several frames, each
           // within what the peer reads (stepFrameBytesMax).
-          for (const messages of splitStepMessages(batch)) {
-            const frame = encodeStepFrame(
-              {
-                clusterId: this.options.clusterId(),
-                senderAddress: this.options.selfAddress,
-                messages,
-              },
-              acquireFrame,
-            );
+          const frames = encodeStepFrames(
+            {
+              clusterId: this.options.clusterId(),
+              senderAddress: this.options.selfAddress,
+              messages: batch,
+            },
+            acquireFrame,
+          );
+          for (const [i, frame] of frames.entries()) {
             if (!stream.offer(frame, releaseFrame)) {
-              batchBufferPool.release(frame);
+              for (const unsent of frames.slice(i)) batchBufferPool.release(unsent);
               this.options.reportUnreachable(id);
               break;
             }

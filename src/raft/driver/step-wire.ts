@@ -39,27 +39,30 @@ const typeNumbers: { [type in Message["type"]]: number } = {
  */
 export const stepFrameBytesMax = 4 * 1024 * 1024;
 
-/** Splits `messages` into runs whose StepRequest stays within `bytesMax` (at least one each). */
-export function splitStepMessages(
-  messages: readonly Message[],
+/**
+ * Encodes a batch as gRPC frames of StepRequests within `bytesMax` each (a single larger message
+ * goes alone), in order; none for no messages. Each message is sized once.
+ */
+export function encodeStepFrames(
+  batch: StepBatch,
+  allocate: (bytes: number) => Buffer = Buffer.allocUnsafe,
   bytesMax = stepFrameBytesMax,
-): Message[][] {
-  const runs: Message[][] = [];
-  let run: Message[] = [];
+): Buffer[] {
+  const sizes = batch.messages.map(messageSize);
+  const frames: Buffer[] = [];
+  let start = 0;
   let runBytes = 0;
-  for (const message of messages) {
-    const size = messageSize(message);
-    const bytes = 1 + varintBytes(size) + size;
-    if (run.length > 0 && runBytes + bytes > bytesMax) {
-      runs.push(run);
-      run = [];
+  for (let i = 0; i < sizes.length; i++) {
+    const bytes = 1 + varintBytes(sizes[i]!) + sizes[i]!;
+    if (i > start && runBytes + bytes > bytesMax) {
+      frames.push(encodeRun(batch, start, i, sizes, allocate));
+      start = i;
       runBytes = 0;
     }
-    run.push(message);
     runBytes += bytes;
   }
-  if (run.length > 0) runs.push(run);
-  return runs;
+  if (start < sizes.length) frames.push(encodeRun(batch, start, sizes.length, sizes, allocate));
+  return frames;
 }
 
 /**
@@ -70,17 +73,27 @@ export function encodeStepFrame(
   batch: StepBatch,
   allocate: (bytes: number) => Buffer = Buffer.allocUnsafe,
 ): Buffer {
-  const sizes = batch.messages.map(messageSize);
+  return encodeRun(batch, 0, batch.messages.length, batch.messages.map(messageSize), allocate);
+}
+
+/** The frame of messages [from, to) of `batch`, whose sizes are `sizes` (all of the batch's). */
+function encodeRun(
+  batch: StepBatch,
+  from: number,
+  to: number,
+  sizes: readonly number[],
+  allocate: (bytes: number) => Buffer,
+): Buffer {
   let size = stringFieldSize(batch.clusterId) + stringFieldSize(batch.senderAddress);
-  for (const messageBytes of sizes) size += 1 + varintBytes(messageBytes) + messageBytes;
+  for (let i = from; i < to; i++) size += 1 + varintBytes(sizes[i]!) + sizes[i]!;
   const buffer = allocate(grpcPrefixBytes + size);
   buffer[0] = 0;
   buffer.writeUInt32BE(size, 1);
   let at = writeString(buffer, grpcPrefixBytes, 1, batch.clusterId);
-  for (const [i, message] of batch.messages.entries()) {
+  for (let i = from; i < to; i++) {
     buffer[at++] = 0x12;
     at = writeVarint(buffer, at, sizes[i]!);
-    at = writeMessage(buffer, at, message);
+    at = writeMessage(buffer, at, batch.messages[i]!);
   }
   at = writeString(buffer, at, 3, batch.senderAddress);
   if (at !== buffer.length) throw new Error(`step frame is ${at} bytes, expected ${buffer.length}`);
