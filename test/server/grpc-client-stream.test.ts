@@ -18,7 +18,7 @@ import { RaftService, StepRequestSchema } from "../../src/gen/tidelog/raft/v1/ra
 import { stepStreamPath } from "../../src/raft/driver/step-stream.js";
 import { encodeStepFrame } from "../../src/raft/driver/step-wire.js";
 import { type ClientStreamMethod, serveClientStream } from "../../src/server/grpc-client-stream.js";
-import { OnePortServer } from "../../src/server/one-port-server.js";
+import { defaultOnePortServerOptions, OnePortServer } from "../../src/server/one-port-server.js";
 import { type InProcessNode, startInProcessNode } from "../harness/in-process-node.js";
 import { grpcCall, grpcFrame, rawCallThenReset } from "../harness/raw-grpc.js";
 
@@ -58,14 +58,12 @@ describe("a client stream on the bare HTTP/2 stream", () => {
         response.end("not routed");
       },
       {
+        ...defaultOnePortServerOptions,
         sniffTimeoutMs: 1_000,
         headersTimeoutMs: 5_000,
         requestTimeoutMs: 5_000,
         keepAliveTimeoutMs: 5_000,
         http2StreamsPerSessionMax: 100,
-        http2IdleTimeoutMs: 60_000,
-        connectionsMax: 1000,
-        http2StreamsMax: 20_000,
         streamingRequestPaths: new Set(["/test.Svc/Stream"]),
       },
     );

@@ -8,7 +8,7 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
-import { OnePortServer } from "../../src/server/one-port-server.js";
+import { defaultOnePortServerOptions, OnePortServer } from "../../src/server/one-port-server.js";
 
 const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const emptySettings = frame(4, 0, 0, Buffer.alloc(0));
@@ -97,15 +97,12 @@ describe("OnePortServer, HTTP/2 connection errors", () => {
         response.end("hello");
       },
       {
+        ...defaultOnePortServerOptions,
         sniffTimeoutMs: 5_000,
         headersTimeoutMs: 5_000,
         requestTimeoutMs: 5_000,
         keepAliveTimeoutMs: 5_000,
         http2StreamsPerSessionMax: 100,
-        http2IdleTimeoutMs: 60_000,
-        connectionsMax: 1000,
-        http2StreamsMax: 20_000,
-        streamingRequestPaths: new Set(),
       },
     );
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

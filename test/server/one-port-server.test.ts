@@ -7,7 +7,11 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
-import { connectionsMaxForFileLimit, OnePortServer } from "../../src/server/one-port-server.js";
+import {
+  connectionsMaxForFileLimit,
+  defaultOnePortServerOptions,
+  OnePortServer,
+} from "../../src/server/one-port-server.js";
 
 describe("OnePortServer", () => {
   let server: OnePortServer;
@@ -20,15 +24,13 @@ describe("OnePortServer", () => {
         response.end(`hello over HTTP/${request.httpVersion}`);
       },
       {
+        ...defaultOnePortServerOptions,
         sniffTimeoutMs: 300,
         headersTimeoutMs: 5_000,
         requestTimeoutMs: 5_000,
         keepAliveTimeoutMs: 60_000,
         http2StreamsPerSessionMax: 100,
         http2IdleTimeoutMs: 500,
-        connectionsMax: 1000,
-        http2StreamsMax: 20_000,
-        streamingRequestPaths: new Set(),
       },
     );
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -154,13 +156,12 @@ describe("OnePortServer HTTP/2 stream limits", () => {
         request.on("end", () => response.end("done"));
       },
       {
+        ...defaultOnePortServerOptions,
         sniffTimeoutMs: 5_000,
         headersTimeoutMs: 300,
         requestTimeoutMs: 300,
         keepAliveTimeoutMs: 5_000,
         http2StreamsPerSessionMax: 100,
-        http2IdleTimeoutMs: 60_000,
-        connectionsMax: 1000,
         http2StreamsMax: 3,
         streamingRequestPaths: new Set(["/stream"]),
       },
