@@ -3,14 +3,13 @@
 // 16 KiB, so such readers cost little more than their count; a reader that reads is still served,
 // and the bytes come back when the stalled clients leave. (A probe held 3.8 GB with 1,000 of them.)
 import assert from "node:assert/strict";
-import http2 from "node:http2";
 import { after, before, test } from "node:test";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { squeezedAnswerBytes } from "../../src/api/answer-budget.js";
 import { LogService } from "../../src/gen/tidelog/v1/log_service_pb.js";
 import { eventually, type InProcessNode, startInProcessNode } from "../harness/in-process-node.js";
-import { grpcFrame } from "../harness/raw-grpc.js";
+import { openStalledConsumeStream } from "../harness/raw-grpc.js";
 
 const MiB = 1024 * 1024;
 const heldMax = 2 * MiB;
@@ -39,26 +38,15 @@ after(async () => {
   await server?.close();
 });
 
-/** A ConsumeStream from offset 0 whose client grants no receive window at all. */
-function stalledReader(contentType: string): http2.ClientHttp2Session {
-  const session = http2.connect(server.baseUrl, { settings: { initialWindowSize: 0 } });
-  session.on("error", () => undefined);
-  const stream = session.request({
-    ":method": "POST",
-    ":path": "/tidelog.v1.LogService/ConsumeStream",
-    "content-type": contentType,
-    te: "trailers",
-  });
-  stream.on("error", () => undefined);
-  stream.end(grpcFrame(Buffer.from([0x0a, topic.length, ...Buffer.from(topic)])));
-  stream.pause();
-  return session;
-}
-
 test("stalled readers hold at most the budget and a squeezed answer each", async () => {
   const answers = server.node.app.answers;
   const sessions = Array.from({ length: stalledStreams }, (_, i) =>
-    stalledReader(i % 3 === 0 ? "application/connect+proto" : "application/grpc"),
+    openStalledConsumeStream(
+      server.baseUrl,
+      topic,
+      i % 3 === 0 ? "application/connect+proto" : "application/grpc",
+      0,
+    ),
   );
   try {
     // Every stalled stream has read its first answer and holds it.
@@ -85,7 +73,7 @@ test("stalled readers hold at most the budget and a squeezed answer each", async
     }
     assert.equal(next, records);
   } finally {
-    for (const session of sessions) session.destroy();
+    for (const { session } of sessions) session.destroy();
   }
   await eventually(() => answers.held === 0, `held ${answers.held} bytes after the clients left`);
 });

@@ -176,6 +176,30 @@ export function grpcCall(
   });
 }
 
+/**
+ * A ConsumeStream from offset 0 of `topic` whose client never reads: it grants `windowBytes` of
+ * HTTP/2 receive window (0: none at all) and pauses. `session.destroy()` ends it.
+ */
+export function openStalledConsumeStream(
+  baseUrl: string,
+  topic: string,
+  contentType: string,
+  windowBytes: number,
+): { session: http2.ClientHttp2Session; stream: http2.ClientHttp2Stream } {
+  const session = http2.connect(baseUrl, { settings: { initialWindowSize: windowBytes } });
+  session.on("error", () => undefined);
+  const stream = session.request({
+    ":method": "POST",
+    ":path": "/tidelog.v1.LogService/ConsumeStream",
+    "content-type": contentType,
+    te: "trailers",
+  });
+  stream.on("error", () => undefined);
+  stream.end(grpcFrame(Buffer.from([0x0a, topic.length, ...Buffer.from(topic)])));
+  stream.pause();
+  return { session, stream };
+}
+
 export interface RoutedStream {
   path: string;
   /** Taken by the stream router (plain gRPC served without Connect). */

@@ -5,10 +5,10 @@
 // HTTP/2 flow control stops the writes), so its RSS stays within a stated bound, and it keeps
 // serving other clients: produces are acknowledged promptly and a normal reader gets everything.
 import assert from "node:assert/strict";
-import http2 from "node:http2";
 import net from "node:net";
 import { after, before, test } from "node:test";
 import { NodeProcess } from "../harness/node-process.js";
+import { openStalledConsumeStream } from "../harness/raw-grpc.js";
 import {
   type Acknowledged,
   type Clients,
@@ -58,20 +58,7 @@ after(async () => {
 
 /** A stalled ConsumeStream over raw HTTP/2 from offset 0; returns the bytes it accepted so far. */
 function stalledH2Reader(contentType: string): () => number {
-  const session = http2.connect(`http://${node.address}`, {
-    settings: { initialWindowSize: 1024 },
-  });
-  session.on("error", () => undefined);
-  const message = Buffer.from([0x0a, topic.length, ...Buffer.from(topic)]);
-  const stream = session.request({
-    ":method": "POST",
-    ":path": "/tidelog.v1.LogService/ConsumeStream",
-    "content-type": contentType,
-    te: "trailers",
-  });
-  stream.on("error", () => undefined);
-  stream.end(envelope(message));
-  stream.pause();
+  const { session, stream } = openStalledConsumeStream(node.baseUrl, topic, contentType, 1024);
   cleanups.push(() => session.destroy());
   return () => stream.readableLength;
 }
