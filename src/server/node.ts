@@ -1,10 +1,10 @@
 // A running tidelog node: Raft storage and state machine, the app on one port (public API and
 // Raft transport), the Raft driver, and an orderly stop.
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { isIPv6 } from "node:net";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { type ApiLimits, readMaxBytes } from "../api/limits.js";
 import { topicsDeletedBy } from "../cluster/commands.js";
@@ -244,9 +244,16 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     const leaderEntryIndex = node.status().lastIndex;
     await leader.waitUntil(() => leader.applied >= leaderEntryIndex, 60_000);
   }
+  const joinPendingFile = join(config.dataDirectory, joinPendingFileName);
+  const finishJoin = async (): Promise<void> => {
+    await rm(joinPendingFile, { force: true });
+    await fsyncDirectory(config.dataDirectory);
+  };
   if (empty && config.join !== undefined) {
     try {
+      await writeDurably(joinPendingFile, config.join);
       await joinCluster(config.join, config.id, address, broker, clusterFile);
+      await finishJoin();
     } catch (error) {
       // Refused (or gave up): release the port, the Raft node's timers and the files, or the
       // process would print the error and then run on, serving, forever.
@@ -256,6 +263,23 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       await storage.close();
       throw error;
     }
+  }
+  // A join that did not finish (the process died, or gave up, between being added as a learner
+  // and being made a voter) left its marker: finish it in the background, or the node would
+  // stay a learner for good, replicating but never counted. It serves meanwhile, as a learner.
+  const joinAborter = new AbortController();
+  const unfinishedJoin = empty
+    ? undefined
+    : (await readFile(joinPendingFile, "utf8").catch(() => "")).trim();
+  if (unfinishedJoin) {
+    const target = config.join ?? unfinishedJoin;
+    joinCluster(target, config.id, address, broker, clusterFile, joinAborter.signal).then(
+      finishJoin,
+      (error: unknown) => {
+        if (!joinAborter.signal.aborted)
+          logError(`could not finish joining through ${target}; a restart tries again`, error);
+      },
+    );
   }
 
   // Retention runs on every node alone: it only drops whole sealed segments, so replicas keep
@@ -275,6 +299,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     stop() {
       stopping ??= (async () => {
         clearInterval(retentionTimer);
+        joinAborter.abort();
         if (broker.isLeader() && broker.mostCaughtUpVoter() !== undefined) {
           // Hand over before leaving so the cluster does not wait out an election timeout; give
           // up after one election timeout (the peers may be gone too).
@@ -300,15 +325,20 @@ async function joinCluster(
   address: string,
   broker: RaftBroker,
   clusterFile: string,
+  signal?: AbortSignal,
 ): Promise<void> {
+  // A first join gives up after 5 minutes (the node then exits); finishing one tries until the
+  // node stops, as the node serves meanwhile.
+  const resuming = signal !== undefined;
   const client = createClient(ClusterService, createGrpcTransport({ baseUrl: `http://${target}` }));
-  const deadline = Date.now() + 300_000;
+  const deadline = resuming ? Number.POSITIVE_INFINITY : Date.now() + 300_000;
   let lastError: unknown;
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && !signal?.aborted) {
     try {
       if (broker.clusterId === "") {
         const servers = await client.getServers(create(GetServersRequestSchema, {}), {
           timeoutMs: 5_000,
+          signal,
         });
         if (servers.clusterId === "") throw new Error(`${target} does not know its cluster yet`);
         // Refuse before learning the cluster's id, which is what lets peers' Raft messages in: a
@@ -320,21 +350,41 @@ async function joinCluster(
       }
       await client.join(create(JoinRequestSchema, { id, address, voter: true }), {
         timeoutMs: 120_000,
+        signal,
       });
       return;
     } catch (error) {
       lastError = error;
       if (error instanceof TidelogError) throw error;
-      if (error instanceof ConnectError && error.code === Code.AlreadyExists)
+      if (error instanceof ConnectError && error.code === Code.AlreadyExists) {
+        // Resuming, "already a member" may mean the promotion committed before this node
+        // heard the answer: done, when the cluster lists it as a voter at this address.
+        if (resuming && (await isVoterAt(client, id, address))) return;
         throw alreadyMember(id, target);
+      }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
+  if (signal?.aborted) throw new TidelogError("unavailable", "the node stopped before it joined");
   throw new TidelogError(
     "unavailable",
     `could not join the cluster through ${target}: ${String(lastError)}`,
   );
 }
+
+async function isVoterAt(
+  client: Client<typeof ClusterService>,
+  id: string,
+  address: string,
+): Promise<boolean> {
+  const { servers } = await client.getServers(create(GetServersRequestSchema, {}), {
+    timeoutMs: 5_000,
+  });
+  return servers.some((server) => server.id === id && server.voter && server.address === address);
+}
+
+/** The file in a data directory that says a join was begun and has not finished. */
+export const joinPendingFileName = "join-pending";
 
 function alreadyMember(id: string, target: string): TidelogError {
   return new TidelogError(

@@ -175,7 +175,7 @@ export class Cluster {
     const membership = options.bootstrap
       ? ["--bootstrap"]
       : ["--join", this.member(through ?? "").address];
-    member.process = await NodeProcess.start({
+    const { node, serving } = await NodeProcess.launch({
       id,
       dataDirectory: member.dataDirectory,
       listen: member.address,
@@ -183,6 +183,9 @@ export class Cluster {
       env: this.options.env ?? {},
       startTimeoutMs: 60_000,
     });
+    // Set before it serves, so that a test can kill a node while it joins.
+    member.process = node;
+    await serving;
     return member;
   }
 

@@ -69,6 +69,18 @@ export class NodeProcess {
 
   /** Starts a node and resolves once it serves. */
   static async start(options: NodeProcessOptions = {}): Promise<NodeProcess> {
+    const { node, serving } = await NodeProcess.launch(options);
+    await serving;
+    return node;
+  }
+
+  /**
+   * Starts a node and resolves at once with it (its process running), and with a promise that
+   * resolves once it serves: for faults injected while a node starts (a kill mid-join).
+   */
+  static async launch(
+    options: NodeProcessOptions = {},
+  ): Promise<{ node: NodeProcess; serving: Promise<void> }> {
     let dataDirectory = options.dataDirectory;
     if (dataDirectory === undefined) {
       dataDirectory = await mkdtemp(join(tmpdir(), "tidelog-node-"));
@@ -82,8 +94,7 @@ export class NodeProcess {
       options.listen ?? "127.0.0.1:0",
       options.env ?? {},
     );
-    await node.spawn();
-    return node;
+    return { node, serving: node.spawn() };
   }
 
   /** host:port the node serves on (changes on restart: port 0 picks a new one). */

@@ -1,0 +1,89 @@
+// A node killed while it joins (added as a learner, still catching up) and restarted with only
+// its data directory must still become a voter. The Join call that would have promoted it is
+// gone with the leader that served it; a restart skipped joining because the data directory
+// held state, so the node stayed a learner for good: replicating, never counted.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { ProduceRequestSchema } from "../../src/gen/tidelog/v1/log_service_pb.js";
+import { RecordSchema } from "../../src/gen/tidelog/v1/record_pb.js";
+import { Cluster, waitUntil } from "../harness/cluster.js";
+
+const topic = "resume";
+const requests = 24;
+const recordsPerRequest = 8;
+const recordBytes = 100 * 1024;
+
+test("a node killed while it joins becomes a voter after a restart with only its data", async () => {
+  await Cluster.run({ size: 2 }, async (cluster) => {
+    const leader = await cluster.waitForLeader();
+    const other = cluster.ids.find((id) => id !== leader)!;
+    // A backlog of ~19 MB keeps the joiner a learner for a second or so: time to kill it.
+    const values = Array.from({ length: requests * recordsPerRequest }, (_, i) =>
+      new Uint8Array(recordBytes).fill(33 + (i % 90)),
+    );
+    await Promise.all(
+      Array.from({ length: requests }, (_, r) =>
+        cluster.client(leader).log.produce(
+          create(ProduceRequestSchema, {
+            topic,
+            records: values
+              .slice(r * recordsPerRequest, (r + 1) * recordsPerRequest)
+              .map((value) => create(RecordSchema, { value })),
+          }),
+          { timeoutMs: 30_000 },
+        ),
+      ),
+    );
+
+    const adding = cluster.addNode("n3").then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    // Kill it once it is a learner that holds entries (a restart needs state to resume from).
+    let state = "";
+    await waitUntil(
+      async () => {
+        const servers = await cluster.servers(leader).catch(() => undefined);
+        const n3 = servers?.servers.find((server) => server.id === "n3");
+        state = n3 === undefined ? "absent" : n3.voter ? "voter" : `learner@${n3.matchIndex}`;
+        return state === "voter" || (n3 !== undefined && !n3.voter && n3.matchIndex > 0n);
+      },
+      () => `n3 is a learner holding entries (it is ${state})`,
+      30_000,
+      5,
+    );
+    assert.notEqual(state, "voter", "n3 caught up before it could be killed: enlarge the backlog");
+    await cluster.kill("n3");
+    assert.ok((await adding) instanceof Error, "the killed node's start must fail");
+    assert.ok((await cluster.membership(leader)).includes("n3 (learner)"));
+
+    // The Join that was promoting n3 ends with its leader's term.
+    await cluster
+      .client(leader)
+      .cluster.transferLeadership({ targetId: other }, { timeoutMs: 15_000 });
+    const newLeader = await cluster.waitForLeader({ excluding: [leader] });
+
+    await cluster.restart("n3");
+    await waitUntil(
+      async () => (await cluster.membership(newLeader).catch((): string[] => [])).includes("n3"),
+      () => `n3 is a voter (${cluster.logs()})`,
+      60_000,
+    );
+    await cluster.waitCaughtUp("n3", topic, values.length, 30_000);
+    const [mine, theirs] = await Promise.all([
+      cluster.readLog(newLeader, topic),
+      cluster.readLog("n3", topic),
+    ]);
+    assert.equal(mine.length, values.length);
+    assert.ok(theirs.length === mine.length && theirs.every((v, i) => v === mine[i]));
+    const marker = join(cluster.member("n3").dataDirectory, "join-pending");
+    await waitUntil(
+      () => !existsSync(marker),
+      () => "the join marker is gone",
+      10_000,
+    );
+  });
+});
