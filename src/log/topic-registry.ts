@@ -217,6 +217,14 @@ export class TopicRegistry {
 }
 
 /** Refuses (invalid_argument) a config a topic cannot have. */
+/**
+ * The smallest segment a client may ask for (as Redpanda's). Every segment holds a file
+ * descriptor and a memory mapping while the topic is open: 1 KiB segments let one client exhaust
+ * the process's descriptors with a few MB of records, and the node then stopped (on every
+ * replica alike, as they apply the same records).
+ */
+export const topicSegmentBytesMin = 1024 * 1024;
+
 export function checkConfig(config: TopicConfig): void {
   for (const [key, value] of Object.entries(config)) {
     if (!Number.isSafeInteger(value) || value < 0) {
@@ -226,10 +234,10 @@ export function checkConfig(config: TopicConfig): void {
       );
     }
   }
-  if (config.segmentBytes !== 0 && config.segmentBytes < 1024) {
+  if (config.segmentBytes !== 0 && config.segmentBytes < topicSegmentBytesMin) {
     throw new TidelogError(
       "invalid_argument",
-      "topic config segmentBytes must be 0 (default) or ≥ 1024",
+      `topic config segment_bytes must be 0 (the server's default) or at least ${topicSegmentBytesMin} (1 MiB), got ${config.segmentBytes}`,
     );
   }
 }

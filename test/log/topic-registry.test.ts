@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { TopicRegistry } from "../../src/log/topic-registry.js";
 import { temporaryDirectory } from "./temp-directory.js";
 
-const retained = { retentionBytes: 5000, retentionMs: 60_000, segmentBytes: 2048 };
+const retained = { retentionBytes: 5000, retentionMs: 60_000, segmentBytes: 1 << 20 };
 
 describe("TopicRegistry", () => {
   it("creates, gets, lists, updates and deletes topics", async (t) => {
@@ -33,6 +33,11 @@ describe("TopicRegistry", () => {
       code: "invalid_argument",
     });
     await assert.rejects(registry.update("nope", retained), { code: "not_found" });
+    // Tiny segments would let one client exhaust the process's file descriptors.
+    await assert.rejects(registry.update("orders", { ...retained, segmentBytes: (1 << 20) - 1 }), {
+      code: "invalid_argument",
+      message: /segment_bytes must be 0 .* or at least 1048576/,
+    });
     await orders.log.append([Buffer.from("x")]);
     await registry.delete("orders");
     assert.equal(registry.get("orders"), undefined);
@@ -69,7 +74,7 @@ describe("TopicRegistry", () => {
     assert.deepEqual(events.config, retained);
     assert.equal(events.log.nextOffset, 2);
     assert.equal((await events.log.read(1)).payload.toString(), "two");
-    assert.equal(events.log.options.segmentBytesMax, 2048);
+    assert.equal(events.log.options.segmentBytesMax, 1 << 20);
   });
 
   it("rejects invalid names with invalid_argument and creates nothing", async (t) => {

@@ -90,6 +90,15 @@ describe("topics and start positions over Connect JSON (process, --no-auto-creat
     assert.equal(whole.status, 200, JSON.stringify(whole.body));
     assert.equal((whole.body.topic as TopicJson).config?.retention, undefined);
 
+    const tinySegments = await topicCall("CreateTopic", {
+      name: "tiny",
+      config: { segmentBytes: "1024" },
+    });
+    assert.equal(tinySegments.status, 400, JSON.stringify(tinySegments.body));
+    assert.equal(tinySegments.body.code, "invalid_argument");
+    assert.match(String(tinySegments.body.message), /at least 1048576/);
+    assert.equal((await topicCall("GetTopic", { name: "tiny" })).status, 404);
+
     const badMask = await topicCall("UpdateTopic", { name: "crud", updateMask: "name" });
     assert.equal(badMask.status, 400);
     assert.equal(badMask.body.code, "invalid_argument");

@@ -38,6 +38,7 @@ export type TopicConfig = Message<"tidelog.v1.TopicConfig"> & {
 
   /**
    * Start a new segment when the active one reaches this many bytes; 0 means the server's default.
+   * Otherwise at least 1 MiB (1048576): every segment holds a file descriptor and a mapping.
    *
    * @generated from field: uint64 segment_bytes = 3;
    */
