@@ -273,11 +273,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     : (await readFile(joinPendingFile, "utf8").catch(() => "")).trim();
   if (unfinishedJoin) {
     const target = config.join ?? unfinishedJoin;
-    joinCluster(target, config.id, address, broker, clusterFile, joinAborter.signal).then(
+    resumeJoin(target, config.id, address, broker, joinAborter.signal).then(
       finishJoin,
       (error: unknown) => {
         if (!joinAborter.signal.aborted)
-          logError(`could not finish joining through ${target}; a restart tries again`, error);
+          logError(`could not finish joining the cluster (through ${target})`, error);
       },
     );
   }
@@ -325,20 +325,15 @@ async function joinCluster(
   address: string,
   broker: RaftBroker,
   clusterFile: string,
-  signal?: AbortSignal,
 ): Promise<void> {
-  // A first join gives up after 5 minutes (the node then exits); finishing one tries until the
-  // node stops, as the node serves meanwhile.
-  const resuming = signal !== undefined;
-  const client = createClient(ClusterService, createGrpcTransport({ baseUrl: `http://${target}` }));
-  const deadline = resuming ? Number.POSITIVE_INFINITY : Date.now() + 300_000;
+  const client = clusterClient(target);
+  const deadline = Date.now() + 300_000;
   let lastError: unknown;
-  while (Date.now() < deadline && !signal?.aborted) {
+  while (Date.now() < deadline) {
     try {
       if (broker.clusterId === "") {
         const servers = await client.getServers(create(GetServersRequestSchema, {}), {
           timeoutMs: 5_000,
-          signal,
         });
         if (servers.clusterId === "") throw new Error(`${target} does not know its cluster yet`);
         // Refuse before learning the cluster's id, which is what lets peers' Raft messages in: a
@@ -350,37 +345,71 @@ async function joinCluster(
       }
       await client.join(create(JoinRequestSchema, { id, address, voter: true }), {
         timeoutMs: 120_000,
-        signal,
       });
       return;
     } catch (error) {
       lastError = error;
       if (error instanceof TidelogError) throw error;
-      if (error instanceof ConnectError && error.code === Code.AlreadyExists) {
-        // Resuming, "already a member" may mean the promotion committed before this node
-        // heard the answer: done, when the cluster lists it as a voter at this address.
-        if (resuming && (await isVoterAt(client, id, address))) return;
+      if (error instanceof ConnectError && error.code === Code.AlreadyExists)
         throw alreadyMember(id, target);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await delay(500);
     }
   }
-  if (signal?.aborted) throw new TidelogError("unavailable", "the node stopped before it joined");
   throw new TidelogError(
     "unavailable",
     `could not join the cluster through ${target}: ${String(lastError)}`,
   );
 }
 
-async function isVoterAt(
-  client: Client<typeof ClusterService>,
+/**
+ * Finishes a join begun before a restart: asks the leader (when this node knows it, else
+ * `target`) to promote this node, until it is a voter or the node stops. A node no longer listed
+ * was removed meanwhile (Leave): it is not added back behind the operator's back.
+ */
+async function resumeJoin(
+  target: string,
   id: string,
   address: string,
-): Promise<boolean> {
-  const { servers } = await client.getServers(create(GetServersRequestSchema, {}), {
-    timeoutMs: 5_000,
-  });
-  return servers.some((server) => server.id === id && server.voter && server.address === address);
+  broker: RaftBroker,
+  signal: AbortSignal,
+): Promise<void> {
+  while (!signal.aborted) {
+    const via = broker.leader()?.address ?? target;
+    const client = clusterClient(via);
+    try {
+      const { servers } = await client.getServers(create(GetServersRequestSchema, {}), {
+        timeoutMs: 5_000,
+        signal,
+      });
+      const self = servers.find((server) => server.id === id);
+      if (self === undefined) {
+        throw new TidelogError(
+          "failed_precondition",
+          `server ${id} was removed from the cluster while it was joining; to join again, empty its data directory and start it with --join`,
+        );
+      }
+      if (self.voter) return;
+      await client.join(create(JoinRequestSchema, { id, address, voter: true }), {
+        timeoutMs: 120_000,
+        signal,
+      });
+      return;
+    } catch (error) {
+      if (error instanceof TidelogError) throw error;
+      // Refused for good (say, listed at another address): retrying would not change that.
+      if (error instanceof ConnectError && error.code === Code.AlreadyExists) throw error;
+      if (!signal.aborted) await delay(500);
+    }
+  }
+  throw new TidelogError("unavailable", "the node stopped before it finished joining");
+}
+
+function clusterClient(target: string): Client<typeof ClusterService> {
+  return createClient(ClusterService, createGrpcTransport({ baseUrl: `http://${target}` }));
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** The file in a data directory that says a join was begun and has not finished. */

@@ -16,50 +16,57 @@ const requests = 24;
 const recordsPerRequest = 8;
 const recordBytes = 100 * 1024;
 
+/**
+ * A 2-node cluster holding ~19 MB, and n3 killed while it joins: a learner holding entries. A
+ * backlog that large keeps a joiner a learner for a second or so: time to kill it.
+ */
+async function killedWhileJoining(cluster: Cluster): Promise<{ leader: string; other: string }> {
+  const leader = await cluster.waitForLeader();
+  const other = cluster.ids.find((id) => id !== leader)!;
+  await Promise.all(
+    Array.from({ length: requests }, (_, r) =>
+      cluster.client(leader).log.produce(
+        create(ProduceRequestSchema, {
+          topic,
+          records: values
+            .slice(r * recordsPerRequest, (r + 1) * recordsPerRequest)
+            .map((value) => create(RecordSchema, { value })),
+        }),
+        { timeoutMs: 30_000 },
+      ),
+    ),
+  );
+  const adding = cluster.addNode("n3").then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  // Killed once it is a learner that holds entries (a restart needs state to resume from).
+  let state = "";
+  await waitUntil(
+    async () => {
+      const servers = await cluster.servers(leader).catch(() => undefined);
+      const n3 = servers?.servers.find((server) => server.id === "n3");
+      state = n3 === undefined ? "absent" : n3.voter ? "voter" : `learner@${n3.matchIndex}`;
+      return state === "voter" || (n3 !== undefined && !n3.voter && n3.matchIndex > 0n);
+    },
+    () => `n3 is a learner holding entries (it is ${state})`,
+    30_000,
+    5,
+  );
+  assert.notEqual(state, "voter", "n3 caught up before it could be killed: enlarge the backlog");
+  await cluster.kill("n3");
+  assert.ok((await adding) instanceof Error, "the killed node's start must fail");
+  assert.ok((await cluster.membership(leader)).includes("n3 (learner)"));
+  return { leader, other };
+}
+
+const values = Array.from({ length: requests * recordsPerRequest }, (_, i) =>
+  new Uint8Array(recordBytes).fill(33 + (i % 90)),
+);
+
 test("a node killed while it joins becomes a voter after a restart with only its data", async () => {
   await Cluster.run({ size: 2 }, async (cluster) => {
-    const leader = await cluster.waitForLeader();
-    const other = cluster.ids.find((id) => id !== leader)!;
-    // A backlog of ~19 MB keeps the joiner a learner for a second or so: time to kill it.
-    const values = Array.from({ length: requests * recordsPerRequest }, (_, i) =>
-      new Uint8Array(recordBytes).fill(33 + (i % 90)),
-    );
-    await Promise.all(
-      Array.from({ length: requests }, (_, r) =>
-        cluster.client(leader).log.produce(
-          create(ProduceRequestSchema, {
-            topic,
-            records: values
-              .slice(r * recordsPerRequest, (r + 1) * recordsPerRequest)
-              .map((value) => create(RecordSchema, { value })),
-          }),
-          { timeoutMs: 30_000 },
-        ),
-      ),
-    );
-
-    const adding = cluster.addNode("n3").then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    // Kill it once it is a learner that holds entries (a restart needs state to resume from).
-    let state = "";
-    await waitUntil(
-      async () => {
-        const servers = await cluster.servers(leader).catch(() => undefined);
-        const n3 = servers?.servers.find((server) => server.id === "n3");
-        state = n3 === undefined ? "absent" : n3.voter ? "voter" : `learner@${n3.matchIndex}`;
-        return state === "voter" || (n3 !== undefined && !n3.voter && n3.matchIndex > 0n);
-      },
-      () => `n3 is a learner holding entries (it is ${state})`,
-      30_000,
-      5,
-    );
-    assert.notEqual(state, "voter", "n3 caught up before it could be killed: enlarge the backlog");
-    await cluster.kill("n3");
-    assert.ok((await adding) instanceof Error, "the killed node's start must fail");
-    assert.ok((await cluster.membership(leader)).includes("n3 (learner)"));
-
+    const { leader, other } = await killedWhileJoining(cluster);
     // The Join that was promoting n3 ends with its leader's term.
     await cluster
       .client(leader)
@@ -84,6 +91,25 @@ test("a node killed while it joins becomes a voter after a restart with only its
       () => !existsSync(marker),
       () => "the join marker is gone",
       10_000,
+    );
+  });
+});
+
+test("a node removed while it was down mid-join is not added back by its restart", async () => {
+  await Cluster.run({ size: 2 }, async (cluster) => {
+    const { leader } = await killedWhileJoining(cluster);
+    await cluster.client(leader).cluster.leave({ id: "n3" }, { timeoutMs: 15_000 });
+    cluster.markRemoved("n3");
+    await cluster.restart("n3");
+    const n3 = cluster.member("n3").process!;
+    await waitUntil(
+      () => n3.stderr.includes("was removed from the cluster while it was joining"),
+      () => `n3 says it was removed (stderr: ${n3.stderr.slice(-2000)})`,
+      30_000,
+    );
+    assert.deepEqual(
+      await cluster.membership(leader),
+      [leader, cluster.ids.find((id) => id !== leader && id !== "n3")!].sort(),
     );
   });
 });
