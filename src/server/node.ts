@@ -326,10 +326,12 @@ async function joinCluster(
   broker: RaftBroker,
   clusterFile: string,
 ): Promise<void> {
-  const client = clusterClient(target);
   const deadline = Date.now() + 300_000;
   let lastError: unknown;
   while (Date.now() < deadline) {
+    // Once added as a learner this node hears from the leader: ask it, as `target` may be the
+    // leader that just died.
+    const client = clusterClient(broker.leader()?.address ?? target);
     try {
       if (broker.clusterId === "") {
         const servers = await client.getServers(create(GetServersRequestSchema, {}), {

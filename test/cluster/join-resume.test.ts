@@ -113,3 +113,42 @@ test("a node removed while it was down mid-join is not added back by its restart
     );
   });
 });
+
+test("a node whose Join's leader dies mid-join finishes through the next leader", async () => {
+  await Cluster.run({ size: 3 }, async (cluster) => {
+    const leader = await cluster.waitForLeader();
+    await Promise.all(
+      Array.from({ length: requests }, (_, r) =>
+        cluster.client(leader).log.produce(
+          create(ProduceRequestSchema, {
+            topic,
+            records: values
+              .slice(r * recordsPerRequest, (r + 1) * recordsPerRequest)
+              .map((value) => create(RecordSchema, { value })),
+          }),
+          { timeoutMs: 30_000 },
+        ),
+      ),
+    );
+    const adding = cluster.addNode("n4", { through: leader });
+    let state = "";
+    await waitUntil(
+      async () => {
+        const servers = await cluster.servers(leader).catch(() => undefined);
+        const n4 = servers?.servers.find((server) => server.id === "n4");
+        state = n4 === undefined ? "absent" : n4.voter ? "voter" : `learner@${n4.matchIndex}`;
+        return state === "voter" || (n4 !== undefined && !n4.voter && n4.matchIndex > 0n);
+      },
+      () => `n4 is a learner holding entries (it is ${state})`,
+      30_000,
+      5,
+    );
+    assert.notEqual(state, "voter", "n4 caught up before the leader could be killed");
+    await cluster.kill(leader);
+    const newLeader = await cluster.waitForLeader({ excluding: [leader, "n4"] });
+    await adding; // n4 serves once its join finished, through the new leader
+    assert.ok((await cluster.membership(newLeader)).includes("n4"));
+    await cluster.restart(leader);
+    await cluster.waitCaughtUp("n4", topic, values.length, 30_000);
+  });
+});
