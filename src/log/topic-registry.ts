@@ -70,16 +70,30 @@ export class TopicRegistry {
       ...options,
     });
     await mkdir(directory, { recursive: true });
-    for (const entry of await readdir(directory, { withFileTypes: true })) {
-      if (!entry.isDirectory()) continue;
-      if (entry.name.startsWith(creatingPrefix) || entry.name.startsWith(deletingPrefix)) {
-        await rm(join(directory, entry.name), { recursive: true, force: true });
-        continue;
+    const entries = (await readdir(directory, { withFileTypes: true })).filter((entry) =>
+      entry.isDirectory(),
+    );
+    // Several topics open at once: each open is a chain of small file operations, each a round
+    // trip to the thread pool; one at a time, 2,000 topics took 9 s, mostly waiting.
+    let next = 0;
+    const openNext = async (): Promise<void> => {
+      while (next < entries.length) {
+        const name = entries[next++]!.name;
+        if (name.startsWith(creatingPrefix) || name.startsWith(deletingPrefix)) {
+          await rm(join(directory, name), { recursive: true, force: true });
+          continue;
+        }
+        const config = await readConfig(join(directory, name));
+        if (config === undefined) continue;
+        const log = await Log.open(join(directory, name), registry.logOptionsFor(config));
+        registry.topics.set(name, { name, config, log });
       }
-      const config = await readConfig(join(directory, entry.name));
-      if (config === undefined) continue;
-      const log = await Log.open(join(directory, entry.name), registry.logOptionsFor(config));
-      registry.topics.set(entry.name, { name: entry.name, config, log });
+    };
+    try {
+      await Promise.all(Array.from({ length: openConcurrency }, openNext));
+    } catch (error) {
+      await Promise.all([...registry.topics.values()].map((topic) => topic.log.close()));
+      throw error;
     }
     return registry;
   }
@@ -224,6 +238,9 @@ export class TopicRegistry {
  * replica alike, as they apply the same records).
  */
 export const topicSegmentBytesMin = 1024 * 1024;
+
+/** Topics opened at once when the registry opens. */
+const openConcurrency = 16;
 
 export function checkConfig(config: TopicConfig): void {
   for (const [key, value] of Object.entries(config)) {
