@@ -12,6 +12,7 @@
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TidelogError } from "../errors.js";
+import { eachAtOnce } from "../log/each-at-once.js";
 import { fsyncDirectory } from "../log/fsync-directory.js";
 import { Log, type StoredRecord } from "../log/log.js";
 import type { LogOptions } from "../log/log-options.js";
@@ -29,6 +30,10 @@ import {
 
 /** Refusals every replica makes alike, from the command and the state alone (no I/O involved). */
 const deterministicRefusals = new Set(["not_found", "already_exists", "invalid_argument"]);
+/** Topic creations and deletions after which a checkpoint is due (wantsCheckpoint). */
+const topicChangesPerCheckpoint = 1_000;
+/** Topic logs synced at once by a checkpoint. */
+const checkpointSyncsAtOnce = 16;
 
 /** Streams one topic's records [fromOffset, endOffset) from the node that sent a snapshot. */
 export type SnapshotFetcher = (request: {
@@ -75,6 +80,8 @@ export class TopicStateMachine implements StateMachine {
   readonly servers = new Map<string, string>();
   /** Each topic's createdIndex (see SnapshotTopic), where known. */
   private readonly createdAt = new Map<string, number>();
+  /** Topics created or deleted since the last checkpoint (see wantsCheckpoint). */
+  private topicChangesSinceCheckpoint = 0;
   private readonly changeListeners = new Set<() => void>();
 
   private constructor(
@@ -105,14 +112,14 @@ export class TopicStateMachine implements StateMachine {
     const machine = new TopicStateMachine(directory, registry, logOptions);
     const state = decodeSnapshotState(snapshot.data);
     const wanted = new Map(state.topics.map((topic) => [topic.name, topic]));
+    // Not in the checkpoint (created after it), or deleted by a committed entry after it (what
+    // is on disk may be a later topic of that name): the Raft log replays what follows.
+    const stale = registry
+      .list()
+      .filter((topic) => !wanted.has(topic.name) || deletedAfterSnapshot.has(topic.name));
+    await registry.deleteMany(stale.map((topic) => topic.name));
     for (const topic of registry.list()) {
-      const target = wanted.get(topic.name);
-      // Not in the checkpoint (created after it), or deleted by a committed entry after it (what
-      // is on disk may be a later topic of that name): the Raft log replays what follows.
-      if (target === undefined || deletedAfterSnapshot.has(topic.name)) {
-        await registry.delete(topic.name);
-        continue;
-      }
+      const target = wanted.get(topic.name)!;
       if (topic.log.nextOffset < target.nextOffset) {
         throw new TidelogError(
           "data_loss",
@@ -211,6 +218,7 @@ export class TopicStateMachine implements StateMachine {
         if (topic === undefined && createIfMissing) {
           topic = await this.registry.ensure(name);
           this.createdAt.set(name, entryIndex);
+          this.topicChangesSinceCheckpoint++;
         }
         topic ??= this.registry.require(name);
         return { ok: true, result: await topic.log.appendFrames(frames, count) };
@@ -220,6 +228,7 @@ export class TopicStateMachine implements StateMachine {
         case "createTopic": {
           const created = await this.registry.create(admin.name, admin.config);
           this.createdAt.set(admin.name, entryIndex);
+          this.topicChangesSinceCheckpoint++;
           return { ok: true, result: created };
         }
         case "updateTopic":
@@ -227,6 +236,7 @@ export class TopicStateMachine implements StateMachine {
         case "deleteTopic": {
           const deleted = await this.registry.delete(admin.name);
           this.createdAt.delete(admin.name);
+          this.topicChangesSinceCheckpoint++;
           return { ok: true, result: deleted };
         }
         case "registerServer":
@@ -241,18 +251,31 @@ export class TopicStateMachine implements StateMachine {
     }
   }
 
+  /**
+   * A restart drops the topics created after the last checkpoint and replays their creation
+   * (node.ts): thousands of them made a restart take a minute. After this many topic changes,
+   * a checkpoint is due whatever the Raft log's size.
+   */
+  wantsCheckpoint(): boolean {
+    return this.topicChangesSinceCheckpoint >= topicChangesPerCheckpoint;
+  }
+
   async checkpoint(): Promise<Uint8Array> {
-    const topics: SnapshotTopic[] = [];
-    for (const topic of this.registry.list()) {
+    this.topicChangesSinceCheckpoint = 0;
+    const listed = this.registry.list();
+    const topics: SnapshotTopic[] = new Array(listed.length);
+    // Many topics synced at once: one at a time, each a thread-pool round trip (and an fsync
+    // for those written since the last checkpoint), this held the Raft loop for seconds.
+    await eachAtOnce(listed, checkpointSyncsAtOnce, async (topic, i) => {
       await topic.log.sync();
       const createdIndex = this.createdAt.get(topic.name);
-      topics.push({
+      topics[i] = {
         name: topic.name,
         config: { ...topic.config },
         nextOffset: topic.log.nextOffset,
         ...(createdIndex === undefined ? {} : { createdIndex }),
-      });
-    }
+      };
+    });
     const servers = [...this.servers].map(([id, address]) => ({ id, address }));
     return encodeSnapshotState({ topics, servers });
   }
@@ -388,6 +411,7 @@ export class TopicStateMachine implements StateMachine {
     this.servers.clear();
     for (const server of state.servers) this.servers.set(server.id, server.address);
     this.rememberCreated(state);
+    this.topicChangesSinceCheckpoint = 0;
     this.notify();
   }
 

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TidelogError } from "../errors.js";
+import { eachAtOnce } from "./each-at-once.js";
 import { fsyncDirectory } from "./fsync-directory.js";
 import { Log } from "./log.js";
 import type { LogOptions } from "./log-options.js";
@@ -75,22 +76,17 @@ export class TopicRegistry {
     );
     // Several topics open at once: each open is a chain of small file operations, each a round
     // trip to the thread pool; one at a time, 2,000 topics took 9 s, mostly waiting.
-    let next = 0;
-    const openNext = async (): Promise<void> => {
-      while (next < entries.length) {
-        const name = entries[next++]!.name;
+    try {
+      await eachAtOnce(entries, openConcurrency, async ({ name }) => {
         if (name.startsWith(creatingPrefix) || name.startsWith(deletingPrefix)) {
           await rm(join(directory, name), { recursive: true, force: true });
-          continue;
+          return;
         }
         const config = await readConfig(join(directory, name));
-        if (config === undefined) continue;
+        if (config === undefined) return;
         const log = await Log.open(join(directory, name), registry.logOptionsFor(config));
         registry.topics.set(name, { name, config, log });
-      }
-    };
-    try {
-      await Promise.all(Array.from({ length: openConcurrency }, openNext));
+      });
     } catch (error) {
       await Promise.all([...registry.topics.values()].map((topic) => topic.log.close()));
       throw error;
@@ -167,6 +163,27 @@ export class TopicRegistry {
       await rm(doomed, { recursive: true, force: true });
     });
   }
+  /**
+   * Deletes many topics with one directory sync (a state machine opening drops every topic its
+   * checkpoint lacks; one at a time, thousands took seconds of syncs).
+   */
+  deleteMany(names: readonly string[]): Promise<void> {
+    return this.exclusive(async () => {
+      const topics = names.map((name) => this.require(name));
+      for (const topic of topics) this.topics.delete(topic.name);
+      await eachAtOnce(topics, openConcurrency, (topic) => topic.log.close());
+      const doomed: string[] = [];
+      for (const topic of topics) {
+        const path = join(this.directory, stagingName(deletingPrefix));
+        await rename(join(this.directory, topic.name), path);
+        doomed.push(path);
+      }
+      await fsyncDirectory(this.directory);
+      await eachAtOnce(doomed, openConcurrency, (path) =>
+        rm(path, { recursive: true, force: true }),
+      );
+    });
+  }
 
   /** Applies every topic's retention; returns the number of segments removed. */
   async applyRetention(nowMs: number = Date.now()): Promise<number> {
@@ -239,7 +256,7 @@ export class TopicRegistry {
  */
 export const topicSegmentBytesMin = 1024 * 1024;
 
-/** Topics opened at once when the registry opens. */
+/** Topics opened, closed or removed at once. */
 const openConcurrency = 16;
 
 export function checkConfig(config: TopicConfig): void {

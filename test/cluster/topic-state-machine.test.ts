@@ -154,3 +154,56 @@ test("a committed create over the topic limit is refused alike, not fatal", asyn
     await rm(directory, { recursive: true, force: true });
   }
 });
+
+test("a checkpoint is due after 1,000 topic changes; a reopen drops the topics after it", async () => {
+  // A restart drops every topic created after the last checkpoint and replays its creation:
+  // with thousands of them that took a minute. A checkpoint is now due after 1,000 changes.
+  const directory = await mkdtemp(join(tmpdir(), "tidelog-sm-"));
+  const empty = {
+    metadata: { index: 0, term: 0, confState: { voters: ["n1"], learners: [] } },
+    data: encodeSnapshotState({ topics: [], servers: [] }),
+  };
+  const config = { retentionBytes: 0, retentionMs: 0, segmentBytes: 0 };
+  const create = (index: number, name: string): Entry => ({
+    index,
+    term: 1,
+    type: "normal",
+    data: encodeAdmin({ op: "createTopic", name, config }),
+  });
+  let machine = await TopicStateMachine.open(directory, empty);
+  try {
+    await machine.applyBatch(Array.from({ length: 999 }, (_, i) => create(i + 1, `t${i}`)));
+    assert.equal(machine.wantsCheckpoint(), false);
+    const [outcome] = await machine.applyBatch([
+      {
+        index: 1_000,
+        term: 1,
+        type: "normal",
+        data: encodeAppendRecords(
+          "auto",
+          true,
+          [{ value: Buffer.from("v"), key: new Uint8Array(0), headers: {} }],
+          Date.now(),
+        ),
+      },
+    ]);
+    assert.equal(outcome?.ok, true);
+    assert.equal(machine.wantsCheckpoint(), true, "an auto-created topic counts too");
+    const data = await machine.checkpoint();
+    assert.equal(machine.wantsCheckpoint(), false);
+    await machine.applyBatch([create(1_001, "after")]);
+    await machine.close();
+    // Reopened from the checkpoint: the 1,000 topics stay, the one created after it is dropped
+    // (all at once, with one directory sync) for the Raft log to replay.
+    machine = await TopicStateMachine.open(directory, {
+      metadata: { index: 1_000, term: 1, confState: { voters: ["n1"], learners: [] } },
+      data,
+    });
+    assert.equal(machine.registry.list().length, 1_000);
+    assert.equal(machine.registry.get("after"), undefined);
+    assert.equal(machine.registry.get("auto")?.log.nextOffset, 1);
+  } finally {
+    await machine.close();
+    await rm(directory, { recursive: true, force: true });
+  }
+});

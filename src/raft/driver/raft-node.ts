@@ -60,6 +60,8 @@ export interface StateMachine {
   restore(snapshot: Snapshot): Promise<void>;
   /** Makes the state as of the last applied entry durable; returns the snapshot's description. */
   checkpoint(): Promise<Uint8Array>;
+  /** True when a checkpoint is due before the log's size calls for one (a restart's work). */
+  wantsCheckpoint?(): boolean;
 }
 
 /** Sends messages to peers, best effort (Raft retries what is lost). */
@@ -543,7 +545,8 @@ export class RaftNode {
     if (this.appliedIndex <= last) return;
     if (
       this.appliedIndex - last < snapshotEntries &&
-      this.appliedBytesSinceSnapshot < snapshotBytes
+      this.appliedBytesSinceSnapshot < snapshotBytes &&
+      stateMachine.wantsCheckpoint?.() !== true
     )
       return;
     const index = this.appliedIndex;
