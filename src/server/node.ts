@@ -406,8 +406,16 @@ async function resumeJoin(
   throw new TidelogError("unavailable", "the node stopped before it finished joining");
 }
 
+/** One client per address, so that retries reuse its connection instead of opening more. */
+const clusterClients = new Map<string, Client<typeof ClusterService>>();
+
 function clusterClient(target: string): Client<typeof ClusterService> {
-  return createClient(ClusterService, createGrpcTransport({ baseUrl: `http://${target}` }));
+  let client = clusterClients.get(target);
+  if (client === undefined) {
+    client = createClient(ClusterService, createGrpcTransport({ baseUrl: `http://${target}` }));
+    clusterClients.set(target, client);
+  }
+  return client;
 }
 
 function delay(ms: number): Promise<void> {
