@@ -105,19 +105,17 @@ export class TopicStateMachine implements StateMachine {
   ): Promise<TopicStateMachine> {
     await mkdir(directory, { recursive: true });
     await finishInterruptedSwap(directory, snapshot.metadata.index);
-    const registry = await TopicRegistry.open(join(directory, "topics"), {
-      logOptions,
-      ...registryOptions,
-    });
-    const machine = new TopicStateMachine(directory, registry, logOptions);
     const state = decodeSnapshotState(snapshot.data);
     const wanted = new Map(state.topics.map((topic) => [topic.name, topic]));
     // Not in the checkpoint (created after it), or deleted by a committed entry after it (what
-    // is on disk may be a later topic of that name): the Raft log replays what follows.
-    const stale = registry
-      .list()
-      .filter((topic) => !wanted.has(topic.name) || deletedAfterSnapshot.has(topic.name));
-    await registry.deleteMany(stale.map((topic) => topic.name));
+    // is on disk may be a later topic of that name): dropped unopened, the Raft log replays what
+    // follows.
+    const registry = await TopicRegistry.open(
+      join(directory, "topics"),
+      { logOptions, ...registryOptions },
+      (name) => !wanted.has(name) || deletedAfterSnapshot.has(name),
+    );
+    const machine = new TopicStateMachine(directory, registry, logOptions);
     for (const topic of registry.list()) {
       const target = wanted.get(topic.name)!;
       if (topic.log.nextOffset < target.nextOffset) {

@@ -61,9 +61,16 @@ export class TopicRegistry {
     private readonly options: TopicRegistryOptions,
   ) {}
 
+  /**
+   * Opens the topics under `directory`. Those `discard` names are removed unopened (a state
+   * machine drops the topics its checkpoint lacks: opening each first, and deleting it with a
+   * directory sync of its own, took seconds for thousands), with the leftovers of an interrupted
+   * create or delete.
+   */
   static async open(
     directory: string,
     options: Partial<TopicRegistryOptions> = {},
+    discard: (name: string) => boolean = () => false,
   ): Promise<TopicRegistry> {
     const registry = new TopicRegistry(directory, {
       logOptions: {},
@@ -71,17 +78,27 @@ export class TopicRegistry {
       ...options,
     });
     await mkdir(directory, { recursive: true });
-    const entries = (await readdir(directory, { withFileTypes: true })).filter((entry) =>
-      entry.isDirectory(),
+    const names = (await readdir(directory, { withFileTypes: true }))
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name);
+    const isStaging = (name: string) =>
+      name.startsWith(creatingPrefix) || name.startsWith(deletingPrefix);
+    const kept = names.filter((name) => !isStaging(name) && !discard(name));
+    const discarded = names.filter((name) => !isStaging(name) && discard(name));
+    const doomed = names.filter(isStaging);
+    for (const name of discarded) {
+      const staged = stagingName(deletingPrefix);
+      await rename(join(directory, name), join(directory, staged));
+      doomed.push(staged);
+    }
+    if (discarded.length > 0) await fsyncDirectory(directory);
+    await eachAtOnce(doomed, openConcurrency, (name) =>
+      rm(join(directory, name), { recursive: true, force: true }),
     );
     // Several topics open at once: each open is a chain of small file operations, each a round
     // trip to the thread pool; one at a time, 2,000 topics took 9 s, mostly waiting.
     try {
-      await eachAtOnce(entries, openConcurrency, async ({ name }) => {
-        if (name.startsWith(creatingPrefix) || name.startsWith(deletingPrefix)) {
-          await rm(join(directory, name), { recursive: true, force: true });
-          return;
-        }
+      await eachAtOnce(kept, openConcurrency, async (name) => {
         const config = await readConfig(join(directory, name));
         if (config === undefined) return;
         const log = await Log.open(join(directory, name), registry.logOptionsFor(config));
@@ -163,27 +180,6 @@ export class TopicRegistry {
       await rm(doomed, { recursive: true, force: true });
     });
   }
-  /**
-   * Deletes many topics with one directory sync (a state machine opening drops every topic its
-   * checkpoint lacks; one at a time, thousands took seconds of syncs).
-   */
-  deleteMany(names: readonly string[]): Promise<void> {
-    return this.exclusive(async () => {
-      const topics = names.map((name) => this.require(name));
-      for (const topic of topics) this.topics.delete(topic.name);
-      await eachAtOnce(topics, openConcurrency, (topic) => topic.log.close());
-      const doomed: string[] = [];
-      for (const topic of topics) {
-        const path = join(this.directory, stagingName(deletingPrefix));
-        await rename(join(this.directory, topic.name), path);
-        doomed.push(path);
-      }
-      await fsyncDirectory(this.directory);
-      await eachAtOnce(doomed, openConcurrency, (path) =>
-        rm(path, { recursive: true, force: true }),
-      );
-    });
-  }
 
   /** Applies every topic's retention; returns the number of segments removed. */
   async applyRetention(nowMs: number = Date.now()): Promise<number> {
@@ -247,7 +243,6 @@ export class TopicRegistry {
   }
 }
 
-/** Refuses (invalid_argument) a config a topic cannot have. */
 /**
  * The smallest segment a client may ask for (as Redpanda's). Every segment holds a file
  * descriptor and a memory mapping while the topic is open: 1 KiB segments let one client exhaust
@@ -259,6 +254,7 @@ export const topicSegmentBytesMin = 1024 * 1024;
 /** Topics opened, closed or removed at once. */
 const openConcurrency = 16;
 
+/** Refuses (invalid_argument) a config a topic cannot have. */
 export function checkConfig(config: TopicConfig): void {
   for (const [key, value] of Object.entries(config)) {
     if (!Number.isSafeInteger(value) || value < 0) {
