@@ -5,35 +5,15 @@
 // never caught up (its join timed out).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { create } from "@bufbuild/protobuf";
-import { ProduceRequestSchema } from "../../src/gen/tidelog/v1/log_service_pb.js";
-import { RecordSchema } from "../../src/gen/tidelog/v1/record_pb.js";
 import { Cluster } from "../harness/cluster.js";
+import { produceBacklog, backlogValues as values } from "./large-backlog.js";
 
 const topic = "backlog";
-const requests = 24;
-const recordsPerRequest = 8;
-const recordBytes = 100 * 1024;
 
 test("a node joins and catches up behind a backlog of large entries", async () => {
   await Cluster.run({ size: 1 }, async (cluster) => {
     const leader = await cluster.waitForLeader();
-    const values = Array.from({ length: requests * recordsPerRequest }, (_, i) =>
-      new Uint8Array(recordBytes).fill(33 + (i % 90)),
-    );
-    await Promise.all(
-      Array.from({ length: requests }, (_, r) =>
-        cluster.client(leader).log.produce(
-          create(ProduceRequestSchema, {
-            topic,
-            records: values
-              .slice(r * recordsPerRequest, (r + 1) * recordsPerRequest)
-              .map((value) => create(RecordSchema, { value })),
-          }),
-          { timeoutMs: 30_000 },
-        ),
-      ),
-    );
+    await produceBacklog(cluster, leader, topic);
     const began = Date.now();
     await cluster.addNode("n2");
     await cluster.waitCaughtUp("n2", topic, values.length, 30_000);

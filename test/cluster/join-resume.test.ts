@@ -6,63 +6,31 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { create } from "@bufbuild/protobuf";
-import { ProduceRequestSchema } from "../../src/gen/tidelog/v1/log_service_pb.js";
-import { RecordSchema } from "../../src/gen/tidelog/v1/record_pb.js";
 import { Cluster, waitUntil } from "../harness/cluster.js";
+import {
+  produceBacklog,
+  backlogValues as values,
+  waitLearnerHoldingEntries,
+} from "./large-backlog.js";
 
 const topic = "resume";
-const requests = 24;
-const recordsPerRequest = 8;
-const recordBytes = 100 * 1024;
 
-/**
- * A 2-node cluster holding ~19 MB, and n3 killed while it joins: a learner holding entries. A
- * backlog that large keeps a joiner a learner for a second or so: time to kill it.
- */
+/** A 2-node cluster holding ~19 MB (large-backlog.ts), and n3 killed while a learner. */
 async function killedWhileJoining(cluster: Cluster): Promise<{ leader: string; other: string }> {
   const leader = await cluster.waitForLeader();
   const other = cluster.ids.find((id) => id !== leader)!;
-  await Promise.all(
-    Array.from({ length: requests }, (_, r) =>
-      cluster.client(leader).log.produce(
-        create(ProduceRequestSchema, {
-          topic,
-          records: values
-            .slice(r * recordsPerRequest, (r + 1) * recordsPerRequest)
-            .map((value) => create(RecordSchema, { value })),
-        }),
-        { timeoutMs: 30_000 },
-      ),
-    ),
-  );
+  await produceBacklog(cluster, leader, topic);
   const adding = cluster.addNode("n3").then(
     () => undefined,
     (error: unknown) => error,
   );
   // Killed once it is a learner that holds entries (a restart needs state to resume from).
-  let state = "";
-  await waitUntil(
-    async () => {
-      const servers = await cluster.servers(leader).catch(() => undefined);
-      const n3 = servers?.servers.find((server) => server.id === "n3");
-      state = n3 === undefined ? "absent" : n3.voter ? "voter" : `learner@${n3.matchIndex}`;
-      return state === "voter" || (n3 !== undefined && !n3.voter && n3.matchIndex > 0n);
-    },
-    () => `n3 is a learner holding entries (it is ${state})`,
-    30_000,
-    5,
-  );
-  assert.notEqual(state, "voter", "n3 caught up before it could be killed: enlarge the backlog");
+  await waitLearnerHoldingEntries(cluster, leader, "n3");
   await cluster.kill("n3");
   assert.ok((await adding) instanceof Error, "the killed node's start must fail");
   assert.ok((await cluster.membership(leader)).includes("n3 (learner)"));
   return { leader, other };
 }
-
-const values = Array.from({ length: requests * recordsPerRequest }, (_, i) =>
-  new Uint8Array(recordBytes).fill(33 + (i % 90)),
-);
 
 test("a node killed while it joins becomes a voter after a restart with only its data", async () => {
   await Cluster.run({ size: 2 }, async (cluster) => {
@@ -117,33 +85,9 @@ test("a node removed while it was down mid-join is not added back by its restart
 test("a node whose Join's leader dies mid-join finishes through the next leader", async () => {
   await Cluster.run({ size: 3 }, async (cluster) => {
     const leader = await cluster.waitForLeader();
-    await Promise.all(
-      Array.from({ length: requests }, (_, r) =>
-        cluster.client(leader).log.produce(
-          create(ProduceRequestSchema, {
-            topic,
-            records: values
-              .slice(r * recordsPerRequest, (r + 1) * recordsPerRequest)
-              .map((value) => create(RecordSchema, { value })),
-          }),
-          { timeoutMs: 30_000 },
-        ),
-      ),
-    );
+    await produceBacklog(cluster, leader, topic);
     const adding = cluster.addNode("n4", { through: leader });
-    let state = "";
-    await waitUntil(
-      async () => {
-        const servers = await cluster.servers(leader).catch(() => undefined);
-        const n4 = servers?.servers.find((server) => server.id === "n4");
-        state = n4 === undefined ? "absent" : n4.voter ? "voter" : `learner@${n4.matchIndex}`;
-        return state === "voter" || (n4 !== undefined && !n4.voter && n4.matchIndex > 0n);
-      },
-      () => `n4 is a learner holding entries (it is ${state})`,
-      30_000,
-      5,
-    );
-    assert.notEqual(state, "voter", "n4 caught up before the leader could be killed");
+    await waitLearnerHoldingEntries(cluster, leader, "n4");
     await cluster.kill(leader);
     const newLeader = await cluster.waitForLeader({ excluding: [leader, "n4"] });
     await adding; // n4 serves once its join finished, through the new leader
