@@ -150,7 +150,8 @@ export type ProposeResult =
   | { accepted: true; firstIndex: number; lastIndex: number; term: number }
   | {
       accepted: false;
-      reason: ProposalRejection /** What is wrong (invalidConfChange). */;
+      reason: ProposalRejection;
+      /** What is wrong (invalidConfChange). */
       problem?: string;
     };
 

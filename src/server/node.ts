@@ -326,6 +326,7 @@ async function joinCluster(
   broker: RaftBroker,
   clusterFile: string,
 ): Promise<void> {
+  const clusterClient = clusterClients();
   const deadline = Date.now() + 300_000;
   let lastError: unknown;
   while (Date.now() < deadline) {
@@ -375,6 +376,7 @@ async function resumeJoin(
   broker: RaftBroker,
   signal: AbortSignal,
 ): Promise<void> {
+  const clusterClient = clusterClients();
   while (!signal.aborted) {
     const via = broker.leader()?.address ?? target;
     const client = clusterClient(via);
@@ -406,16 +408,20 @@ async function resumeJoin(
   throw new TidelogError("unavailable", "the node stopped before it finished joining");
 }
 
-/** One client per address, so that retries reuse its connection instead of opening more. */
-const clusterClients = new Map<string, Client<typeof ClusterService>>();
-
-function clusterClient(target: string): Client<typeof ClusterService> {
-  let client = clusterClients.get(target);
-  if (client === undefined) {
-    client = createClient(ClusterService, createGrpcTransport({ baseUrl: `http://${target}` }));
-    clusterClients.set(target, client);
-  }
-  return client;
+/**
+ * ClusterService clients by address, one each for a join's retries, so that they reuse its
+ * connection instead of opening one per attempt; gone with the join.
+ */
+function clusterClients(): (target: string) => Client<typeof ClusterService> {
+  const clients = new Map<string, Client<typeof ClusterService>>();
+  return (target) => {
+    let client = clients.get(target);
+    if (client === undefined) {
+      client = createClient(ClusterService, createGrpcTransport({ baseUrl: `http://${target}` }));
+      clients.set(target, client);
+    }
+    return client;
+  };
 }
 
 function delay(ms: number): Promise<void> {

@@ -114,6 +114,11 @@ function readProcessLimits(): string | undefined {
   }
 }
 
+function pathWithoutQuery(path: string): string {
+  const query = path.indexOf("?");
+  return query === -1 ? path : path.slice(0, query);
+}
+
 /** How often the HTTP/1.1 timeouts are checked: a quarter of the shorter one, at most 1 s. */
 function timeoutCheckMs(options: OnePortServerOptions): number {
   const bounds = [options.headersTimeoutMs, options.requestTimeoutMs].filter((ms) => ms > 0);
@@ -225,17 +230,23 @@ export class OnePortServer extends net.Server {
       return false;
     }
     this.http2Streams++;
-    stream.once("close", () => this.http2Streams--);
-    const path = headers[":path"] ?? "";
-    if (options.requestTimeoutMs > 0 && !options.streamingRequestPaths.has(path.split("?")[0]!)) {
-      const timer = setTimeout(() => {
-        if (stream.destroyed || stream.endAfterHeaders || stream.state.remoteClose) return;
+    let timer: NodeJS.Timeout | undefined;
+    if (
+      options.requestTimeoutMs > 0 &&
+      !stream.endAfterHeaders &&
+      !options.streamingRequestPaths.has(pathWithoutQuery(headers[":path"] ?? ""))
+    ) {
+      timer = setTimeout(() => {
+        if (stream.destroyed || stream.state.remoteClose) return;
         stream.on("error", () => undefined);
         stream.close(http2.constants.NGHTTP2_CANCEL);
       }, options.requestTimeoutMs);
       timer.unref();
-      stream.once("close", () => clearTimeout(timer));
     }
+    stream.once("close", () => {
+      this.http2Streams--;
+      clearTimeout(timer);
+    });
     return true;
   }
 
