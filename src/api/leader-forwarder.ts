@@ -56,13 +56,18 @@ export class LeaderForwarder {
 
   /**
    * Runs a streaming `call` against the leader, marking it forwarded: with the caller's deadline
-   * if it set one, else none (a stream may last as long as its client wants).
+   * if it set one, else none (a stream may last as long as its client wants). A cut connection
+   * is unavailable, outcome unknown, as for forward().
    */
   async *forwardStream<T>(
     context: ForwardContext,
     call: (clients: LeaderClients, options: CallOptions) => AsyncIterable<T>,
   ): AsyncGenerator<T> {
-    yield* call(this.leaderClients(), callOptions(context, undefined));
+    try {
+      yield* call(this.leaderClients(), callOptions(context, undefined));
+    } catch (error) {
+      throw outcomeUnknownIfCut(error, context);
+    }
   }
 
   /** The leader's clients; unavailable with a NotLeader detail while no leader is known. */

@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { outcomeUnknownIfCut } from "../../src/api/leader-forwarder.js";
+import { LeaderForwarder, outcomeUnknownIfCut } from "../../src/api/leader-forwarder.js";
+import type { Broker } from "../../src/cluster/broker.js";
 import { TidelogError } from "../../src/errors.js";
 
 const context = (aborted: boolean) => {
@@ -41,4 +42,31 @@ test("the leader's own answers and the client's own cancel pass unchanged", () =
   assert.equal(outcomeUnknownIfCut(cancelled, context(true)), cancelled);
   const other = new Error("boom");
   assert.equal(outcomeUnknownIfCut(other, context(false)), other);
+});
+
+test("forward and forwardStream both relay a cut connection as unavailable", async () => {
+  // The clients are made for the leader's address but never used: the calls fail by themselves.
+  const broker = { leader: () => ({ id: "n1", address: "127.0.0.1:1" }) } as unknown as Broker;
+  const forwarder = new LeaderForwarder(broker, 1_000);
+  const cut = () =>
+    ConnectError.from(
+      Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }),
+      Code.Aborted,
+    );
+  await assert.rejects(
+    forwarder.forward(context(false), () => Promise.reject(cut())),
+    (error: unknown) => error instanceof TidelogError && error.code === "unavailable",
+  );
+  const received: number[] = [];
+  await assert.rejects(
+    (async () => {
+      for await (const value of forwarder.forwardStream(context(false), async function* () {
+        yield 1;
+        throw cut();
+      }))
+        received.push(value);
+    })(),
+    (error: unknown) => error instanceof TidelogError && error.code === "unavailable",
+  );
+  assert.deepEqual(received, [1], "answers before the cut are relayed");
 });
