@@ -6,20 +6,14 @@
 // one record), so stalled readers cost little more than their count, and the others go on.
 import type { ConsumeLimits } from "../cluster/broker.js";
 
-export interface AnswerBudgetOptions {
-  /** Answer bytes held across all streams before answers shrink. */
-  bytesMax: number;
-  /** The size of an answer while the budget is spent. */
-  squeezedBytes: number;
-}
-
 /** The size of an answer while the budget is spent. */
 export const squeezedAnswerBytes = 16 * 1024;
 
 export class AnswerBudget {
   private heldBytes = 0;
 
-  constructor(private readonly options: AnswerBudgetOptions) {}
+  /** `bytesMax`: answer bytes held across all streams before answers shrink. */
+  constructor(private readonly bytesMax: number) {}
 
   /** Answer bytes held now. */
   get held(): number {
@@ -28,10 +22,10 @@ export class AnswerBudget {
 
   /** A stream's limits for its next answer: its own, or squeezed while the budget is spent. */
   limits(wanted: ConsumeLimits): ConsumeLimits {
-    if (this.heldBytes + wanted.maxBytes <= this.options.bytesMax) return wanted;
+    if (this.heldBytes + wanted.maxBytes <= this.bytesMax) return wanted;
     return {
       maxRecords: wanted.maxRecords,
-      maxBytes: Math.min(wanted.maxBytes, this.options.squeezedBytes),
+      maxBytes: Math.min(wanted.maxBytes, squeezedAnswerBytes),
     };
   }
 

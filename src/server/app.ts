@@ -9,7 +9,7 @@ import { Code, ConnectError, type ConnectRouter, cors as connectCors } from "@co
 import { createValidateInterceptor } from "@connectrpc/validate";
 import fastifyCors from "@fastify/cors";
 import Fastify, { type FastifyInstance } from "fastify";
-import { AnswerBudget, squeezedAnswerBytes } from "../api/answer-budget.js";
+import { AnswerBudget } from "../api/answer-budget.js";
 import { createClusterService, type MembershipOperations } from "../api/cluster-service.js";
 import type { ErrorLogger } from "../api/connect-error.js";
 import { createErrorInterceptor } from "../api/error-interceptor.js";
@@ -103,10 +103,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   if (server === undefined) throw new Error("fastify did not call serverFactory");
   const health = new HealthRegistry();
   const streams = new StreamCounter(deps.limits.streamsMax);
-  const answers = new AnswerBudget({
-    bytesMax: deps.limits.consumeHeldBytesMax,
-    squeezedBytes: squeezedAnswerBytes,
-  });
+  const answers = new AnswerBudget(deps.limits.consumeHeldBytesMax);
   const shutdownController = new AbortController();
   const forwarder = new LeaderForwarder(deps.broker, deps.forwardTimeoutMs);
   const errorInterceptor = createErrorInterceptor(deps.logError);
