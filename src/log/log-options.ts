@@ -17,6 +17,11 @@ export interface LogOptions {
    * written since the last one began (0: only on sync(), rolls and close).
    */
   backgroundSyncBytes: number;
+  /**
+   * Zeros are written (and synced in the background) ahead of the active segment's records, this
+   * many bytes at a time, so that a synced append changes no file metadata (0: none; see store.ts).
+   */
+  zeroFillBytes: number;
 }
 
 export const defaultLogOptions: LogOptions = {
@@ -29,6 +34,7 @@ export const defaultLogOptions: LogOptions = {
   // encoding and writing took turns). The raw baseline writes 1 MiB blocks too.
   writeBytesMax: 1024 * 1024,
   backgroundSyncBytes: 8 * 1024 * 1024,
+  zeroFillBytes: 0,
 };
 
 export function resolveLogOptions(options: Partial<LogOptions> = {}): LogOptions {
@@ -53,6 +59,10 @@ export function resolveLogOptions(options: Partial<LogOptions> = {}): LogOptions
   check(
     Number.isSafeInteger(resolved.backgroundSyncBytes) && resolved.backgroundSyncBytes >= 0,
     "backgroundSyncBytes must be ≥ 0",
+  );
+  check(
+    Number.isSafeInteger(resolved.zeroFillBytes) && resolved.zeroFillBytes >= 0,
+    "zeroFillBytes must be ≥ 0",
   );
   return resolved;
 }

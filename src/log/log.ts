@@ -87,6 +87,12 @@ export class Log {
   private truncations = 0;
   private failure: TidelogError | undefined;
   private closed = false;
+  /** The zero fill ahead of the active segment's records, while one is written (never rejects). */
+  private zeroFilling: Promise<void> | undefined;
+  /** A zero fill failed (a full disk): none until the next segment. */
+  private zeroFillStopped = false;
+  /** close() was called: no sync of zeros may start (close syncs and closes the segments). */
+  private closeCalled = false;
   private readonly listeners = new Set<() => void>();
   /** Deletion of the segments truncatePrefix dropped (never rejects: see removalFailure). */
   private removal: Promise<void> = Promise.resolve();
@@ -436,6 +442,7 @@ export class Log {
       this.checkUsable();
       if (offset >= this.nextOffset) return;
       await this.removal; // a dropped segment may have the name of the one opened below
+      await this.zeroFilling;
       this.truncations++;
       while (this.segments.length > 1 && this.active.baseOffset >= offset) {
         await this.segments.pop()!.remove();
@@ -517,11 +524,15 @@ export class Log {
   /** Writes queued appends, syncs, and closes every segment (trimming indexes). */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.closeCalled = true;
     await this.exclusive(async () => {
       await this.removal;
+      await this.zeroFilling;
       await this.syncing?.catch(() => undefined);
       if (this.failure === undefined) {
         try {
+          // Zeros left past the records are harmless (recovery cuts them); a clean close trims.
+          await this.active.trim().catch(() => undefined);
           await this.active.sync();
           this.syncedNext = this.nextOffset;
         } catch (error) {
@@ -626,7 +637,11 @@ export class Log {
       // One positioned writev of the group's batches: no copy into a joint buffer.
       const encoded = group.map((item) => item.encoded);
       try {
+        // Appends stay below the zeros written so far while a fill is writing more.
+        if (this.zeroFilling !== undefined && segment.sizeBytes + groupBytes > segment.filledSize)
+          await this.zeroFilling;
         let base = await segment.append(encoded, groupRecords);
+        this.maybeZeroFill(segment);
         this.bytesSinceSync += groupBytes;
         if (
           this.options.backgroundSyncBytes > 0 &&
@@ -666,9 +681,43 @@ export class Log {
     this.wakeProcessed();
   }
 
-  /** Seals the active segment (durably) and starts a new one at its next offset. */
+  /**
+   * Writes the next zeros ahead of the active segment's records once fewer than half a fill are
+   * left, then syncs them in the background (after a sync already running: that one may not cover
+   * them), so that the block allocation is committed before an append's fdatasync needs it.
+   */
+  private maybeZeroFill(segment: Segment): void {
+    const step = this.options.zeroFillBytes;
+    if (step === 0 || this.zeroFilling !== undefined || this.zeroFillStopped) return;
+    if (segment.filledSize - segment.sizeBytes >= step / 2) return;
+    const end = Math.min(segment.filledSize + step, this.options.segmentBytesMax);
+    if (end <= segment.filledSize) return;
+    this.zeroFilling = segment.zeroFill(end).then(
+      () => {
+        this.zeroFilling = undefined;
+        void this.syncZeros();
+      },
+      () => {
+        // A full disk: appends will find out for themselves; no more zeros in this segment.
+        this.zeroFilling = undefined;
+        this.zeroFillStopped = true;
+      },
+    );
+  }
+
+  private async syncZeros(): Promise<void> {
+    await this.syncing?.catch(() => undefined);
+    if (this.failure !== undefined || this.closeCalled) return;
+    // A failure poisons the log (see runSync), as a failed sync of records would.
+    await this.startSync().catch(() => undefined);
+  }
+
+  /** Seals the active segment (durably, without zeros past its records) and starts a new one. */
   private async roll(): Promise<Segment> {
     const sealed = this.active;
+    await this.zeroFilling;
+    this.zeroFillStopped = false;
+    await sealed.trim();
     await sealed.sync();
     this.bytesSinceSync = 0;
     this.syncedNext = Math.max(this.syncedNext, sealed.nextOffset);

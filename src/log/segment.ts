@@ -166,6 +166,21 @@ export class Segment {
     return this.store.sync();
   }
 
+  /** The store file's size, with the zeros written ahead of the records (see store.ts). */
+  get filledSize(): number {
+    return this.store.filledSize;
+  }
+
+  /** Writes zeros ahead of the records up to `end` bytes (see Store.zeroFill). */
+  zeroFill(end: number): Promise<void> {
+    return this.store.zeroFill(end);
+  }
+
+  /** Cuts the zeros written ahead (before the segment is sealed). */
+  trim(): Promise<void> {
+    return this.store.trim();
+  }
+
   /**
    * Reads records from `offset` (inside this segment) up to `endOffset` (exclusive), at most
    * `maxRecords` and about `maxBytes` of payload (at least one record is returned). Every frame is
@@ -325,7 +340,8 @@ export class Segment {
         rebuilt = Math.max(0, rebuilt - dropped);
       }
     }
-    const droppedBytes = storeSize - position;
+    // Zeros after the last record were written ahead of appends (see store.ts): not a torn tail.
+    const droppedBytes = (await this.isZeroFrom(position, storeSize)) ? 0 : storeSize - position;
     if (droppedBytes > 0 && sealed) {
       throw new TidelogError(
         "data_loss",
@@ -333,8 +349,19 @@ export class Segment {
         { directory: this.directory, segment: this.baseOffset },
       );
     }
-    if (droppedBytes > 0) await this.store.truncate(position);
+    if (position < storeSize) await this.store.truncate(position);
     return { droppedBytes, rebuiltEntries: rebuilt };
+  }
+
+  /** True when the store holds only zero bytes in [from, to). */
+  private async isZeroFrom(from: number, to: number): Promise<boolean> {
+    let zeros: Buffer | undefined;
+    for (let position = from; position < to; position += recoveryChunkBytes) {
+      const chunk = await this.store.read(position, Math.min(recoveryChunkBytes, to - position));
+      zeros ??= Buffer.alloc(recoveryChunkBytes);
+      if (!chunk.equals(zeros.subarray(0, chunk.length))) return false;
+    }
+    return true;
   }
 
   /** The header of the intact frame at `position`, with its total length; undefined if torn/corrupt. */

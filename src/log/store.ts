@@ -6,6 +6,11 @@
 // The file is a raw descriptor driven through fd-io.ts (not a FileHandle, whose extra layers cost
 // ~10 µs per synced batch). What FileHandle did for us is kept: close() waits until every call in
 // flight on the descriptor has returned, so none can run on a closed (or reused) descriptor.
+//
+// The file may run past the records with zeros written ahead (`zeroFill`): an append into blocks
+// already written (and synced) changes no file metadata, so its fdatasync flushes data alone,
+// without an ext4 journal commit. Readers and recovery see only `size`; a zero tail is no frame
+// (recovery cuts it, see segment.ts), and `trim` cuts it before the segment is sealed.
 import { constants } from "node:fs";
 import { assert } from "../assert.js";
 import {
@@ -23,6 +28,9 @@ import { mapFsError } from "./fs-errors.js";
 /** Buffers per writev call (IOV_MAX on Linux is 1024). */
 const iovecsMax = 1024;
 
+/** Zeros for zeroFill, written this many bytes per call. */
+const zeros = Buffer.alloc(1024 * 1024);
+
 /** `parts` without their first `bytes` bytes. */
 function dropBytes(parts: readonly Buffer[], bytes: number): readonly Buffer[] {
   let index = 0;
@@ -37,6 +45,8 @@ export class Store {
   /** The open descriptor; -1 once closed. */
   private fd: number;
   private bytes: number;
+  /** The file's size: `bytes`, or more when zeros were written ahead. */
+  private fileBytes: number;
   /** Calls on the descriptor that have not returned; close() waits for them. */
   private callsInFlight = 0;
   private callsDrained: (() => void) | undefined;
@@ -49,6 +59,7 @@ export class Store {
   ) {
     this.fd = fd;
     this.bytes = size;
+    this.fileBytes = size;
   }
 
   static async open(path: string): Promise<Store> {
@@ -66,6 +77,11 @@ export class Store {
   /** Bytes written to the file (through the OS, not necessarily durable). */
   get size(): number {
     return this.bytes;
+  }
+
+  /** The file's size: `size` plus the zeros written ahead of it. */
+  get filledSize(): number {
+    return this.fileBytes;
   }
 
   /**
@@ -90,12 +106,50 @@ export class Store {
       }
     } catch (error) {
       await ftruncate(fd, position).catch(() => undefined);
+      this.fileBytes = position;
       throw mapFsError(error, `append to ${this.path}`);
     } finally {
       this.end();
     }
     this.bytes = position + total;
+    this.fileBytes = Math.max(this.fileBytes, this.bytes);
     return position;
+  }
+
+  /**
+   * Writes zeros from the file's end up to `end` (not synced), a MiB at a time; `filledSize`
+   * grows as each write returns. The caller keeps appends below `filledSize` until this settles.
+   * A failure (a full disk) keeps the zeros written so far: the file is not cut, as an append may
+   * be writing below them.
+   */
+  async zeroFill(end: number): Promise<void> {
+    const fd = this.begin();
+    try {
+      while (this.fileBytes < end) {
+        const length = Math.min(zeros.length, end - this.fileBytes);
+        const written = await writeAt(fd, zeros, 0, length, this.fileBytes);
+        assert(written > 0, "write returned 0 bytes");
+        this.fileBytes += written;
+      }
+    } catch (error) {
+      throw mapFsError(error, `zero-fill ${this.path}`);
+    } finally {
+      this.end();
+    }
+  }
+
+  /** Cuts zeros written ahead, so that the file ends with its last record (no append in flight). */
+  async trim(): Promise<void> {
+    if (this.fileBytes === this.bytes) return;
+    const fd = this.begin();
+    try {
+      await ftruncate(fd, this.bytes);
+    } catch (error) {
+      throw mapFsError(error, `trim ${this.path}`);
+    } finally {
+      this.end();
+    }
+    this.fileBytes = this.bytes;
   }
 
   /**
@@ -168,6 +222,7 @@ export class Store {
       this.end();
     }
     this.bytes = size;
+    this.fileBytes = size;
   }
 
   /** Closes the file once every call in flight on it has returned. */

@@ -26,6 +26,14 @@ import { HardStateFile } from "./hard-state-file.js";
 
 const entryHeaderBytes = 9;
 
+/**
+ * The Raft log is synced before every acknowledgement, so its segments get zeros written ahead
+ * (src/log/store.ts): an fdatasync of an append into them needs no journal commit. Measured here
+ * (ext4, 4 KiB append + fdatasync): p50 0.178 → 0.109 ms alone, 0.31 → 0.175 ms with three
+ * writers; 512 KiB: 0.60 → 0.28 ms and 1.29 → 0.70 ms.
+ */
+const entriesLogOptions = { zeroFillBytes: 8 * 1024 * 1024 };
+
 export class DiskStorage implements Storage {
   private entriesLog: Log;
   private hardStateNeverWritten = true;
@@ -47,12 +55,16 @@ export class DiskStorage implements Storage {
     const hardStateFile = await HardStateFile.open(join(directory, "hard-state"));
     const snapshotIndex = snapshot?.metadata.index ?? 0;
     let entriesLog = await Log.open(join(directory, "entries"), {
+      ...entriesLogOptions,
       initialOffset: snapshotIndex + 1,
     });
     if (entriesLog.nextOffset <= snapshotIndex || entriesLog.lowestOffset > snapshotIndex + 1) {
       // The entries do not continue the snapshot (it was installed from a leader): start after it.
       await entriesLog.destroy();
-      entriesLog = await Log.open(join(directory, "entries"), { initialOffset: snapshotIndex + 1 });
+      entriesLog = await Log.open(join(directory, "entries"), {
+        ...entriesLogOptions,
+        initialOffset: snapshotIndex + 1,
+      });
     }
     const from = snapshotIndex + 1;
     if (entriesLog.nextOffset > from) {
@@ -142,6 +154,7 @@ export class DiskStorage implements Storage {
     this.memory.applySnapshot(snapshot);
     await this.entriesLog.destroy();
     this.entriesLog = await Log.open(join(this.directory, "entries"), {
+      ...entriesLogOptions,
       initialOffset: snapshot.metadata.index + 1,
     });
   }
