@@ -22,6 +22,8 @@ export interface LogOptions {
    * many bytes at a time, so that a synced append changes no file metadata (0: none; see store.ts).
    */
   zeroFillBytes: number;
+  /** A zero fill is skipped unless the disk keeps at least this much free space after it. */
+  zeroFillFreeBytesMin: number;
 }
 
 export const defaultLogOptions: LogOptions = {
@@ -35,6 +37,7 @@ export const defaultLogOptions: LogOptions = {
   writeBytesMax: 1024 * 1024,
   backgroundSyncBytes: 8 * 1024 * 1024,
   zeroFillBytes: 0,
+  zeroFillFreeBytesMin: 0,
 };
 
 export function resolveLogOptions(options: Partial<LogOptions> = {}): LogOptions {
@@ -63,6 +66,10 @@ export function resolveLogOptions(options: Partial<LogOptions> = {}): LogOptions
   check(
     Number.isSafeInteger(resolved.zeroFillBytes) && resolved.zeroFillBytes >= 0,
     "zeroFillBytes must be ≥ 0",
+  );
+  check(
+    Number.isSafeInteger(resolved.zeroFillFreeBytesMin) && resolved.zeroFillFreeBytesMin >= 0,
+    "zeroFillFreeBytesMin must be ≥ 0",
   );
   return resolved;
 }

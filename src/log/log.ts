@@ -5,7 +5,7 @@
 // one positioned write per group, then indexed; truncations, rolls and close take turns with
 // them. Reads run concurrently and only see records whose write has returned. `sync()` is the
 // durability point: it resolves once everything appended before the call is on disk.
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm, statfs } from "node:fs/promises";
 import { assert } from "../assert.js";
 import { TidelogError } from "../errors.js";
 import { batchBufferPool } from "./buffer-pool.js";
@@ -692,17 +692,28 @@ export class Log {
     if (segment.filledSize - segment.sizeBytes >= step / 2) return;
     const end = Math.min(segment.filledSize + step, this.options.segmentBytesMax);
     if (end <= segment.filledSize) return;
-    this.zeroFilling = segment.zeroFill(end).then(
+    this.zeroFilling = this.zeroFill(segment, end).then(
       () => {
         this.zeroFilling = undefined;
         void this.syncZeros();
       },
       () => {
-        // A full disk: appends will find out for themselves; no more zeros in this segment.
+        // A (nearly) full disk: appends will find out for themselves; no more zeros here.
         this.zeroFilling = undefined;
         this.zeroFillStopped = true;
       },
     );
+  }
+
+  /** Zeros up to `end`, unless they would leave less than zeroFillFreeBytesMin free. */
+  private async zeroFill(segment: Segment, end: number): Promise<void> {
+    const floor = this.options.zeroFillFreeBytesMin;
+    if (floor > 0) {
+      const { bavail, bsize } = await statfs(this.directory);
+      if (bavail * bsize - (end - segment.filledSize) < floor)
+        throw new Error("too little free space for zeros ahead");
+    }
+    await segment.zeroFill(end);
   }
 
   private async syncZeros(): Promise<void> {

@@ -99,7 +99,9 @@ function crash(error: unknown): void {
 }
 
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
-  const storage = await DiskStorage.open(join(config.dataDirectory, "raft"));
+  const storage = await DiskStorage.open(join(config.dataDirectory, "raft"), {
+    freeBytesMin: config.diskReserveBytes,
+  });
   const clusterFile = join(config.dataDirectory, "cluster-id");
   const idFile = join(config.dataDirectory, nodeIdFileName);
   const storedId = await readStoredNodeId(config.dataDirectory);

@@ -117,6 +117,29 @@ describe("zero fill ahead of the active segment", () => {
     }
   });
 
+  it("writes no zeros that would leave less than zeroFillFreeBytesMin free", async () => {
+    const directory = await temporaryDirectory();
+    const log = await Log.open(directory, {
+      ...options,
+      zeroFillFreeBytesMin: Number.MAX_SAFE_INTEGER,
+    });
+    try {
+      for (let offset = 0; offset < 40; offset++)
+        await log.append([payloadFor(offset, recordBytes)]);
+      await log.sync();
+      await new Promise((resolve) => setTimeout(resolve, 50)); // room for a fill to have run
+      const sizes = await storeSizes(directory);
+      for (const [base, size] of sizes) {
+        const next = [...sizes.keys()].filter((other) => other > base).sort((a, b) => a - b)[0];
+        const records = (next ?? log.nextOffset) - base;
+        assert.equal(size, records * frameBytes(recordBytes), `segment ${base} has no zeros`);
+      }
+      await expectAll(log, 40);
+    } finally {
+      await log.close();
+    }
+  });
+
   it("truncates a suffix into the zero-filled segment and appends after it", async () => {
     const directory = await temporaryDirectory();
     const log = await Log.open(directory, options);
