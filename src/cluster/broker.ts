@@ -62,6 +62,8 @@ export interface Broker {
   servers(): ServerInfo[];
   /** Whether this node leads: writes are only accepted by the leader (others forward them). */
   isLeader(): boolean;
+  /** Why this node should take no client traffic now (e.g. starting), or undefined. */
+  notReadyReason(): string | undefined;
   /** The leader as far as this node knows; undefined while no leader is known. */
   leader(): { id: string; address: string | undefined } | undefined;
   close(): Promise<void>;

@@ -31,6 +31,12 @@ export interface RaftBrokerOptions {
   transferTimeoutMs: number;
   /** Where a peer said it is in its Raft messages (before the membership lists it here). */
   announcedAddress: (id: string) => string | undefined;
+  /**
+   * The commit index this node's log held when it started: its topics are rebuilt by applying
+   * the entries up to it again, and until they are, reads and writes answer unavailable (a
+   * topic not yet re-created would otherwise be "not found", its records "out of range").
+   */
+  replayThrough: number;
 }
 
 export class RaftBroker implements Broker {
@@ -39,6 +45,8 @@ export class RaftBroker implements Broker {
   private readonly tails: TopicTails;
   /** Concurrent produce requests of a topic, merged into one entry. */
   private readonly coalescer: ProduceCoalescer;
+  /** The entries committed before this start are applied again (see replayThrough). */
+  private replayed = false;
 
   constructor(
     private readonly options: RaftBrokerOptions,
@@ -87,7 +95,25 @@ export class RaftBroker implements Broker {
     };
   }
 
+  /** Why this node should take no client traffic now, or undefined when it may. */
+  notReadyReason(): string | undefined {
+    if (this.replayed) return undefined;
+    const applied = this.nodeValue?.applied ?? 0;
+    if (applied >= this.options.replayThrough) {
+      this.replayed = true;
+      return undefined;
+    }
+    return `this node is starting: it has applied ${applied} of the ${this.options.replayThrough} log entries it held committed`;
+  }
+
+  private requireReplayed(): void {
+    const reason = this.notReadyReason();
+    if (reason !== undefined)
+      throw new TidelogError("unavailable", `${reason}; retry shortly`, { reason: "starting" });
+  }
+
   async produce(name: string, records: readonly RecordInput[]): Promise<number[]> {
+    this.requireReplayed();
     if (records.length === 0) return [];
     this.requireLeader();
     checkTopicName(name);
@@ -116,16 +142,23 @@ export class RaftBroker implements Broker {
   }
 
   async consume(name: string, offset: number, limits: ConsumeLimits): Promise<DecodedRecord[]> {
+    this.requireReplayed();
     const topic = this.stateMachine.registry.require(name);
     const stored = await topic.log.readRange(offset, limits);
     return stored.map((record) => decodeRecord(record.offset, record.payload));
   }
 
   consumeWire(name: string, offset: number, limits: ConsumeLimits): Promise<WireSlice> {
+    try {
+      this.requireReplayed();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.tails.read(name, offset, limits);
   }
 
   openTail(name: string, signal: AbortSignal): TailReader {
+    this.requireReplayed();
     return this.tails.open(name, signal);
   }
 
@@ -135,14 +168,17 @@ export class RaftBroker implements Broker {
   }
 
   topic(name: string): TopicInfo {
+    this.requireReplayed();
     return describe(this.stateMachine.registry.require(name));
   }
 
   topics(): TopicInfo[] {
+    this.requireReplayed();
     return this.stateMachine.registry.list().map(describe);
   }
 
   async createTopic(name: string, config: TopicConfig): Promise<TopicInfo> {
+    this.requireReplayed();
     checkTopicName(name);
     this.stateMachine.registry.checkRoomFor(name);
     await this.proposeAdmin({ op: "createTopic", name, config });
@@ -150,12 +186,14 @@ export class RaftBroker implements Broker {
   }
 
   async updateTopic(name: string, config: TopicConfig): Promise<TopicInfo> {
+    this.requireReplayed();
     this.stateMachine.registry.require(name);
     await this.proposeAdmin({ op: "updateTopic", name, config });
     return this.topic(name);
   }
 
   async deleteTopic(name: string): Promise<void> {
+    this.requireReplayed();
     this.stateMachine.registry.require(name);
     await this.proposeAdmin({ op: "deleteTopic", name });
   }

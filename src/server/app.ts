@@ -193,8 +193,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   fastify.get("/healthz", async () => ({ status: "ok" }));
   fastify.get("/readyz", async (_request, reply) => {
-    const ready = !shutdownController.signal.aborted;
-    return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "shutting down" });
+    if (shutdownController.signal.aborted) return reply.code(503).send({ status: "shutting down" });
+    const reason = deps.broker.notReadyReason();
+    if (reason !== undefined) return reply.code(503).send({ status: "not ready", reason });
+    return reply.code(200).send({ status: "ready" });
   });
 
   // Unknown paths: gRPC clients expect HTTP 200 with grpc-status 12 (UNIMPLEMENTED); others get

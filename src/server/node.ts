@@ -147,6 +147,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       catchUpTimeoutMs: 60_000,
       transferTimeoutMs: 10 * config.raft.tickMs * config.raft.electionTicks,
       announcedAddress: (id) => announcedAddresses.get(id),
+      replayThrough: committed,
     },
     stateMachine,
     clusterId,
