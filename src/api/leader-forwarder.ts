@@ -47,10 +47,11 @@ export class LeaderForwarder {
     context: ForwardContext,
     call: (clients: LeaderClients, options: CallOptions) => Promise<T>,
   ): Promise<T> {
+    const callerDeadline = context.timeoutMs() !== undefined;
     try {
       return await call(this.leaderClients(), callOptions(context, this.defaultTimeoutMs));
     } catch (error) {
-      throw outcomeUnknownIfCut(error, context);
+      throw outcomeUnknownIfCut(error, context, callerDeadline ? undefined : this.defaultTimeoutMs);
     }
   }
 
@@ -89,7 +90,13 @@ export class LeaderForwarder {
 
   private clientsFor(address: string): LeaderClients {
     if (this.cached?.address !== address) {
-      const transport = createGrpcTransport({ baseUrl: `http://${address}` });
+      // Pinged while calls are open: a leader stopped dead (SIGSTOP, a hung host) holds the
+      // connection open and answers nothing; its calls fail within ~3 s, outcome unknown.
+      const transport = createGrpcTransport({
+        baseUrl: `http://${address}`,
+        pingIntervalMs: forwardPingIntervalMs,
+        pingTimeoutMs: forwardPingTimeoutMs,
+      });
       this.cached = {
         address,
         clients: {
@@ -103,24 +110,44 @@ export class LeaderForwarder {
   }
 }
 
+const forwardPingIntervalMs = 1_000;
+const forwardPingTimeoutMs = 2_000;
+
+/** connect-node's words for a stream or connection that ended without an answer. */
+const cutMessage = /^(http\/2 stream closed with error code|PING timed out)/;
+
 /**
- * A forwarded call cut by its connection (the leader killed mid-call) fails in connect-node as
- * canceled ("stream closed with error code CANCEL") or aborted ("read ECONNRESET"), with the
- * Node error as its cause. Neither says the truth: the client cancelled nothing, and the server
- * answers aborted only for a write it did not apply, while such a write may have committed (a
- * probe found 28 of 28 "canceled" records committed). It is unavailable, outcome unknown.
- * Answers the leader sent (no cause) and calls the client itself cancelled pass unchanged.
+ * A forwarded call cut by its connection (the leader killed mid-call, or stopped dead and found
+ * by the ping) fails in connect-node as canceled ("http/2 stream closed with error code CANCEL",
+ * sometimes without a cause), aborted ("read ECONNRESET") or unavailable ("PING timed out").
+ * None says the truth: the client cancelled nothing, and the server answers aborted only for a
+ * write it did not apply, while such a write may have committed (probes found 28 of 28, and 3 of
+ * 5, "canceled" records committed). It is unavailable, outcome unknown. So is a forwarded call
+ * that hit the forwarder's own deadline (`defaultTimeoutMs`, when the caller set none): the caller
+ * asked for no deadline, and the leader may have applied the write. Answers the leader sent and
+ * calls the client itself cancelled pass unchanged.
  */
-export function outcomeUnknownIfCut(error: unknown, context: ForwardContext): unknown {
-  if (
-    error instanceof ConnectError &&
-    (error.code === Code.Canceled || error.code === Code.Aborted) &&
-    error.cause !== undefined &&
-    !context.signal.aborted
-  ) {
+export function outcomeUnknownIfCut(
+  error: unknown,
+  context: ForwardContext,
+  defaultTimeoutMs?: number,
+): unknown {
+  if (!(error instanceof ConnectError) || context.signal.aborted) return error;
+  const cut =
+    (error.code === Code.Canceled ||
+      error.code === Code.Aborted ||
+      error.code === Code.Unavailable) &&
+    (error.cause !== undefined || cutMessage.test(error.rawMessage));
+  if (cut) {
     return new TidelogError(
       "unavailable",
       `the connection to the leader failed during the forwarded call (${error.rawMessage}); it may or may not have been applied: retry`,
+    );
+  }
+  if (error.code === Code.DeadlineExceeded && defaultTimeoutMs !== undefined) {
+    return new TidelogError(
+      "unavailable",
+      `the leader did not answer the forwarded call within ${defaultTimeoutMs} ms; it may or may not have been applied: retry`,
     );
   }
   return error;

@@ -30,6 +30,27 @@ test("a forwarded call cut by its connection is unavailable, outcome unknown", (
     assert.equal(relayed.code, "unavailable");
     assert.match(relayed.message, /may or may not have been applied/);
   }
+  // The same cuts as connect-node also reports them, without a cause: a stream reset when the
+  // leader's process died, and a connection dropped because the leader stopped answering pings.
+  for (const cut of [
+    new ConnectError("http/2 stream closed with error code CANCEL (0x8)", Code.Canceled),
+    new ConnectError("PING timed out", Code.Unavailable),
+  ]) {
+    const relayed = outcomeUnknownIfCut(cut, context(false));
+    assert.ok(relayed instanceof TidelogError, cut.rawMessage);
+    assert.equal(relayed.code, "unavailable");
+    assert.match(relayed.message, /may or may not have been applied/);
+  }
+});
+
+test("a forwarded call past the forwarder's own deadline is unavailable, outcome unknown", () => {
+  const timedOut = new ConnectError("the operation timed out", Code.DeadlineExceeded);
+  const relayed = outcomeUnknownIfCut(timedOut, context(false), 30_000);
+  assert.ok(relayed instanceof TidelogError);
+  assert.equal(relayed.code, "unavailable");
+  assert.match(relayed.message, /within 30000 ms; it may or may not have been applied/);
+  // The caller's own deadline: deadline_exceeded is the answer it asked for.
+  assert.equal(outcomeUnknownIfCut(timedOut, context(false)), timedOut);
 });
 
 test("the leader's own answers and the client's own cancel pass unchanged", () => {
@@ -38,6 +59,8 @@ test("the leader's own answers and the client's own cancel pass unchanged", () =
     Code.Aborted,
   );
   assert.equal(outcomeUnknownIfCut(answered, context(false)), answered);
+  const notLeader = new ConnectError("not the leader; n2 leads", Code.Unavailable);
+  assert.equal(outcomeUnknownIfCut(notLeader, context(false)), notLeader);
   const cancelled = ConnectError.from(new Error("stream closed"), Code.Canceled);
   assert.equal(outcomeUnknownIfCut(cancelled, context(true)), cancelled);
   const other = new Error("boom");
