@@ -136,9 +136,15 @@ export class RaftBroker implements Broker {
       Date.now(),
       sizes,
     );
-    // Written twice: to the Raft log and to the topic log.
-    this.diskSpace.check(2 * data.length);
-    return this.node.propose(data) as Promise<number>;
+    // Written twice: to the Raft log and to the topic log, both done once it is applied here
+    // (or it failed); the guard counts the bytes until then.
+    const node = this.node;
+    const bytes = 2 * data.length;
+    this.diskSpace.check(bytes);
+    const proposed = node.propose(data) as Promise<number>;
+    const release = () => this.diskSpace.release(bytes);
+    proposed.then(release, release);
+    return proposed;
   }
 
   async consume(name: string, offset: number, limits: ConsumeLimits): Promise<DecodedRecord[]> {
