@@ -29,6 +29,8 @@ export interface RaftServiceDeps {
   learnAddress: (id: string, address: string) => void;
   /** Records per FetchSnapshot response message. */
   fetchBatchBytes: number;
+  /** False for entries or a snapshot this node has no disk room for: dropped (entry-admission.ts). */
+  admits: (message: Message) => boolean;
 }
 
 export function createRaftService(deps: RaftServiceDeps): ServiceImpl<typeof RaftService> {
@@ -103,6 +105,8 @@ async function deliver(deps: RaftServiceDeps, request: StepRequest): Promise<voi
     const message = messageFromProto(proto);
     if (message.type === "snapshot") {
       checkRecipient(deps, message);
+      // No room: not even its topics are fetched. The leader sends it again later.
+      if (!deps.admits(message)) continue;
       const topics = await deps
         .stateMachine()
         .prepareSnapshot(message.snapshot, message.from, deps.fetcher, request.senderAddress);
@@ -127,6 +131,8 @@ function handOver(deps: RaftServiceDeps, senderAddress: string, message: Message
   checkRecipient(deps, message);
   if (message.type === "append") checkEntries(message.entries);
   if (senderAddress !== "") deps.learnAddress(message.from, senderAddress);
+  // Dropped like a lost message when the disk has no room for its entries.
+  if (!deps.admits(message)) return;
   deps.node().step(message);
 }
 

@@ -9,6 +9,13 @@ export function logInfo(message: string, fields: LogFields = {}): void {
   );
 }
 
+/** Something an operator should act on that the node survives (stderr). */
+export function logWarn(message: string, fields: LogFields = {}): void {
+  process.stderr.write(
+    `${JSON.stringify({ level: "warn", time: new Date().toISOString(), message, ...fields })}\n`,
+  );
+}
+
 export function logError(message: string, error: unknown): void {
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
   process.stderr.write(

@@ -9,6 +9,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { type ApiLimits, readMaxBytes } from "../api/limits.js";
 import { topicsDeletedBy } from "../cluster/commands.js";
 import { DiskSpaceGuard } from "../cluster/disk-space-guard.js";
+import { EntryAdmission } from "../cluster/entry-admission.js";
 import { newClusterId, RaftBroker } from "../cluster/raft-broker.js";
 import {
   createRaftService,
@@ -140,6 +141,12 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   // Addresses peers announced in their messages: a new member answers its leader with them
   // before its first snapshot tells it the membership.
   const announcedAddresses = new Map<string, string>();
+  const diskSpace = await DiskSpaceGuard.start({
+    directory: config.dataDirectory,
+    reserveBytes: config.diskReserveBytes,
+    sampleIntervalMs: 1000,
+  });
+  const admission = new EntryAdmission(diskSpace, config.dataDirectory);
   const broker = new RaftBroker(
     {
       id: config.id,
@@ -151,11 +158,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     },
     stateMachine,
     clusterId,
-    await DiskSpaceGuard.start({
-      directory: config.dataDirectory,
-      reserveBytes: config.diskReserveBytes,
-      sampleIntervalMs: 1000,
-    }),
+    diskSpace,
   );
   const fetcher = createSnapshotFetcher(() => broker.clusterId, 300_000);
   const raftDeps: RaftServiceDeps = {
@@ -165,6 +168,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     fetcher,
     learnAddress: (id, peerAddress) => announcedAddresses.set(id, peerAddress),
     fetchBatchBytes: 1024 * 1024,
+    admits: (message) => admission.admits(message),
   };
   let app: App;
   try {
@@ -234,6 +238,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     onFatal: config.onFatal ?? crash,
   });
   broker.attach(node);
+  node.onApplied((index) => admission.applied(index, storage.lastIndex()));
   node.start();
   const soleVoter = node.confState.voters.length === 1 && node.confState.voters[0] === config.id;
   if (soleVoter) {

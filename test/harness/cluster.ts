@@ -144,10 +144,16 @@ export class Cluster {
   /**
    * Starts a new node: with `bootstrap`, forms the cluster; otherwise joins through `through`
    * (a member id; default: the first live member). Resolves once it serves (after joining).
+   * `dataDirectory` (default: under the cluster's root) is the caller's to remove.
    */
   async addNode(
     id: string,
-    options: { bootstrap?: boolean; through?: string; args?: string[] } = {},
+    options: {
+      bootstrap?: boolean;
+      through?: string;
+      args?: string[];
+      dataDirectory?: string;
+    } = {},
   ): Promise<Member> {
     if (this.membersById.has(id)) throw new Error(`member ${id} exists`);
     const port = await freePort();
@@ -162,7 +168,7 @@ export class Cluster {
       id,
       address: `127.0.0.1:${port}`,
       peerAddress: proxy?.address ?? `127.0.0.1:${port}`,
-      dataDirectory: join(this.root, id),
+      dataDirectory: options.dataDirectory ?? join(this.root, id),
       proxy,
       process: undefined,
       paused: false,

@@ -9,14 +9,12 @@
 //    did not persist: it either refuses, or exits (a failed Raft log write is fatal by design, see
 //    docs/DECISIONS.md). After a restart with room, every acknowledged record is there.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, statfs, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, test } from "node:test";
-import { promisify } from "node:util";
+import { test } from "node:test";
 import { ConnectError } from "@connectrpc/connect";
 import { NodeProcess } from "../harness/node-process.js";
+import { freeBytes, mountSmall } from "./small-filesystem.js";
 import {
   type Acknowledged,
   Code,
@@ -28,83 +26,10 @@ import {
   sleep,
 } from "./support.js";
 
-const run = promisify(execFile);
 const sizeMiB = 48;
 const reserveBytes = 8 * MiB;
 /** After space returns, a produce must succeed within this long (the guard samples every 1 s). */
 const resumeWithinMs = 10_000;
-
-interface Mounted {
-  directory: string;
-  kind: string;
-  grow(sizeMiB: number): Promise<void>;
-  unmount(): Promise<void>;
-}
-
-const mounts: Mounted[] = [];
-
-after(async () => {
-  // node-process's own after hook kills the children; a mount still busy is detached lazily.
-  for (const mounted of mounts) await mounted.unmount();
-});
-
-/** Mounts a `size` MiB filesystem on a fresh directory, or explains why it cannot. */
-async function mountSmall(size: number): Promise<Mounted | string> {
-  const root = await mkdtemp(join(tmpdir(), "tidelog-diskfull-"));
-  const directory = join(root, "mnt");
-  await mkdir(directory);
-  const cleanupRoot = () => rm(root, { recursive: true, force: true });
-  const unmountAt = async () => {
-    await run("umount", [directory]).catch(() => run("umount", ["-l", directory]).catch(() => 0));
-  };
-  try {
-    await run("mount", ["-t", "tmpfs", "-o", `size=${size}m`, "tmpfs", directory]);
-    const mounted: Mounted = {
-      directory,
-      kind: `tmpfs ${size} MiB`,
-      grow: async (newSize) => {
-        await run("mount", ["-o", `remount,size=${newSize}m`, directory]);
-      },
-      unmount: async () => {
-        await unmountAt();
-        await cleanupRoot();
-      },
-    };
-    mounts.push(mounted);
-    return mounted;
-  } catch (tmpfsError) {
-    const image = join(root, "disk.img");
-    try {
-      await run("truncate", ["-s", `${size}M`, image]);
-      await run("mkfs.ext4", ["-q", image]);
-      await run("mount", ["-o", "loop", image, directory]);
-      const mounted: Mounted = {
-        directory,
-        kind: `ext4 loop ${size} MiB`,
-        grow: async (newSize) => {
-          await run("truncate", ["-s", `${newSize}M`, image]);
-          const device = (await run("findmnt", ["-n", "-o", "SOURCE", directory])).stdout.trim();
-          await run("losetup", ["-c", device]);
-          await run("resize2fs", [device]);
-        },
-        unmount: async () => {
-          await unmountAt();
-          await cleanupRoot();
-        },
-      };
-      mounts.push(mounted);
-      return mounted;
-    } catch (loopError) {
-      await cleanupRoot();
-      return `cannot mount a small filesystem (tmpfs: ${String(tmpfsError)}; loop ext4: ${String(loopError)})`;
-    }
-  }
-}
-
-async function freeBytes(directory: string): Promise<number> {
-  const stats = await statfs(directory);
-  return stats.bavail * stats.bsize;
-}
 
 test("at the reserve, produce is resource_exhausted, nothing is lost, and it resumes when space returns", async (t) => {
   const mounted = await mountSmall(sizeMiB);

@@ -1,0 +1,69 @@
+// Every node guards its own disk, followers too. A failed write to the Raft log is fatal (the
+// node stops so that nothing acknowledged is put at risk), so a node whose disk is nearly full
+// must not take entries it has no room for. The leader refuses produce (disk-space-guard.ts);
+// this drops a peer's append that carries entries, and a snapshot, before the Raft core sees
+// them, while they do not fit above the reserve. Dropping is message loss, which Raft tolerates:
+// the leader probes and sends them again, heartbeats and empty appends still pass (no election
+// starts, the commit index still arrives), and the node keeps serving what it has. It takes
+// entries again once a sample shows room.
+//
+// Accepted bytes (written twice: the Raft log, then the topic log when applied) are released to
+// the guard once this node has applied the message's last entry, or has applied its whole log
+// (a leader change may have replaced those entries with shorter ones).
+import { logInfo, logWarn } from "../obs/logger.js";
+import type { Message } from "../raft/index.js";
+import type { DiskSpaceGuard } from "./disk-space-guard.js";
+
+export class EntryAdmission {
+  /** Accepted messages not yet applied: their last index and bytes, in arrival order. */
+  private readonly unapplied: { index: number; bytes: number }[] = [];
+  private refusing = false;
+  private refused = 0;
+
+  constructor(
+    private readonly guard: DiskSpaceGuard,
+    private readonly directory: string,
+  ) {}
+
+  /** False when `message` carries entries (or a snapshot) this node has no room for. */
+  admits(message: Message): boolean {
+    if (message.type === "snapshot") return this.decide(this.guard.hasRoomFor(0));
+    if (message.type !== "append" || message.entries.length === 0) return true;
+    let bytes = 0;
+    for (const entry of message.entries) bytes += 2 * entry.data.length;
+    const admitted = this.guard.tryAccept(bytes);
+    if (admitted) this.unapplied.push({ index: message.entries.at(-1)!.index, bytes });
+    return this.decide(admitted);
+  }
+
+  /** This node applied entries through `index`; its log ends at `lastIndex`. */
+  applied(index: number, lastIndex: number): void {
+    const all = index >= lastIndex;
+    while (this.unapplied.length > 0 && (all || this.unapplied[0]!.index <= index)) {
+      this.guard.release(this.unapplied.shift()!.bytes);
+    }
+  }
+
+  private decide(admitted: boolean): boolean {
+    if (!admitted) this.refused++;
+    if (admitted === this.refusing) {
+      this.refusing = !admitted;
+      if (this.refusing) {
+        logWarn(
+          "the data disk is nearly full: this node takes no new Raft entries until space returns",
+          {
+            directory: this.directory,
+            freeBytes: Math.max(0, this.guard.free),
+          },
+        );
+      } else {
+        logInfo("the data disk has room again: this node takes Raft entries again", {
+          directory: this.directory,
+          messagesDropped: this.refused,
+        });
+        this.refused = 0;
+      }
+    }
+    return admitted;
+  }
+}
