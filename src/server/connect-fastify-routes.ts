@@ -11,15 +11,20 @@ import {
 import * as protoConnect from "@connectrpc/connect/protocol-connect";
 import * as protoGrpc from "@connectrpc/connect/protocol-grpc";
 import * as protoGrpcWeb from "@connectrpc/connect/protocol-grpc-web";
-import {
-  compressionBrotli,
-  compressionGzip,
-  universalRequestFromNodeRequest,
-} from "@connectrpc/connect-node";
+import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { isClientGoneError } from "../api/client-gone.js";
 import type { ErrorLogger } from "../api/connect-error.js";
+import { boundedGzip } from "./bounded-compression.js";
 import { writeUniversalResponse } from "./connect-response-writer.js";
+import { DecompressionGate } from "./decompression-gate.js";
+
+/**
+ * Request decompressions of this process (every node and router in it): 4 at once, as many as
+ * libuv runs zlib work at once; up to 256 more wait (a flood of bombs delays them by about
+ * 256 × 20 ms / 4, not more). Only gzip: brotli is not accepted (docs/DECISIONS.md).
+ */
+const decompressions = new DecompressionGate({ activeMax: 4, waitingMax: 256 });
 
 export interface ConnectRoutesOptions extends ConnectRouterOptions {
   routes: (router: ConnectRouter) => void;
@@ -32,7 +37,7 @@ export async function connectRoutes(
   { routes, logError, ...options }: ConnectRoutesOptions,
 ): Promise<void> {
   const router = createConnectRouter({
-    acceptCompression: [compressionGzip, compressionBrotli],
+    acceptCompression: [boundedGzip(decompressions)],
     ...options,
   });
   routes(router);
