@@ -1,5 +1,6 @@
 // Starts work for each input as it arrives, with at most `inflightMax` unfinished, and yields the
-// results in input order. The first failure ends the output with that error.
+// results in input order. The first failure ends the output with that error, and no work starts
+// after it is known (work already started goes on).
 export async function* orderedPipeline<I, O>(
   inputs: AsyncIterable<I>,
   start: (input: I) => Promise<O>,
@@ -10,17 +11,22 @@ export async function* orderedPipeline<I, O>(
   let inputError: { error: unknown } | undefined;
   let wakeReader: (() => void) | undefined;
   let wakeWriter: (() => void) | undefined;
+  let failed = false;
   const iterator = inputs[Symbol.asyncIterator]();
 
   const reader = (async () => {
     try {
       for (;;) {
-        while (pending.length >= inflightMax)
+        while (pending.length >= inflightMax && !failed)
           await new Promise<void>((resolve) => (wakeReader = resolve));
-        const next = await iterator.next();
-        if (next.done) break;
+        const next = failed ? undefined : await iterator.next();
+        if (next === undefined || next.done || failed) break;
         const work = start(next.value);
-        work.catch(() => undefined); // observed by the writer, in order
+        // Observed by the writer, in order; here only to start nothing after a failure.
+        work.catch(() => {
+          failed = true;
+          wakeReader?.();
+        });
         pending.push(work);
         wakeWriter?.();
       }

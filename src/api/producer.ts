@@ -35,14 +35,25 @@ export type StreamProducer = (
  * with at most `produceStreamInflightMax` unanswered, answered in order. A follower forwards the
  * whole stream as one ProduceStream to the leader: forwarding each request as its own call let
  * concurrent requests of one stream commit out of their order.
+ *
+ * What a stream applies is a prefix of its requests (per topic): its proposals all come from one
+ * period of leadership, whose entries commit or fail in log order. A request that arrives after
+ * this node stopped leading (or led again, in a later term, while earlier requests were pending)
+ * is refused, not forwarded on its own: the old entries may yet fail while it would commit. And
+ * no request starts once an earlier one failed (orderedPipeline). The stream then ends with the
+ * first failure, and nothing after it was applied.
  */
 export function createStreamProducer(deps: ProducerDeps, produce: Producer): StreamProducer {
-  const { limits, forwarder } = deps;
+  const { broker, limits, forwarder } = deps;
   return async function* (requests, context) {
     if (!forwarder.shouldForward(context)) {
+      const leadership = broker.leadership();
       yield* orderedPipeline(
         requests,
-        (request) => produce(request, context),
+        (request) => {
+          if (broker.leadership() !== leadership) return Promise.reject(leadershipChanged(broker));
+          return produce(request, context);
+        },
         limits.produceStreamInflightMax,
       );
       return;
@@ -65,6 +76,15 @@ export function createStreamProducer(deps: ProducerDeps, produce: Producer): Str
     );
     if (inputError !== undefined) throw inputError.error;
   };
+}
+
+function leadershipChanged(broker: Broker): TidelogError {
+  const leader = broker.leader();
+  return new TidelogError(
+    "unavailable",
+    "leadership changed during this stream: this request and those after it were not applied; retry them",
+    { notLeader: true, leaderId: leader?.id ?? "", leaderAddress: leader?.address ?? "" },
+  );
 }
 
 export function createProducer({ broker, limits, forwarder }: ProducerDeps): Producer {

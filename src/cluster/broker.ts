@@ -62,6 +62,11 @@ export interface Broker {
   servers(): ServerInfo[];
   /** Whether this node leads: writes are only accepted by the leader (others forward them). */
   isLeader(): boolean;
+  /**
+   * While this node leads, a number for this period of leadership (each period's writes commit
+   * as a prefix of what it proposed); undefined otherwise.
+   */
+  leadership(): number | undefined;
   /** Why this node should take no client traffic now (e.g. starting), or undefined. */
   notReadyReason(): string | undefined;
   /** The leader as far as this node knows; undefined while no leader is known. */

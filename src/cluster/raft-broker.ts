@@ -86,6 +86,10 @@ export class RaftBroker implements Broker {
     return this.nodeValue?.isLeader ?? false;
   }
 
+  leadership(): number | undefined {
+    return this.nodeValue?.leadership;
+  }
+
   leader(): { id: string; address: string | undefined } | undefined {
     const lead = this.nodeValue?.softState.lead;
     if (lead === null || lead === undefined) return undefined;

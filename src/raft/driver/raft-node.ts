@@ -129,6 +129,8 @@ export class RaftNode {
   private appliedBytesSinceSnapshot = 0;
   private conf: ConfState;
   private softStateValue: SoftState = { lead: null, state: "follower" };
+  /** Times this node became leader (see leadership). */
+  private leaderships = 0;
 
   constructor(private readonly options: RaftNodeOptions) {
     const snapshot = options.storage.snapshot();
@@ -164,6 +166,14 @@ export class RaftNode {
 
   get isLeader(): boolean {
     return this.softStateValue.state === "leader";
+  }
+
+  /**
+   * While this node leads: a number for this period of leadership, different from every earlier
+   * one of this process (proposals of one period commit, or fail, as a prefix). Else undefined.
+   */
+  get leadership(): number | undefined {
+    return this.isLeader ? this.leaderships : undefined;
   }
 
   status(): Status {
@@ -535,6 +545,7 @@ export class RaftNode {
   }
 
   private changeSoftState(state: SoftState): void {
+    if (state.state === "leader" && this.softStateValue.state !== "leader") this.leaderships++;
     this.softStateValue = state;
     for (const listener of this.softStateListeners) listener(state);
   }
