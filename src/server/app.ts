@@ -30,6 +30,7 @@ import { TopicService } from "../gen/tidelog/v1/topic_service_pb.js";
 import { connectRoutes } from "./connect-fastify-routes.js";
 import { createFastGrpcRoutes } from "./fast-grpc-routes.js";
 import { type ClientStreamMethod, serveClientStream } from "./grpc-client-stream.js";
+import { encodeGrpcMessage } from "./grpc-message.js";
 import { GrpcServerCall, grpcTimeoutMsMax } from "./grpc-server-call.js";
 import {
   defaultOnePortServerOptions,
@@ -221,7 +222,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
           ":status": 200,
           "content-type": "application/grpc",
           "grpc-status": String(Code.Unimplemented),
-          "grpc-message": encodeURIComponent(message),
+          "grpc-message": encodeGrpcMessage(message),
         },
         { endStream: true },
       );
@@ -235,7 +236,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
           contentType.startsWith("application/grpc-web") ? contentType : "application/grpc",
         )
         .header("grpc-status", String(Code.Unimplemented))
-        .header("grpc-message", encodeURIComponent(message))
+        .header("grpc-message", encodeGrpcMessage(message))
         .send();
     }
     return reply.code(404).send({ code: "unimplemented", message });

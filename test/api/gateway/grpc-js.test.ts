@@ -69,6 +69,10 @@ describe("LogService over @grpc/grpc-js (h2c)", () => {
       grpcUnary(client, "Consume", { topic: "grpc-unary", offset: "99" }),
       (error: grpc.ServiceError) => {
         assert.equal(error.code, grpc.status.OUT_OF_RANGE);
+        // grpc-message is percent-encoded as the gRPC spec says: grpc-js decodes it with
+        // decodeURI, which leaves "%3A" for ":" as it is (encodeURIComponent's encoding).
+        assert.doesNotMatch(error.details, /%[0-9A-F]{2}/, error.details);
+        assert.match(error.details, /[:;]/, error.details);
         const details = error.metadata.get("grpc-status-details-bin");
         assert.equal(details.length, 1, "a google.rpc.Status with the OffsetOutOfRange detail");
         assert.match(
@@ -166,6 +170,7 @@ describe("LogService over @grpc/grpc-js (h2c)", () => {
     for (const path of ["/tidelog.v1.LogService/NoSuchMethod", "/no.such.Service/Call"]) {
       const error = await grpcCallUnknownPath(server.address, path);
       assert.equal(error.code, grpc.status.UNIMPLEMENTED, path);
+      assert.ok(error.details.includes(path), `the message names ${path}: ${error.details}`);
     }
   });
 
