@@ -373,6 +373,14 @@ export class RaftBroker implements Broker {
     const deadline = Date.now() + this.options.catchUpTimeoutMs;
     while (Date.now() < deadline) {
       this.requireLeader();
+      if (!node.confState.learners.includes(id)) {
+        // Removed (Leave) or promoted by another Join while this one waited.
+        if (node.confState.voters.includes(id)) return;
+        throw new TidelogError(
+          "failed_precondition",
+          `server ${id} was removed from the cluster while it was catching up; it was not made a voter`,
+        );
+      }
       const status = node.status();
       const match = status.progress.get(id)?.match ?? 0;
       if (match >= node.applied) return;
