@@ -36,6 +36,13 @@ export class EntryAdmission {
     return this.decide(admitted);
   }
 
+  /** While this node drops new entries for want of disk space: why (for readiness). */
+  refusalReason(): string | undefined {
+    return this.refusing
+      ? `the data disk is nearly full: this node takes no new Raft entries until space returns`
+      : undefined;
+  }
+
   /** This node applied entries through `index`; its log ends at `lastIndex`. */
   applied(index: number, lastIndex: number): void {
     const all = index >= lastIndex;

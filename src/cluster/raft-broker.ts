@@ -37,6 +37,8 @@ export interface RaftBrokerOptions {
    * topic not yet re-created would otherwise be "not found", its records "out of range").
    */
   replayThrough: number;
+  /** Why this node takes no new Raft entries now (its disk is nearly full), if it does not. */
+  entryRefusal?: () => string | undefined;
 }
 
 export class RaftBroker implements Broker {
@@ -101,6 +103,10 @@ export class RaftBroker implements Broker {
 
   /** Why this node should take no client traffic now, or undefined when it may. */
   notReadyReason(): string | undefined {
+    return this.replayReason() ?? this.options.entryRefusal?.();
+  }
+
+  private replayReason(): string | undefined {
     if (this.replayed) return undefined;
     const applied = this.nodeValue?.applied ?? 0;
     if (applied >= this.options.replayThrough) {
@@ -111,7 +117,7 @@ export class RaftBroker implements Broker {
   }
 
   private requireReplayed(): void {
-    const reason = this.notReadyReason();
+    const reason = this.replayReason();
     if (reason !== undefined)
       throw new TidelogError("unavailable", `${reason}; retry shortly`, { reason: "starting" });
   }

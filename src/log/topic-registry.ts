@@ -118,10 +118,12 @@ export class TopicRegistry {
   /** The topic, or not_found. */
   require(name: string): Topic {
     const topic = this.topics.get(name);
-    if (topic === undefined)
+    if (topic === undefined) {
+      checkTopicName(name); // a name no topic can have is the caller's error, not a missing topic
       throw new TidelogError("not_found", `topic ${JSON.stringify(name)} does not exist`, {
         topic: name,
       });
+    }
     return topic;
   }
 

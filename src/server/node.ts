@@ -155,6 +155,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       transferTimeoutMs: 10 * config.raft.tickMs * config.raft.electionTicks,
       announcedAddress: (id) => announcedAddresses.get(id),
       replayThrough: committed,
+      entryRefusal: () => admission.refusalReason(),
     },
     stateMachine,
     clusterId,

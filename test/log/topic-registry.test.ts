@@ -168,6 +168,17 @@ describe("TopicRegistry", () => {
     assert.equal(unbounded.log.lowestOffset, 0);
   });
 
+  it("looks up a name no topic can have as invalid_argument, a missing one as not_found", async (t) => {
+    const registry = await TopicRegistry.open(await temporaryDirectory());
+    t.after(() => registry.close());
+    assert.throws(() => registry.require("missing"), { code: "not_found" });
+    assert.throws(() => registry.require("x".repeat(300)), {
+      code: "invalid_argument",
+      message: /1–249 characters, got 300/,
+    });
+    assert.throws(() => registry.require("bad/name"), { code: "invalid_argument" });
+  });
+
   it("refuses to create after close", async () => {
     const registry = await TopicRegistry.open(await temporaryDirectory());
     await registry.close();

@@ -81,7 +81,11 @@ test("a follower at its disk reserve refuses entries, stays up, loses nothing, a
     const freeWhileFull = await freeBytes(mounted.directory);
     assert.ok(n3.running, `n3 exited while full:\n${n3.describe()}`);
     assert.doesNotMatch(n3.stderr, /fatal/);
-    // Alive and serving: membership, and the records it has.
+    // Alive and serving: membership, and the records it has; not ready (it takes no entries).
+    const readyWhileFull = await fetch(`http://${cluster.member("n3").address}/readyz`);
+    assert.equal(readyWhileFull.status, 503, "n3's /readyz while it refuses entries");
+    const readyBody = (await readyWhileFull.json()) as { reason?: string };
+    assert.match(String(readyBody.reason), /nearly full/);
     const servers = await cluster.servers("n3");
     assert.equal(servers.servers.length, 3);
     const onN3 = await readTopic(clientOf("n3"), "fill");
@@ -117,6 +121,7 @@ test("a follower at its disk reserve refuses entries, stays up, loses nothing, a
     checked = checkLog(n3Records, acked, "n3 after space returned");
     assert.ok(n3.running, n3.describe());
     assert.match(n3.stdout.join("\n"), /has room again/);
+    assert.equal((await fetch(`http://${cluster.member("n3").address}/readyz`)).status, 200);
     console.log(
       `[follower disk full] ${mounted.kind}, reserve ${reserveBytes / MiB} MiB: n3 refused ` +
         `entries after ${ackedAtRefusal} acknowledged records and held ${onN3.length} of ` +
