@@ -138,6 +138,13 @@ export function outcomeUnknownIfCut(
       error.code === Code.Aborted ||
       error.code === Code.Unavailable) &&
     (error.cause !== undefined || cutMessage.test(error.rawMessage));
+  if (cut && isConnectRefused(error)) {
+    // No connection, so nothing was sent: the outcome is known.
+    return new TidelogError(
+      "unavailable",
+      `the leader could not be reached (${error.rawMessage}); the call was not sent: retry`,
+    );
+  }
   if (cut) {
     return new TidelogError(
       "unavailable",
@@ -151,6 +158,11 @@ export function outcomeUnknownIfCut(
     );
   }
   return error;
+}
+
+function isConnectRefused(error: ConnectError): boolean {
+  const cause = error.cause as { code?: unknown } | undefined;
+  return cause?.code === "ECONNREFUSED" || error.rawMessage.startsWith("connect ECONNREFUSED");
 }
 
 /**

@@ -43,6 +43,17 @@ test("a forwarded call cut by its connection is unavailable, outcome unknown", (
   }
 });
 
+test("a forwarded call that found no connection to the leader says it was not sent", () => {
+  const refused = ConnectError.from(
+    Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }),
+    Code.Unavailable,
+  );
+  const relayed = outcomeUnknownIfCut(refused, context(false));
+  assert.ok(relayed instanceof TidelogError);
+  assert.equal(relayed.code, "unavailable");
+  assert.match(relayed.message, /could not be reached .*; the call was not sent/);
+});
+
 test("a forwarded call past the forwarder's own deadline is unavailable, outcome unknown", () => {
   const timedOut = new ConnectError("the operation timed out", Code.DeadlineExceeded);
   const relayed = outcomeUnknownIfCut(timedOut, context(false), 30_000);

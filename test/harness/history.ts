@@ -331,12 +331,16 @@ export function describeError(error: unknown): string {
 
 /**
  * True when the server said, in so many words, that nothing was written: the node is not the
- * leader (checked before proposing), the proposal was refused, or the proposed entry was replaced
- * by another leader's (a NotLeader detail, or those words). Every other error (deadline, lost connection, shutdown) leaves the outcome
+ * leader (checked before proposing), the proposal was refused, the proposed entry was replaced
+ * by another leader's, a stream's leadership changed, or a forwarded call found no connection
+ * (a NotLeader detail, or those words). The checks then verify the claim: such a write must not
+ * be in any log. Every other error (deadline, lost connection, shutdown) leaves the outcome
  * unknown.
  */
 export function isDefinitelyNotWritten(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (findNotLeader(error) !== undefined) return true;
-  return /proposal refused|it was not applied/.test(error.message);
+  return /proposal refused|it was not applied|were not applied|the call was not sent/.test(
+    error.message,
+  );
 }
