@@ -103,7 +103,27 @@ export class RaftBroker implements Broker {
 
   /** Why this node should take no client traffic now, or undefined when it may. */
   notReadyReason(): string | undefined {
-    return this.replayReason() ?? this.options.entryRefusal?.();
+    return this.replayReason() ?? this.membershipReason() ?? this.options.entryRefusal?.();
+  }
+
+  /**
+   * Not ready while it knows no leader (as etcd's /health): an election is under way, or this
+   * node is cut off, or it was removed without learning it (the leader stops sending to a removed
+   * node, which then campaigns in vain); and once it applied its own removal.
+   */
+  private membershipReason(): string | undefined {
+    const node = this.nodeValue;
+    if (node === undefined) return "this node is starting";
+    const { voters, learners } = node.confState;
+    if (
+      voters.length > 0 &&
+      !voters.includes(this.options.id) &&
+      !learners.includes(this.options.id)
+    )
+      return "this node was removed from the cluster";
+    if (this.leader() === undefined)
+      return "no leader is known: an election is under way, or this node is cut off from its cluster or was removed from it";
+    return undefined;
   }
 
   private replayReason(): string | undefined {
