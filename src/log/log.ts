@@ -373,7 +373,11 @@ export class Log {
       let size = this.sizeBytes;
       while (this.segments.length > 1) {
         const oldest = this.segments[0]!;
-        const overSize = policy.retentionBytes > 0 && size > policy.retentionBytes;
+        // As Kafka's retention.bytes: drop the oldest segment only if the rest still holds at
+        // least the retention, so a topic keeps at least its last retentionBytes (and where
+        // segments roll, which a replay may move, cannot make it keep less).
+        const overSize =
+          policy.retentionBytes > 0 && size - oldest.sizeBytes >= policy.retentionBytes;
         const tooOld =
           policy.retentionMs > 0 && nowMs - oldest.lastWriteTimeMs > policy.retentionMs;
         if (!overSize && !tooOld) break;

@@ -22,8 +22,9 @@ export const file_tidelog_v1_topic_service: GenFile = /*@__PURE__*/
  */
 export type TopicConfig = Message<"tidelog.v1.TopicConfig"> & {
   /**
-   * Delete the oldest segments while the topic holds more than this many bytes; 0 means no limit
-   * by size. The active segment is never deleted, so a topic may exceed it by up to one segment.
+   * Delete the oldest segment while the rest still holds at least this many bytes (as Kafka's
+   * retention.bytes): a topic keeps at least its last retention_bytes, and at most one segment
+   * more; 0 means no limit by size. The active segment is never deleted.
    *
    * @generated from field: uint64 retention_bytes = 1;
    */
