@@ -22,8 +22,11 @@ export interface LogOptions {
    * many bytes at a time, so that a synced append changes no file metadata (0: none; see store.ts).
    */
   zeroFillBytes: number;
-  /** A zero fill is skipped unless the disk keeps at least this much free space after it. */
-  zeroFillFreeBytesMin: number;
+  /**
+   * Whether the disk has room for `bytes` more of zeros (above the node's reserve: the disk-space
+   * guard answers); a fill it refuses is skipped until the next segment.
+   */
+  zeroFillRoom: (bytes: number) => boolean;
 }
 
 export const defaultLogOptions: LogOptions = {
@@ -37,7 +40,7 @@ export const defaultLogOptions: LogOptions = {
   writeBytesMax: 1024 * 1024,
   backgroundSyncBytes: 8 * 1024 * 1024,
   zeroFillBytes: 0,
-  zeroFillFreeBytesMin: 0,
+  zeroFillRoom: () => true,
 };
 
 export function resolveLogOptions(options: Partial<LogOptions> = {}): LogOptions {
@@ -66,10 +69,6 @@ export function resolveLogOptions(options: Partial<LogOptions> = {}): LogOptions
   check(
     Number.isSafeInteger(resolved.zeroFillBytes) && resolved.zeroFillBytes >= 0,
     "zeroFillBytes must be ≥ 0",
-  );
-  check(
-    Number.isSafeInteger(resolved.zeroFillFreeBytesMin) && resolved.zeroFillFreeBytesMin >= 0,
-    "zeroFillFreeBytesMin must be ≥ 0",
   );
   return resolved;
 }

@@ -5,7 +5,7 @@
 // one positioned write per group, then indexed; truncations, rolls and close take turns with
 // them. Reads run concurrently and only see records whose write has returned. `sync()` is the
 // durability point: it resolves once everything appended before the call is on disk.
-import { mkdir, readdir, rm, statfs } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { assert } from "../assert.js";
 import { TidelogError } from "../errors.js";
 import { batchBufferPool } from "./buffer-pool.js";
@@ -709,14 +709,10 @@ export class Log {
     );
   }
 
-  /** Zeros up to `end`, unless they would leave less than zeroFillFreeBytesMin free. */
+  /** Zeros up to `end`, unless the disk has no room for them (zeroFillRoom). */
   private async zeroFill(segment: Segment, end: number): Promise<void> {
-    const floor = this.options.zeroFillFreeBytesMin;
-    if (floor > 0) {
-      const { bavail, bsize } = await statfs(this.directory);
-      if (bavail * bsize - (end - segment.filledSize) < floor)
-        throw new Error("too little free space for zeros ahead");
-    }
+    if (!this.options.zeroFillRoom(end - segment.filledSize))
+      throw new Error("no room on the disk for zeros ahead");
     await segment.zeroFill(end);
   }
 

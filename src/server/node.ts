@@ -1,6 +1,6 @@
 // A running tidelog node: Raft storage and state machine, the app on one port (public API and
 // Raft transport), the Raft driver, and an orderly stop.
-import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { isIPv6 } from "node:net";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
@@ -100,13 +100,21 @@ function crash(error: unknown): void {
 }
 
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
+  // The guard comes first: the Raft log's zeros written ahead ask it for room too.
+  await mkdir(config.dataDirectory, { recursive: true });
+  const diskSpace = await DiskSpaceGuard.start({
+    directory: config.dataDirectory,
+    reserveBytes: config.diskReserveBytes,
+    sampleIntervalMs: 1000,
+  });
   const storage = await DiskStorage.open(join(config.dataDirectory, "raft"), {
-    freeBytesMin: config.diskReserveBytes,
+    zeroFillRoom: (bytes) => diskSpace.hasRoomFor(bytes),
   });
   const clusterFile = join(config.dataDirectory, "cluster-id");
   const idFile = join(config.dataDirectory, nodeIdFileName);
   const storedId = await readStoredNodeId(config.dataDirectory);
   if (storedId !== undefined && storedId !== config.id) {
+    diskSpace.stop();
     await storage.close();
     throw new TidelogError(
       "failed_precondition",
@@ -115,6 +123,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   }
   const empty = storage.isEmpty;
   if (empty && !config.bootstrap && config.join === undefined) {
+    diskSpace.stop();
     await storage.close();
     throw new TidelogError(
       "failed_precondition",
@@ -141,11 +150,6 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   // Addresses peers announced in their messages: a new member answers its leader with them
   // before its first snapshot tells it the membership.
   const announcedAddresses = new Map<string, string>();
-  const diskSpace = await DiskSpaceGuard.start({
-    directory: config.dataDirectory,
-    reserveBytes: config.diskReserveBytes,
-    sampleIntervalMs: 1000,
-  });
   const admission = new EntryAdmission(diskSpace, config.dataDirectory);
   const broker = new RaftBroker(
     {

@@ -117,11 +117,11 @@ describe("zero fill ahead of the active segment", () => {
     }
   });
 
-  it("writes no zeros that would leave less than zeroFillFreeBytesMin free", async () => {
+  it("writes no zeros when zeroFillRoom says the disk has no room for them", async () => {
     const directory = await temporaryDirectory();
     const log = await Log.open(directory, {
       ...options,
-      zeroFillFreeBytesMin: Number.MAX_SAFE_INTEGER,
+      zeroFillRoom: () => false,
     });
     try {
       for (let offset = 0; offset < 40; offset++)

@@ -36,8 +36,8 @@ const entryHeaderBytes = 9;
 const zeroFillBytes = 8 * 1024 * 1024;
 
 export interface DiskStorageOptions {
-  /** Free space the zeros written ahead must leave (the node's disk reserve). */
-  freeBytesMin?: number;
+  /** Whether the disk has room for `bytes` of zeros written ahead (the disk-space guard). */
+  zeroFillRoom?: (bytes: number) => boolean;
 }
 
 export class DiskStorage implements Storage {
@@ -57,7 +57,10 @@ export class DiskStorage implements Storage {
   /** Opens (or creates empty) the storage in `directory`, loading the retained entries. */
   static async open(directory: string, options: DiskStorageOptions = {}): Promise<DiskStorage> {
     await mkdir(directory, { recursive: true });
-    const entriesLogOptions = { zeroFillBytes, zeroFillFreeBytesMin: options.freeBytesMin ?? 0 };
+    const entriesLogOptions = {
+      zeroFillBytes,
+      ...(options.zeroFillRoom === undefined ? {} : { zeroFillRoom: options.zeroFillRoom }),
+    };
     const snapshot = await readSnapshot(join(directory, "snapshot"));
     const memory = new MemoryStorage(snapshot);
     const hardStateFile = await HardStateFile.open(join(directory, "hard-state"));
