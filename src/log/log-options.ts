@@ -45,30 +45,17 @@ export const defaultLogOptions: LogOptions = {
 
 export function resolveLogOptions(options: Partial<LogOptions> = {}): LogOptions {
   const resolved = { ...defaultLogOptions, ...options };
-  const check = (ok: boolean, message: string) => {
-    if (!ok) throw new TidelogError("invalid_argument", `log options: ${message}`);
+  const atLeast = (name: keyof LogOptions, min: number) => {
+    const value = resolved[name];
+    if (!(Number.isSafeInteger(value) && (value as number) >= min))
+      throw new TidelogError("invalid_argument", `log options: ${name} must be ≥ ${min}`);
   };
-  check(
-    Number.isSafeInteger(resolved.segmentBytesMax) && resolved.segmentBytesMax >= 64,
-    "segmentBytesMax must be ≥ 64",
-  );
-  check(
-    Number.isSafeInteger(resolved.indexBytesMax) && resolved.indexBytesMax >= 12,
-    "indexBytesMax must be ≥ 12",
-  );
-  check(
-    Number.isSafeInteger(resolved.initialOffset) && resolved.initialOffset >= 0,
-    "initialOffset must be ≥ 0",
-  );
-  check(resolved.appendQueueBytesMax >= 1024, "appendQueueBytesMax must be ≥ 1024");
-  check(resolved.writeBytesMax >= 1024, "writeBytesMax must be ≥ 1024");
-  check(
-    Number.isSafeInteger(resolved.backgroundSyncBytes) && resolved.backgroundSyncBytes >= 0,
-    "backgroundSyncBytes must be ≥ 0",
-  );
-  check(
-    Number.isSafeInteger(resolved.zeroFillBytes) && resolved.zeroFillBytes >= 0,
-    "zeroFillBytes must be ≥ 0",
-  );
+  atLeast("segmentBytesMax", 64);
+  atLeast("indexBytesMax", 12);
+  atLeast("initialOffset", 0);
+  atLeast("appendQueueBytesMax", 1024);
+  atLeast("writeBytesMax", 1024);
+  atLeast("backgroundSyncBytes", 0);
+  atLeast("zeroFillBytes", 0);
   return resolved;
 }
