@@ -21,7 +21,8 @@ export interface DiskSpaceGuardOptions {
   freeBytesOf?: (directory: string) => Promise<number>;
 }
 
-async function statfsFreeBytes(directory: string): Promise<number> {
+/** Free bytes of the disk holding `directory`, as an unprivileged process may use them. */
+export async function statfsFreeBytes(directory: string): Promise<number> {
   const stats = await statfs(directory);
   return stats.bavail * stats.bsize;
 }

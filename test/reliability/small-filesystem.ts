@@ -2,7 +2,7 @@
 // tmpfs cannot be mounted; an explanation instead when neither can (mounting needs root). Never
 // faked. Every mount is undone by the file's `after` hook (or by the test, earlier).
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, rm, statfs } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
@@ -30,46 +30,39 @@ export async function mountSmall(size: number): Promise<Mounted | string> {
   const directory = join(root, "mnt");
   await mkdir(directory);
   const cleanupRoot = () => rm(root, { recursive: true, force: true });
-  const unmountAt = async () => {
-    await run("umount", [directory]).catch(() => run("umount", ["-l", directory]).catch(() => 0));
-  };
-  try {
-    await run("mount", ["-t", "tmpfs", "-o", `size=${size}m`, "tmpfs", directory]);
-    const mounted: Mounted = {
+  /** The mount just made, undone by `unmount` (or the file's after hook). */
+  const mounted = (kind: string, grow: (sizeMiB: number) => Promise<void>): Mounted => {
+    const made: Mounted = {
       directory,
-      kind: `tmpfs ${size} MiB`,
-      grow: async (newSize) => {
-        await run("mount", ["-o", `remount,size=${newSize}m`, directory]);
-      },
+      kind,
+      grow,
       unmount: async () => {
-        await unmountAt();
+        await run("umount", [directory]).catch(() =>
+          run("umount", ["-l", directory]).catch(() => 0),
+        );
         await cleanupRoot();
       },
     };
-    mounts.push(mounted);
-    return mounted;
+    mounts.push(made);
+    return made;
+  };
+  try {
+    await run("mount", ["-t", "tmpfs", "-o", `size=${size}m`, "tmpfs", directory]);
+    return mounted(`tmpfs ${size} MiB`, async (newSize) => {
+      await run("mount", ["-o", `remount,size=${newSize}m`, directory]);
+    });
   } catch (tmpfsError) {
     const image = join(root, "disk.img");
     try {
       await run("truncate", ["-s", `${size}M`, image]);
       await run("mkfs.ext4", ["-q", image]);
       await run("mount", ["-o", "loop", image, directory]);
-      const mounted: Mounted = {
-        directory,
-        kind: `ext4 loop ${size} MiB`,
-        grow: async (newSize) => {
-          await run("truncate", ["-s", `${newSize}M`, image]);
-          const device = (await run("findmnt", ["-n", "-o", "SOURCE", directory])).stdout.trim();
-          await run("losetup", ["-c", device]);
-          await run("resize2fs", [device]);
-        },
-        unmount: async () => {
-          await unmountAt();
-          await cleanupRoot();
-        },
-      };
-      mounts.push(mounted);
-      return mounted;
+      return mounted(`ext4 loop ${size} MiB`, async (newSize) => {
+        await run("truncate", ["-s", `${newSize}M`, image]);
+        const device = (await run("findmnt", ["-n", "-o", "SOURCE", directory])).stdout.trim();
+        await run("losetup", ["-c", device]);
+        await run("resize2fs", [device]);
+      });
     } catch (loopError) {
       await cleanupRoot();
       return `cannot mount a small filesystem (tmpfs: ${String(tmpfsError)}; loop ext4: ${String(loopError)})`;
@@ -77,7 +70,5 @@ export async function mountSmall(size: number): Promise<Mounted | string> {
   }
 }
 
-export async function freeBytes(directory: string): Promise<number> {
-  const stats = await statfs(directory);
-  return stats.bavail * stats.bsize;
-}
+/** Free bytes as the node's disk-space guard reads them. */
+export { statfsFreeBytes as freeBytes } from "../../src/cluster/disk-space-guard.js";
