@@ -2,7 +2,8 @@
 //
 // One loop handles Readys in order, following the core's contract (rawnode.ts): persist the
 // snapshot, entries and hard state (fsync when the Ready says so) before any of its messages
-// leave, then apply committed entries, then advance. Proposals made while a Ready is being
+// leave and before applying the committed entries it brings, then advance. Committed entries
+// that earlier Readys made durable are applied during the fsync. Proposals made while a Ready is being
 // persisted join the next one: concurrent writes share one fsync and one round of appends
 // (group commit). Time enters only through the tick timer.
 import { AssertionFailure } from "../../assert.js";
@@ -433,8 +434,16 @@ export class RaftNode {
       const persisted: Promise<void>[] = [];
       if (ready.entries.length > 0 && ready.mustSync) persisted.push(storage.syncEntries());
       if (ready.hardState !== undefined) persisted.push(storage.setHardState(ready.hardState));
-      await Promise.all(persisted);
-      if (messages.length > 0) transport.send(messages);
+      // Committed entries below this Ready's new ones are durable here already (an earlier Ready
+      // persisted them, and a committed entry is never replaced): they are applied while the
+      // fsync runs, so the state machine's writes overlap it, and the messages leave as soon as the
+      // fsync is done. Those that the new entries bring are applied once persisted. (A Ready with
+      // a snapshot has no committed entries.)
+      const [durable, withNew] = splitBefore(ready.committedEntries, ready.entries[0]?.index);
+      const persistedThenSent = Promise.all(persisted).then(() => {
+        if (messages.length > 0) transport.send(messages);
+      });
+      await settleBoth(persistedThenSent, this.applyCommitted(durable));
       if (ready.snapshot !== undefined) {
         await stateMachine.restore(ready.snapshot);
         this.conf = ready.snapshot.metadata.confState;
@@ -442,7 +451,7 @@ export class RaftNode {
         this.appliedBytesSinceSnapshot = 0;
         this.setApplied(ready.snapshot.metadata.index);
       }
-      await this.applyCommitted(ready.committedEntries);
+      await this.applyCommitted(withNew);
       this.raw.advance();
       await this.maybeSnapshot();
       if (debugReady) {
@@ -599,4 +608,22 @@ function decodeConfChangeOrSkip(entry: Entry): ConfChange | undefined {
     );
     return undefined;
   }
+}
+
+/** `entries` split into those below `index` and the rest (all below when `index` is undefined). */
+function splitBefore(
+  entries: readonly Entry[],
+  index: number | undefined,
+): [readonly Entry[], readonly Entry[]] {
+  if (index === undefined) return [entries, []];
+  let cut = 0;
+  while (cut < entries.length && entries[cut]!.index < index) cut++;
+  return [entries.slice(0, cut), entries.slice(cut)];
+}
+
+/** Waits for both, then fails with the first failure if either failed. */
+async function settleBoth(first: Promise<unknown>, second: Promise<unknown>): Promise<void> {
+  const [a, b] = await Promise.allSettled([first, second]);
+  if (a.status === "rejected") throw a.reason;
+  if (b.status === "rejected") throw b.reason;
 }
