@@ -51,7 +51,9 @@ export class LeaderForwarder {
     try {
       return await call(this.leaderClients(), callOptions(context, this.defaultTimeoutMs));
     } catch (error) {
-      throw outcomeUnknownIfCut(error, context, callerDeadline ? undefined : this.defaultTimeoutMs);
+      throw withoutLeaderHeaders(
+        outcomeUnknownIfCut(error, context, callerDeadline ? undefined : this.defaultTimeoutMs),
+      );
     }
   }
 
@@ -67,7 +69,7 @@ export class LeaderForwarder {
     try {
       yield* call(this.leaderClients(), callOptions(context, undefined));
     } catch (error) {
-      throw outcomeUnknownIfCut(error, context);
+      throw withoutLeaderHeaders(outcomeUnknownIfCut(error, context));
     }
   }
 
@@ -157,6 +159,19 @@ export function outcomeUnknownIfCut(
       `the leader did not answer the forwarded call within ${defaultTimeoutMs} ms; it may or may not have been applied: retry`,
     );
   }
+  return error;
+}
+
+/**
+ * The leader's error as this node answers it: its code, message and details, without the headers
+ * of the leader's gRPC answer that connect-node keeps in `metadata` (content-type, grpc-status).
+ * Connect's handlers put an error's metadata on the answer, so a Connect client of this node got
+ * content-type application/grpc on a JSON error and read the HTTP status instead ("HTTP 409",
+ * unknown; "HTTP 429", unavailable, for resource_exhausted). Tidelog's errors carry no metadata.
+ */
+export function withoutLeaderHeaders(error: unknown): unknown {
+  if (error instanceof ConnectError)
+    for (const key of [...error.metadata.keys()]) error.metadata.delete(key);
   return error;
 }
 

@@ -4,7 +4,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { LeaderForwarder, outcomeUnknownIfCut } from "../../src/api/leader-forwarder.js";
+import {
+  LeaderForwarder,
+  outcomeUnknownIfCut,
+  withoutLeaderHeaders,
+} from "../../src/api/leader-forwarder.js";
 import type { Broker } from "../../src/cluster/broker.js";
 import { TidelogError } from "../../src/errors.js";
 
@@ -103,4 +107,23 @@ test("forward and forwardStream both relay a cut connection as unavailable", asy
     (error: unknown) => error instanceof TidelogError && error.code === "unavailable",
   );
   assert.deepEqual(received, [1], "answers before the cut are relayed");
+});
+
+test("the leader's error is relayed without the headers of its gRPC answer", () => {
+  // As connect-node reads them off the wire: incoming details, the answer's headers as metadata.
+  const details = [{ type: "tidelog.v1.NotLeader", value: new Uint8Array([10, 2, 110, 49]) }];
+  const answered = new ConnectError(
+    "2 of 3 voters are out of disk space (n2, n3)",
+    Code.ResourceExhausted,
+    { "content-type": "application/grpc", "grpc-status": "8" },
+  );
+  answered.details.push(...details);
+  const relayed = withoutLeaderHeaders(answered);
+  assert.ok(relayed instanceof ConnectError);
+  assert.equal(relayed.code, Code.ResourceExhausted);
+  assert.equal(relayed.rawMessage, "2 of 3 voters are out of disk space (n2, n3)");
+  assert.deepEqual(relayed.details, details);
+  assert.deepEqual([...relayed.metadata.keys()], []);
+  const other = new TidelogError("unavailable", "no leader");
+  assert.equal(withoutLeaderHeaders(other), other);
 });
