@@ -5,7 +5,8 @@
 // them, while they do not fit above the reserve. Dropping is message loss, which Raft tolerates:
 // the leader probes and sends them again, heartbeats and empty appends still pass (no election
 // starts, the commit index still arrives), and the node keeps serving what it has. It takes
-// entries again once a sample shows room.
+// entries again once a sample shows room. While it refuses, it says so to its peers on every batch
+// it sends (StepRequest.refusing_entries), so that a leader can tell it from a slow follower.
 //
 // Accepted bytes (written twice: the Raft log, then the topic log when applied) are released to
 // the guard once this node has applied the message's last entry, or has applied its whole log
@@ -17,7 +18,8 @@ import type { DiskSpaceGuard } from "./disk-space-guard.js";
 export class EntryAdmission {
   /** Accepted messages not yet applied: their last index and bytes, in arrival order. */
   private readonly unapplied: { index: number; bytes: number }[] = [];
-  private refusing = false;
+  /** The last append with entries was dropped (the last snapshot, too). */
+  private dropping = false;
   private refused = 0;
 
   constructor(
@@ -36,7 +38,16 @@ export class EntryAdmission {
     return this.decide(admitted);
   }
 
-  /** While this node drops new entries for want of disk space: why (for readiness). */
+  /**
+   * True while this node would drop a peer's entries: it dropped the last ones offered and has
+   * taken none since, or its disk is below the reserve, where no entry fits (a disk filled by
+   * something else is known before the first entry is lost to it).
+   */
+  get refusing(): boolean {
+    return this.dropping || !this.guard.hasRoomFor(0);
+  }
+
+  /** While this node refuses new entries for want of disk space: why (for readiness). */
   refusalReason(): string | undefined {
     return this.refusing
       ? `the data disk is nearly full: this node takes no new Raft entries until space returns`
@@ -53,9 +64,9 @@ export class EntryAdmission {
 
   private decide(admitted: boolean): boolean {
     if (!admitted) this.refused++;
-    if (admitted === this.refusing) {
-      this.refusing = !admitted;
-      if (this.refusing) {
+    if (admitted === this.dropping) {
+      this.dropping = !admitted;
+      if (this.dropping) {
         logWarn(
           "the data disk is nearly full: this node takes no new Raft entries until space returns",
           {

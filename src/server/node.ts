@@ -216,6 +216,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const transport = new PeerTransport({
     clusterId: () => broker.clusterId,
     selfAddress: address,
+    refusingEntries: () => admission.refusing,
     addressOf: (id) => stateMachine.servers.get(id) ?? announcedAddresses.get(id),
     reportUnreachable: (id) => node?.reportUnreachable(id),
     reportSnapshot: (id, status) => node?.snapshotStatus(id, status),

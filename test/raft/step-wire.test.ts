@@ -70,6 +70,7 @@ const batch: fc.Arbitrary<StepBatch> = fc.record({
   clusterId: fc.string({ maxLength: 40 }),
   senderAddress: fc.string({ maxLength: 40 }),
   messages: fc.array(message, { maxLength: 6 }),
+  refusingEntries: fc.boolean(),
 });
 
 /**
@@ -98,6 +99,7 @@ test("frames written by hand read back through the generated schema unchanged", 
         clusterId: proto.clusterId,
         senderAddress: proto.senderAddress,
         messages: proto.messages.map(messageFromProto),
+        refusingEntries: proto.refusingEntries,
       };
       assert.deepEqual(normalized(decoded), normalized(original));
       assert.deepEqual(
@@ -118,6 +120,7 @@ test("requests written by the generated schema read back by hand unchanged", () 
           clusterId: original.clusterId,
           senderAddress: original.senderAddress,
           messages: original.messages.map(messageToProto),
+          refusingEntries: original.refusingEntries,
         }),
       );
       assert.deepEqual(normalized(decodeStepRequest(wire)), normalized(original));
@@ -164,6 +167,7 @@ test("damaged requests are refused with invalid_argument or read as what the sch
           clusterId: proto.clusterId,
           senderAddress: proto.senderAddress,
           messages: proto.messages.map(messageFromProto),
+          refusingEntries: proto.refusingEntries,
         };
         assert.deepEqual(normalized(decodeStepRequest(bytes)), normalized(expected));
       },
@@ -183,7 +187,14 @@ test("snapshots are refused on the stream in both directions", () => {
       data: new Uint8Array([1]),
     },
   };
-  assert.throws(() => encodeStepFrame({ clusterId: "c", senderAddress: "", messages: [snapshot] }));
+  assert.throws(() =>
+    encodeStepFrame({
+      clusterId: "c",
+      senderAddress: "",
+      messages: [snapshot],
+      refusingEntries: false,
+    }),
+  );
   const wire = toBinary(
     StepRequestSchema,
     create(StepRequestSchema, { clusterId: "c", messages: [messageToProto(snapshot)] }),
@@ -211,10 +222,13 @@ test("a backlog is split into frames within the limit, in order, none lost", () 
     message.type === "append"
       ? message.entries.map((entry) => [entry.index, entry.data.length])
       : message.type;
-  const batch = { clusterId: "c", senderAddress: "127.0.0.1:1", messages };
-  const runs = encodeStepFrames(batch).map(
-    (frame) => decodeStepRequest(frame.subarray(grpcPrefixBytes)).messages,
+  const batch = { clusterId: "c", senderAddress: "127.0.0.1:1", messages, refusingEntries: true };
+  const decodedRuns = encodeStepFrames(batch).map((frame) =>
+    decodeStepRequest(frame.subarray(grpcPrefixBytes)),
   );
+  const runs = decodedRuns.map((run) => run.messages);
+  // Each frame is a whole StepRequest: every one says the sender refuses entries.
+  assert.ok(decodedRuns.every((run) => run.refusingEntries));
   // In order, none lost, none twice.
   assert.equal(runs.flat().length, messages.length);
   assert.deepEqual(runs.flat().map(shape), messages.map(shape));
@@ -225,4 +239,34 @@ test("a backlog is split into frames within the limit, in order, none lost", () 
   }
   assert.ok(runs.length >= 6, `${runs.length} frames`);
   assert.deepEqual(encodeStepFrames({ ...batch, messages: [] }), []);
+});
+
+test("refusing_entries is field 4, a varint, on the wire of both codecs, and false when absent", () => {
+  const heartbeat: Message = { type: "heartbeatResponse", from: "n2", to: "n1", term: 4 };
+  const plain = { clusterId: "c", senderAddress: "127.0.0.1:2", messages: [heartbeat] };
+  const refusing = encodeStepFrame({ ...plain, refusingEntries: true }).subarray(grpcPrefixBytes);
+  const taking = encodeStepFrame({ ...plain, refusingEntries: false }).subarray(grpcPrefixBytes);
+  // The flag costs two bytes (tag 0x20, value 1) when set and none when clear, as proto3 writes it.
+  assert.deepEqual([...refusing.subarray(taking.length)], [0x20, 0x01]);
+  assert.deepEqual(refusing.subarray(0, taking.length), taking);
+  const generated = toBinary(
+    StepRequestSchema,
+    create(StepRequestSchema, {
+      clusterId: "c",
+      senderAddress: "127.0.0.1:2",
+      messages: [messageToProto(heartbeat)],
+      refusingEntries: true,
+    }),
+  );
+  // protobuf-es writes the field last too (the messages' inner field order differs).
+  assert.deepEqual([...generated.subarray(generated.length - 2)], [0x20, 0x01]);
+  assert.equal(fromBinary(StepRequestSchema, refusing).refusingEntries, true);
+  assert.equal(fromBinary(StepRequestSchema, taking).refusingEntries, false);
+  assert.equal(decodeStepRequest(generated).refusingEntries, true);
+  assert.equal(decodeStepRequest(taking).refusingEntries, false);
+  // An older sender, which knows no such field, is read as taking entries.
+  assert.equal(decodeStepRequest(new Uint8Array(0)).refusingEntries, false);
+  // Any nonzero varint is true, as protobuf reads a bool; a wrong wire type is refused.
+  assert.equal(decodeStepRequest(Buffer.from([0x20, 0x02])).refusingEntries, true);
+  assert.ok(refused(Buffer.from([0x22, 0x01, 0x01])));
 });

@@ -170,7 +170,12 @@ describe("RaftService.StepStream in a node", () => {
     await node.close();
   });
 
-  const foreign = { clusterId: "some-other-cluster", senderAddress: "", messages: [] };
+  const foreign = {
+    clusterId: "some-other-cluster",
+    senderAddress: "",
+    messages: [],
+    refusingEntries: false,
+  };
 
   test("a peer's plain gRPC stream is served and refuses a foreign cluster", async () => {
     const port = Number(node.address.split(":")[1]);

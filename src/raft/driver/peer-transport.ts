@@ -47,6 +47,11 @@ export interface PeerTransportOptions {
   clusterId: () => string;
   /** This node's address, sent with every batch. */
   selfAddress: string;
+  /**
+   * True while this node drops peers' entries for want of disk space: said on every batch
+   * (StepRequest.refusing_entries), so that a leader knows a full follower from a slow one.
+   */
+  refusingEntries: () => boolean;
   /** The address (host:port) of a peer, or undefined when unknown. */
   addressOf: (id: NodeId) => string | undefined;
   reportUnreachable: (id: NodeId) => void;
@@ -208,6 +213,7 @@ export class PeerTransport implements Transport {
               clusterId: this.options.clusterId(),
               senderAddress: this.options.selfAddress,
               messages: batch,
+              refusingEntries: this.options.refusingEntries(),
             },
             acquireFrame,
           );
@@ -228,6 +234,7 @@ export class PeerTransport implements Transport {
               clusterId: this.options.clusterId(),
               senderAddress: this.options.selfAddress,
               messages: batch.map(messageToProto),
+              refusingEntries: this.options.refusingEntries(),
             }),
             {
               timeoutMs:

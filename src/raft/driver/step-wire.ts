@@ -16,6 +16,11 @@ export interface StepBatch {
   clusterId: string;
   senderAddress: string;
   messages: Message[];
+  /**
+   * The sender drops appends carrying entries for want of disk space (refusing_entries): metadata
+   * of the transport for the node that receives it, never seen by the Raft core.
+   */
+  refusingEntries: boolean;
 }
 
 const typeNumbers: { [type in Message["type"]]: number } = {
@@ -84,7 +89,10 @@ function encodeRun(
   sizes: readonly number[],
   allocate: (bytes: number) => Buffer,
 ): Buffer {
-  let size = stringFieldSize(batch.clusterId) + stringFieldSize(batch.senderAddress);
+  let size =
+    stringFieldSize(batch.clusterId) +
+    stringFieldSize(batch.senderAddress) +
+    (batch.refusingEntries ? 2 : 0);
   for (let i = from; i < to; i++) size += 1 + varintBytes(sizes[i]!) + sizes[i]!;
   const buffer = allocate(grpcPrefixBytes + size);
   buffer[0] = 0;
@@ -96,6 +104,11 @@ function encodeRun(
     at = writeMessage(buffer, at, batch.messages[i]!);
   }
   at = writeString(buffer, at, 3, batch.senderAddress);
+  if (batch.refusingEntries) {
+    // Field 4 (refusing_entries), a varint: true. Every frame of a batch carries it.
+    buffer[at++] = 4 << 3;
+    buffer[at++] = 1;
+  }
   if (at !== buffer.length) throw new Error(`step frame is ${at} bytes, expected ${buffer.length}`);
   return buffer;
 }
@@ -288,7 +301,12 @@ function expect(wireType: number, wanted: number, field: string): void {
  */
 export function decodeStepRequest(bytes: Uint8Array): StepBatch {
   const reader = new WireReader(bytes, 0, bytes.length);
-  const batch: StepBatch = { clusterId: "", senderAddress: "", messages: [] };
+  const batch: StepBatch = {
+    clusterId: "",
+    senderAddress: "",
+    messages: [],
+    refusingEntries: false,
+  };
   while (!reader.done) {
     const [field, wireType] = key(reader);
     if (field === 1) {
@@ -301,6 +319,9 @@ export function decodeStepRequest(bytes: Uint8Array): StepBatch {
     } else if (field === 3) {
       expect(wireType, 2, "sender_address");
       batch.senderAddress = reader.string();
+    } else if (field === 4) {
+      expect(wireType, 0, "refusing_entries");
+      batch.refusingEntries = reader.varint() !== 0;
     } else {
       reader.skip(wireType);
     }
