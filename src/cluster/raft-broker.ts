@@ -11,6 +11,7 @@ import type { ConfChange } from "../raft/index.js";
 import type { Broker, ConsumeLimits, ServerInfo, TopicConfig, TopicInfo } from "./broker.js";
 import { type AdminCommand, encodeAdmin, encodeAppendRecords } from "./commands.js";
 import type { DiskSpaceGuard } from "./disk-space-guard.js";
+import { diskQuorumShortfall } from "./peer-entry-refusals.js";
 import { type CoalescerLimits, ProduceCoalescer } from "./produce-coalescer.js";
 import { type DecodedRecord, decodeRecord, type RecordInput } from "./record-codec.js";
 import type { TopicStateMachine } from "./topic-state-machine.js";
@@ -39,6 +40,8 @@ export interface RaftBrokerOptions {
   replayThrough: number;
   /** Why this node takes no new Raft entries now (its disk is nearly full), if it does not. */
   entryRefusal?: () => string | undefined;
+  /** Those of these peers that say they refuse Raft entries for want of disk space now. */
+  refusingPeers?: (ids: readonly string[]) => string[];
 }
 
 export class RaftBroker implements Broker {
@@ -103,7 +106,39 @@ export class RaftBroker implements Broker {
 
   /** Why this node should take no client traffic now, or undefined when it may. */
   notReadyReason(): string | undefined {
-    return this.replayReason() ?? this.membershipReason() ?? this.options.entryRefusal?.();
+    return (
+      this.replayReason() ??
+      this.membershipReason() ??
+      this.options.entryRefusal?.() ??
+      (this.isLeader() ? this.diskQuorumReason() : undefined)
+    );
+  }
+
+  /** The voters now (none before the Raft node is attached). */
+  voters(): readonly string[] {
+    return this.nodeValue?.confState.voters ?? [];
+  }
+
+  /**
+   * Why entries proposed now could not commit for want of disk space: the voters that say they
+   * refuse entries (peer-entry-refusals.ts) leave no majority with room. Only a leader hears
+   * every voter.
+   */
+  private diskQuorumReason(): string | undefined {
+    const voters = this.voters();
+    const refusing = this.options.refusingPeers?.(voters) ?? [];
+    return refusing.length === 0
+      ? undefined
+      : diskQuorumShortfall(voters, this.options.id, refusing);
+  }
+
+  /**
+   * Refuses a write at once (resource_exhausted) when too few voters have disk room to commit
+   * it: proposed, it would wait out the proposal timeout and answer "outcome unknown".
+   */
+  private requireDiskQuorum(): void {
+    const reason = this.diskQuorumReason();
+    if (reason !== undefined) throw new TidelogError("resource_exhausted", reason);
   }
 
   /**
@@ -170,6 +205,7 @@ export class RaftBroker implements Broker {
     // (or it failed); the guard counts the bytes until then.
     const node = this.node;
     const bytes = 2 * data.length;
+    this.requireDiskQuorum();
     this.diskSpace.check(bytes);
     const proposed = node.propose(data) as Promise<number>;
     const release = () => this.diskSpace.release(bytes);
@@ -374,6 +410,7 @@ export class RaftBroker implements Broker {
 
   private async proposeAdmin(command: AdminCommand): Promise<unknown> {
     this.requireLeader();
+    this.requireDiskQuorum();
     return this.node.propose(encodeAdmin(command));
   }
 
@@ -381,6 +418,7 @@ export class RaftBroker implements Broker {
     this.requireLeader();
     const deadline = Date.now() + this.options.catchUpTimeoutMs;
     for (;;) {
+      this.requireDiskQuorum();
       try {
         await this.node.proposeConfChange(change);
         return;

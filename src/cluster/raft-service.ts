@@ -31,6 +31,11 @@ export interface RaftServiceDeps {
   fetchBatchBytes: number;
   /** False for entries or a snapshot this node has no disk room for: dropped (entry-admission.ts). */
   admits: (message: Message) => boolean;
+  /**
+   * A peer's batch arrived, saying whether it refuses entries for want of disk space
+   * (StepRequest.refusing_entries; kept by peer-entry-refusals.ts).
+   */
+  heard: (from: string, refusingEntries: boolean) => void;
 }
 
 export function createRaftService(deps: RaftServiceDeps): ServiceImpl<typeof RaftService> {
@@ -91,6 +96,7 @@ export function createStepStreamMethod(deps: RaftServiceDeps, messageBytesMax: n
       const batch = decodeStepRequest(bytes);
       checkCluster(deps, batch.clusterId);
       checkSenderAddress(batch.senderAddress);
+      heardFrom(deps, batch.messages, batch.refusingEntries);
       for (const message of batch.messages) handOver(deps, batch.senderAddress, message);
       return undefined;
     },
@@ -101,6 +107,7 @@ export function createStepStreamMethod(deps: RaftServiceDeps, messageBytesMax: n
 async function deliver(deps: RaftServiceDeps, request: StepRequest): Promise<void> {
   checkCluster(deps, request.clusterId);
   checkSenderAddress(request.senderAddress);
+  heardFrom(deps, request.messages, request.refusingEntries);
   for (const proto of request.messages) {
     const message = messageFromProto(proto);
     if (message.type === "snapshot") {
@@ -118,6 +125,16 @@ async function deliver(deps: RaftServiceDeps, request: StepRequest): Promise<voi
     }
     handOver(deps, request.senderAddress, message);
   }
+}
+
+/** A batch is from one peer (StepRequest): its first message names it. */
+function heardFrom(
+  deps: RaftServiceDeps,
+  messages: readonly { from: string }[],
+  refusingEntries: boolean,
+): void {
+  const from = messages[0]?.from;
+  if (from !== undefined && from !== "") deps.heard(from, refusingEntries);
 }
 
 function checkRecipient(deps: RaftServiceDeps, message: Message): void {

@@ -10,6 +10,7 @@ import { type ApiLimits, readMaxBytes } from "../api/limits.js";
 import { topicsDeletedBy } from "../cluster/commands.js";
 import { DiskSpaceGuard } from "../cluster/disk-space-guard.js";
 import { EntryAdmission } from "../cluster/entry-admission.js";
+import { PeerEntryRefusals } from "../cluster/peer-entry-refusals.js";
 import { newClusterId, RaftBroker } from "../cluster/raft-broker.js";
 import {
   createRaftService,
@@ -94,6 +95,12 @@ export interface RunningNode {
   stop(): Promise<void>;
 }
 
+/**
+ * A peer's word that it refuses entries for want of disk space lapses after this long without a
+ * batch repeating it (its heartbeat responses alone come every heartbeat).
+ */
+const refusalReportStaleMs = 3_000;
+
 function crash(error: unknown): void {
   logError("fatal: storage failed; stopping so that nothing acknowledged is put at risk", error);
   process.exit(70);
@@ -160,11 +167,18 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       announcedAddress: (id) => announcedAddresses.get(id),
       replayThrough: committed,
       entryRefusal: () => admission.refusalReason(),
+      refusingPeers: (ids): string[] => peerRefusals.refusing(ids),
     },
     stateMachine,
     clusterId,
     diskSpace,
   );
+  // What peers say of their disks (StepRequest.refusing_entries). Made after the broker, which
+  // reads it only later: when it proposes, and when asked whether it is ready.
+  const peerRefusals = new PeerEntryRefusals({
+    voters: (): readonly string[] => broker.voters(),
+    staleAfterMs: refusalReportStaleMs,
+  });
   const fetcher = createSnapshotFetcher(() => broker.clusterId, 300_000);
   const raftDeps: RaftServiceDeps = {
     clusterId: () => broker.clusterId,
@@ -174,6 +188,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     learnAddress: (id, peerAddress) => announcedAddresses.set(id, peerAddress),
     fetchBatchBytes: 1024 * 1024,
     admits: (message) => admission.admits(message),
+    heard: (from, refusing) => peerRefusals.heard(from, refusing),
   };
   let app: App;
   try {
