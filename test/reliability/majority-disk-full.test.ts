@@ -151,6 +151,9 @@ test("with a majority of voters out of disk, writes are resource_exhausted at on
       if (surplus > 0) await writeFile(topUp, Buffer.alloc(surplus, 1));
       toppedUp.push(topUp);
     }
+    // Until each follower's guard samples its disk again (every second), its estimate predates
+    // the top-up: it may still take the entry it dropped, and then say it refuses none.
+    await sleep(2_500);
     await waitUntil(
       async () => /out of disk space/.test((await readyz("n1")).reason),
       () => "n1's /readyz never said its voters are out of disk space",
