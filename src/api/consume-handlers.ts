@@ -248,7 +248,9 @@ function decodedResponse(records: DecodedRecord[], highWatermark: number): Consu
  */
 function answersInBinary(context: HandlerContext): boolean {
   const contentType = context.requestHeader.get("content-type");
-  return contentType !== null && !contentType.includes("json");
+  // Media types are case-insensitive (RFC 9110), and Connect takes application/JSON as JSON: a
+  // binary answer to it would be serialized as JSON without its records.
+  return contentType !== null && !/json/i.test(contentType);
 }
 
 function startOffset(request: ConsumeRequest, info: TopicBounds): number {

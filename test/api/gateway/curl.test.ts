@@ -142,6 +142,47 @@ describe("curl against a tidelog process (Connect protocol, JSON)", () => {
     });
   }
 
+  test("values as `base64` prints them, and media types in any case", async () => {
+    // `printf hello | base64` ends its line: white-space after the padding once cost the last
+    // byte (protobuf-es's size estimate), and the produce was acknowledged.
+    const topic = "curl-printed-base64";
+    const produced = await post("--http1.1", "Produce", {
+      topic,
+      records: [
+        { value: "aGVsbG8=\n", key: "aGk=\n" },
+        { value: "aGVsbG8gd29ybGQ= " },
+        { value: "aGVs\r\nbG8=\r\n" },
+      ],
+    });
+    assert.equal(produced.status, 200, produced.body);
+    // RFC 9110: media types are case-insensitive. Connect reads these as JSON, and the answer
+    // must carry its records (a binary-built answer lost them, its offsets still advancing).
+    for (const type of ["application/json", "application/JSON", "Application/Json"]) {
+      const consumed = await curl([
+        "--http1.1",
+        "-X",
+        "POST",
+        "-H",
+        `content-type: ${type}`,
+        "--data-binary",
+        JSON.stringify({ topic, offset: "0" }),
+        `${node.baseUrl}/tidelog.v1.LogService/Consume`,
+      ]);
+      assert.equal(consumed.status, 200, consumed.body);
+      const body = JSON.parse(consumed.body) as {
+        records?: { value: string; key?: string }[];
+        nextOffset: string;
+      };
+      assert.deepEqual(
+        (body.records ?? []).map((record) => Buffer.from(record.value, "base64").toString()),
+        ["hello", "hello world", "hello"],
+        `content-type ${type}: ${consumed.body}`,
+      );
+      assert.equal(Buffer.from(body.records![0]!.key ?? "", "base64").toString(), "hi");
+      assert.equal(body.nextOffset, "3");
+    }
+  });
+
   test("an unknown path is HTTP 404 with a Connect JSON error", async () => {
     const response = await curl([
       "--http1.1",
