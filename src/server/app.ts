@@ -99,6 +99,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       return server as never;
     },
     forceCloseConnections: false,
+    // While closing, fastify would answer requests on open keep-alive connections itself: 503
+    // with its own JSON body, which no Connect client reads as an error code. Routed as usual,
+    // they get Connect's unavailable ("server is shutting down") like the rest.
+    return503OnClosing: false,
     logger: false,
   });
   if (server === undefined) throw new Error("fastify did not call serverFactory");
