@@ -104,6 +104,8 @@ interface Waiter {
   term: number;
   /** Past this time (ms) the proposer is told the outcome is unknown. */
   deadlineMs: number;
+  /** Set when this node stopped leading before the entry was applied (see changeSoftState). */
+  leadershipLost?: boolean;
   resolve: (result: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -525,9 +527,29 @@ export class RaftNode {
         waiter.reject(
           new TidelogError(
             "unavailable",
-            "the write was not confirmed in time; it may or may not have been applied",
+            waiter.leadershipLost === true
+              ? "this node stopped leading before the write was confirmed; it may or may not have been applied"
+              : "the write was not confirmed in time; it may or may not have been applied",
           ),
         );
+      }
+    }
+  }
+
+  /**
+   * This node stopped leading with proposals not yet applied. Usually the next leader commits
+   * them, or replaces them, within moments, and this node learns which as it applies its log.
+   * But a node cut off from its peers may not learn it for a long time (a leader whose outbound
+   * links failed still hears the new leader, which cannot get entries through to it), so its
+   * proposers wait two election timeouts more at most, not the whole proposal timeout, before
+   * they are told the outcome is unknown.
+   */
+  private shortenWaits(): void {
+    const deadlineMs = Date.now() + 2 * this.options.electionTicks * this.options.tickMs;
+    for (const waiters of [this.waiters, this.confWaiters]) {
+      for (const waiter of waiters.values()) {
+        waiter.leadershipLost = true;
+        waiter.deadlineMs = Math.min(waiter.deadlineMs, deadlineMs);
       }
     }
   }
@@ -555,6 +577,7 @@ export class RaftNode {
 
   private changeSoftState(state: SoftState): void {
     if (state.state === "leader" && this.softStateValue.state !== "leader") this.leaderships++;
+    if (state.state !== "leader" && this.softStateValue.state === "leader") this.shortenWaits();
     this.softStateValue = state;
     for (const listener of this.softStateListeners) listener(state);
   }
