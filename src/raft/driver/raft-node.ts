@@ -121,6 +121,9 @@ export class RaftNode {
   }[] = [];
   private readonly softStateListeners = new Set<(state: SoftState) => void>();
   private readonly appliedListeners = new Set<(index: number) => void>();
+  private readonly lostEntriesListeners = new Set<() => void>();
+  /** The commit index of the latest heartbeat (see lostEntries). */
+  private heartbeatCommit = 0;
   private processing = false;
   /** Run once each just before the next proposals go to the core (beforeNextProposals). */
   private gatherers: (() => void)[] = [];
@@ -233,6 +236,21 @@ export class RaftNode {
     });
   }
 
+  /**
+   * Set while the latest heartbeat says entries past this node's log are committed: it lost
+   * entries it had acknowledged (see heardCommit), and cannot catch up on its own.
+   */
+  get lostEntries(): { commit: number; last: number } | undefined {
+    const last = this.options.storage.lastIndex();
+    return this.heartbeatCommit > last ? { commit: this.heartbeatCommit, last } : undefined;
+  }
+
+  /** Calls `listener` whenever lostEntries becomes set. */
+  onLostEntries(listener: () => void): () => void {
+    this.lostEntriesListeners.add(listener);
+    return () => this.lostEntriesListeners.delete(listener);
+  }
+
   onApplied(listener: (index: number) => void): () => void {
     this.appliedListeners.add(listener);
     return () => this.appliedListeners.delete(listener);
@@ -241,7 +259,7 @@ export class RaftNode {
   /** Feeds a message from a peer. */
   step(message: Message): void {
     if (this.stopped) return;
-    if (message.type === "heartbeat") this.warnIfBehindCommit(message.commit);
+    if (message.type === "heartbeat") this.heardCommit(message.commit);
     try {
       this.raw.step(message);
     } catch (error) {
@@ -371,11 +389,16 @@ export class RaftNode {
   /**
    * A leader sends a follower a commit no higher than what the follower acknowledged as durable.
    * One past this node's log means it lost acknowledged entries (a wiped or damaged data
-   * directory): the core drops such a heartbeat, and this says so, at most every 10 s.
+   * directory): the core drops such a heartbeat, and this says so (lostEntries, and a log line
+   * at most every 10 s). A later heartbeat within the log clears it.
    */
-  private warnIfBehindCommit(commit: number): void {
+  private heardCommit(commit: number): void {
+    const wasLost = this.lostEntries !== undefined;
+    this.heartbeatCommit = commit;
     const last = this.options.storage.lastIndex();
-    if (commit <= last || Date.now() - this.behindCommitWarnedAtMs < 10_000) return;
+    if (commit <= last) return;
+    if (!wasLost) for (const listener of this.lostEntriesListeners) listener();
+    if (Date.now() - this.behindCommitWarnedAtMs < 10_000) return;
     this.behindCommitWarnedAtMs = Date.now();
     logError(
       `a heartbeat says entries up to ${commit} are committed, but this node's log ends at ${last}`,
