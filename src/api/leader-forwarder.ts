@@ -37,8 +37,13 @@ export class LeaderForwarder {
     private readonly defaultTimeoutMs: number,
   ) {}
 
-  /** True when this call should run on the leader instead of here. */
+  /**
+   * True when this call should run on the leader instead of here. Throws the broker's refusal
+   * when this node serves no client calls now (cluster/client-gate.ts): a removed node would
+   * acknowledge writes it never shows, a joining one relay before it has the state to read them.
+   */
   shouldForward(context: ForwardContext): boolean {
+    this.broker.requireServing();
     return !this.broker.isLeader() && !context.requestHeader.has(forwardedHeader);
   }
 

@@ -67,6 +67,11 @@ export interface Broker {
    * as a prefix of what it proposed); undefined otherwise.
    */
   leadership(): number | undefined;
+  /**
+   * Throws why this node answers no client call now (it was removed, lost acknowledged entries,
+   * is replaying its log or joining); the broker's own client methods check it too.
+   */
+  requireServing(): void;
   /** Why this node should take no client traffic now (e.g. starting), or undefined. */
   notReadyReason(): string | undefined;
   /** The leader as far as this node knows; undefined while no leader is known. */

@@ -9,6 +9,7 @@ import { isNodeId, nodeIdRule } from "../node-id.js";
 import type { RaftNode } from "../raft/driver/raft-node.js";
 import type { ConfChange } from "../raft/index.js";
 import type { Broker, ConsumeLimits, ServerInfo, TopicConfig, TopicInfo } from "./broker.js";
+import { ClientGate, refusalKind } from "./client-gate.js";
 import { type AdminCommand, encodeAdmin, encodeAppendRecords } from "./commands.js";
 import type { DiskSpaceGuard } from "./disk-space-guard.js";
 import { diskQuorumShortfall } from "./peer-entry-refusals.js";
@@ -38,6 +39,11 @@ export interface RaftBrokerOptions {
    * topic not yet re-created would otherwise be "not found", its records "out of range").
    */
   replayThrough: number;
+  /**
+   * It was started to join a cluster (or restarted while its join was pending): until it has
+   * applied its promotion to voter, client calls answer unavailable (client-gate.ts).
+   */
+  joining?: boolean;
   /** Why this node takes no new Raft entries now (its disk is nearly full), if it does not. */
   entryRefusal?: () => string | undefined;
   /** Those of these peers that say they refuse Raft entries for want of disk space now. */
@@ -50,8 +56,10 @@ export class RaftBroker implements Broker {
   private readonly tails: TopicTails;
   /** Concurrent produce requests of a topic, merged into one entry. */
   private readonly coalescer: ProduceCoalescer;
-  /** The entries committed before this start are applied again (see replayThrough). */
-  private replayed = false;
+  /** Whether client calls are served now (removed, lost entries, replaying, joining). */
+  private readonly gate: ClientGate;
+  /** Open tails were told of the last refusal that ends them (removed, lost entries). */
+  private tailsRefused = false;
 
   constructor(
     private readonly options: RaftBrokerOptions,
@@ -59,7 +67,12 @@ export class RaftBroker implements Broker {
     private clusterIdValue: string,
     private readonly diskSpace: DiskSpaceGuard,
   ) {
-    this.tails = new TopicTails(stateMachine);
+    this.gate = new ClientGate({
+      id: options.id,
+      replayThrough: options.replayThrough,
+      joining: options.joining ?? false,
+    });
+    this.tails = new TopicTails(stateMachine, undefined, () => this.gate.refusal(this.nodeValue));
     this.coalescer = new ProduceCoalescer(
       (name, records, sizes) => this.proposeAppend(name, records, sizes),
       coalescerLimits,
@@ -72,6 +85,27 @@ export class RaftBroker implements Broker {
   /** Binds the Raft node (created once the server listens and its address is known). */
   attach(node: RaftNode): void {
     this.nodeValue = node;
+    // Open ConsumeStreams end at once when this node is removed or found to have lost entries:
+    // they would otherwise wait for commits that never come here.
+    node.onApplied(() => this.refuseTailsIfEnded());
+    node.onLostEntries(() => this.refuseTailsIfEnded());
+  }
+
+  private refuseTailsIfEnded(): void {
+    const node = this.nodeValue!;
+    const ended = this.gate.removed(node) || node.lostEntries !== undefined;
+    if (ended && !this.tailsRefused) this.tails.refuseAll();
+    this.tailsRefused = ended;
+  }
+
+  /**
+   * Throws why this node answers no client call now: it was removed (failed_precondition), lost
+   * entries it had acknowledged (failed_precondition), is replaying its log or is joining
+   * (unavailable). Every client-facing method checks it, and so does forwarding.
+   */
+  requireServing(): void {
+    const refusal = this.gate.refusal(this.nodeValue);
+    if (refusal !== undefined) throw refusal;
   }
 
   get clusterId(): string {
@@ -107,7 +141,7 @@ export class RaftBroker implements Broker {
   /** Why this node should take no client traffic now, or undefined when it may. */
   notReadyReason(): string | undefined {
     return (
-      this.replayReason() ??
+      this.gate.refusal(this.nodeValue)?.message ??
       this.membershipReason() ??
       this.options.entryRefusal?.() ??
       (this.isLeader() ? this.diskQuorumReason() : undefined)
@@ -144,41 +178,16 @@ export class RaftBroker implements Broker {
   /**
    * Not ready while it knows no leader (as etcd's /health): an election is under way, or this
    * node is cut off, or it was removed without learning it (the leader stops sending to a removed
-   * node, which then campaigns in vain); and once it applied its own removal.
+   * node, which then campaigns in vain). Once it applied its own removal the gate says so.
    */
   private membershipReason(): string | undefined {
-    const node = this.nodeValue;
-    if (node === undefined) return "this node is starting";
-    const { voters, learners } = node.confState;
-    if (
-      voters.length > 0 &&
-      !voters.includes(this.options.id) &&
-      !learners.includes(this.options.id)
-    )
-      return "this node was removed from the cluster";
     if (this.leader() === undefined)
       return "no leader is known: an election is under way, or this node is cut off from its cluster or was removed from it";
     return undefined;
   }
 
-  private replayReason(): string | undefined {
-    if (this.replayed) return undefined;
-    const applied = this.nodeValue?.applied ?? 0;
-    if (applied >= this.options.replayThrough) {
-      this.replayed = true;
-      return undefined;
-    }
-    return `this node is starting: it has applied ${applied} of the ${this.options.replayThrough} log entries it held committed`;
-  }
-
-  private requireReplayed(): void {
-    const reason = this.replayReason();
-    if (reason !== undefined)
-      throw new TidelogError("unavailable", `${reason}; retry shortly`, { reason: "starting" });
-  }
-
   async produce(name: string, records: readonly RecordInput[]): Promise<number[]> {
-    this.requireReplayed();
+    this.requireServing();
     if (records.length === 0) return [];
     this.requireLeader();
     checkTopicName(name);
@@ -214,7 +223,7 @@ export class RaftBroker implements Broker {
   }
 
   async consume(name: string, offset: number, limits: ConsumeLimits): Promise<DecodedRecord[]> {
-    this.requireReplayed();
+    this.requireServing();
     const topic = this.stateMachine.registry.require(name);
     const stored = await topic.log.readRange(offset, limits);
     return stored.map((record) => decodeRecord(record.offset, record.payload));
@@ -222,7 +231,7 @@ export class RaftBroker implements Broker {
 
   consumeWire(name: string, offset: number, limits: ConsumeLimits): Promise<WireSlice> {
     try {
-      this.requireReplayed();
+      this.requireServing();
     } catch (error) {
       return Promise.reject(error);
     }
@@ -230,7 +239,7 @@ export class RaftBroker implements Broker {
   }
 
   openTail(name: string, signal: AbortSignal): TailReader {
-    this.requireReplayed();
+    this.requireServing();
     return this.tails.open(name, signal);
   }
 
@@ -240,17 +249,17 @@ export class RaftBroker implements Broker {
   }
 
   topic(name: string): TopicInfo {
-    this.requireReplayed();
+    this.requireServing();
     return describe(this.stateMachine.registry.require(name));
   }
 
   topics(): TopicInfo[] {
-    this.requireReplayed();
+    this.requireServing();
     return this.stateMachine.registry.list().map(describe);
   }
 
   async createTopic(name: string, config: TopicConfig): Promise<TopicInfo> {
-    this.requireReplayed();
+    this.requireServing();
     checkTopicName(name);
     this.stateMachine.registry.checkRoomFor(name);
     await this.proposeAdmin({ op: "createTopic", name, config });
@@ -258,19 +267,27 @@ export class RaftBroker implements Broker {
   }
 
   async updateTopic(name: string, config: TopicConfig): Promise<TopicInfo> {
-    this.requireReplayed();
+    this.requireServing();
     this.stateMachine.registry.require(name);
     await this.proposeAdmin({ op: "updateTopic", name, config });
     return this.topic(name);
   }
 
   async deleteTopic(name: string): Promise<void> {
-    this.requireReplayed();
+    this.requireServing();
     this.stateMachine.registry.require(name);
     await this.proposeAdmin({ op: "deleteTopic", name });
   }
 
+  /**
+   * The membership as this node knows it. Refused by a joining node (it knows none yet) and a
+   * removed one (it is no member; its list stopped at its removal); a replaying node or one that
+   * lost entries answers (a member; what it shows helps its operator).
+   */
   servers(): ServerInfo[] {
+    const refusal = this.gate.refusal(this.nodeValue);
+    const kind = refusal === undefined ? undefined : refusalKind(refusal);
+    if (kind === "joining" || kind === "removed") throw refusal;
     const node = this.nodeValue;
     if (node === undefined) return [];
     const status = node.status();

@@ -209,6 +209,12 @@ class TopicTail {
     }
   }
 
+  /** Ends every follow (each resolves with its offset) and wakes every waiting reader. */
+  releaseAll(): void {
+    for (const follower of this.followers) this.unfollow(follower);
+    for (const reader of this.waiting) reader.release();
+  }
+
   drop(): void {
     if (this.dropped) return;
     this.dropped = true;
@@ -529,6 +535,8 @@ export class TailReader {
   }
 
   private current(): TopicTail {
+    const refusal = this.tails.refusal();
+    if (refusal !== undefined) throw refusal;
     if (this.tail.dropped && !this.closed) {
       // A follower applies a delete, a create and appends in one batch when it catches up: its
       // reader never sees the topic missing, and must not read on into another topic's offsets.
@@ -570,6 +578,11 @@ export class TopicTails {
   constructor(
     private readonly machine: TopicStateMachine,
     private readonly options: TailOptions = defaultTailOptions,
+    /**
+     * Why this node serves no reads now (it was removed, say), or undefined: readers fail with it
+     * at their next step; refuseAll() wakes them to take it.
+     */
+    readonly refusal: () => Error | undefined = () => undefined,
   ) {
     // Deleted or replaced topics (also by a snapshot) drop their tail and wake its readers.
     machine.onChange(() => {
@@ -580,6 +593,14 @@ export class TopicTails {
         }
       }
     });
+  }
+
+  /**
+   * Wakes every waiting and following reader, to meet `refusal()` at its next step: a stream
+   * ends with that error instead of waiting for commits that will not come.
+   */
+  refuseAll(): void {
+    for (const tail of this.tails.values()) tail.releaseAll();
   }
 
   /** The Raft index of the entry that created topic `name`, when known. */

@@ -154,6 +154,12 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       : new Set(),
   );
   const clusterId = (await readFile(clusterFile, "utf8").catch(() => "")).trim();
+  const joinPendingFile = join(config.dataDirectory, joinPendingFileName);
+  // A join that did not finish (the process died, or gave up, between being added as a learner
+  // and being made a voter) left its marker (see resumeJoin below).
+  const unfinishedJoin = empty
+    ? undefined
+    : (await readFile(joinPendingFile, "utf8").catch(() => "")).trim();
   // Addresses peers announced in their messages: a new member answers its leader with them
   // before its first snapshot tells it the membership.
   const announcedAddresses = new Map<string, string>();
@@ -166,6 +172,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       transferTimeoutMs: 10 * config.raft.tickMs * config.raft.electionTicks,
       announcedAddress: (id) => announcedAddresses.get(id),
       replayThrough: committed,
+      joining: (empty && config.join !== undefined) || Boolean(unfinishedJoin),
       entryRefusal: () => admission.refusalReason(),
       refusingPeers: (ids): string[] => peerRefusals.refusing(ids),
     },
@@ -273,7 +280,6 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     const leaderEntryIndex = node.status().lastIndex;
     await leader.waitUntil(() => leader.applied >= leaderEntryIndex, 60_000);
   }
-  const joinPendingFile = join(config.dataDirectory, joinPendingFileName);
   const finishJoin = async (): Promise<void> => {
     await rm(joinPendingFile, { force: true });
     await fsyncDirectory(config.dataDirectory);
@@ -283,6 +289,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       await writeDurably(joinPendingFile, config.join);
       await joinCluster(config.join, config.id, address, broker, clusterFile);
       await finishJoin();
+      // The leader made it a voter: serve once that is applied here too (client-gate.ts), so
+      // that it is ready when startNode returns. Bounded: the gate still answers if it is not.
+      const joined = node;
+      await joined.waitUntil(() => joined.confState.voters.includes(config.id), 30_000);
     } catch (error) {
       // Refused (or gave up): release the port, the Raft node's timers and the files, or the
       // process would print the error and then run on, serving, forever.
@@ -293,13 +303,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       throw error;
     }
   }
-  // A join that did not finish (the process died, or gave up, between being added as a learner
-  // and being made a voter) left its marker: finish it in the background, or the node would
-  // stay a learner for good, replicating but never counted. It serves meanwhile, as a learner.
+  // A join that did not finish: finish it in the background, or the node would stay a learner
+  // for good, replicating but never counted. It answers client calls unavailable meanwhile
+  // (client-gate.ts): it may lack the cluster's state.
   const joinAborter = new AbortController();
-  const unfinishedJoin = empty
-    ? undefined
-    : (await readFile(joinPendingFile, "utf8").catch(() => "")).trim();
   if (unfinishedJoin) {
     const target = config.join ?? unfinishedJoin;
     resumeJoin(target, config.id, address, broker, joinAborter.signal).then(
