@@ -116,7 +116,11 @@ async function deliver(deps: RaftServiceDeps, request: StepRequest): Promise<voi
       if (!deps.admits(message)) continue;
       const topics = await deps
         .stateMachine()
-        .prepareSnapshot(message.snapshot, message.from, deps.fetcher, request.senderAddress);
+        .prepareSnapshot(
+          message.snapshot,
+          { from: message.from, to: message.to, senderAddress: request.senderAddress },
+          deps.fetcher,
+        );
       logInfo("snapshot prepared", {
         index: message.snapshot.metadata.index,
         from: message.from,

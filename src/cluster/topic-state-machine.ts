@@ -7,20 +7,23 @@
 //
 // A snapshot from the leader is installed whole: its topics are built in `<dir>/topics.staging`
 // (marked complete last), then swapped in by rename. A topic this node already holds (the same
-// one: created by the same Raft entry) is built from its own records up to where it ends here,
-// and only the rest is fetched from the leader.
+// one: created by the same Raft entry) is built from its own records up to where it ends here
+// (or up to a damaged record), and only the rest is fetched: from the leader, or where it cannot
+// serve, from another member.
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { TidelogError } from "../errors.js";
+import { isTidelogError, TidelogError } from "../errors.js";
 import { eachAtOnce } from "../log/each-at-once.js";
 import { fsyncDirectory } from "../log/fsync-directory.js";
 import { Log, type StoredRecord } from "../log/log.js";
 import type { LogOptions } from "../log/log-options.js";
 import { TopicRegistry, writeConfig } from "../log/topic-registry.js";
 import { logError } from "../obs/logger.js";
+import { RateLimitedLog } from "../obs/rate-limited-log.js";
 import type { ApplyOutcome, StateMachine } from "../raft/driver/raft-node.js";
 import type { Entry, Snapshot } from "../raft/index.js";
 import { type Command, decodeCommand } from "./commands.js";
+import { fetchFromAny, snapshotSources } from "./snapshot-sources.js";
 import {
   decodeSnapshotState,
   encodeSnapshotState,
@@ -34,8 +37,10 @@ const deterministicRefusals = new Set(["not_found", "already_exists", "invalid_a
 const topicChangesPerCheckpoint = 1_000;
 /** Topic logs synced at once by a checkpoint. */
 const checkpointSyncsAtOnce = 16;
+/** A warning repeated on every snapshot attempt is written at most this often (per kind). */
+const repeatedWarningIntervalMs = 10_000;
 
-/** Streams one topic's records [fromOffset, endOffset) from the node that sent a snapshot. */
+/** Streams one topic's records [fromOffset, endOffset) from one member (`from`, at `address`). */
 export type SnapshotFetcher = (request: {
   from: string;
   address: string;
@@ -83,6 +88,8 @@ export class TopicStateMachine implements StateMachine {
   /** Topics created or deleted since the last checkpoint (see wantsCheckpoint). */
   private topicChangesSinceCheckpoint = 0;
   private readonly changeListeners = new Set<() => void>();
+  /** Damaged local topics and peers that could not serve a snapshot (it is retried each tick). */
+  private readonly warnings = new RateLimitedLog(repeatedWarningIntervalMs);
 
   private constructor(
     private readonly directory: string,
@@ -285,15 +292,20 @@ export class TopicStateMachine implements StateMachine {
    * checked host:port), else the one the snapshot lists for it. A snapshot need not list its
    * sender: a cluster's first snapshot lists the bootstrap node alone, and a leader elected later
    * sends it as it is until it takes one of its own (every 50,000 entries): every Join through
-   * such a leader failed.
+   * such a leader failed. Where the sender cannot serve a topic (a damaged record there, or it is
+   * gone), the other members are asked in turn (snapshot-sources.ts).
+   *
+   * This node's own records are read through their CRCs: where one is damaged, the records
+   * before the batch that holds it are kept and everything from there on is fetched, so the
+   * damaged record is not carried into the new topic log (it is replaced by the peer's copy).
    */
   async prepareSnapshot(
     snapshot: Snapshot,
-    from: string,
+    message: { from: string; to: string; senderAddress: string },
     fetch: SnapshotFetcher,
-    senderAddress = "",
   ): Promise<InstalledTopic[]> {
     const state = decodeSnapshotState(snapshot.data);
+    const { from, to, senderAddress } = message;
     const address =
       senderAddress !== ""
         ? senderAddress
@@ -303,6 +315,10 @@ export class TopicStateMachine implements StateMachine {
         "failed_precondition",
         `snapshot from ${from}, which gave no address, and the snapshot lists none for it`,
       );
+    const sources = snapshotSources({ id: from, address }, to, [
+      state.servers.map((server) => [server.id, server.address] as const),
+      this.servers,
+    ]);
     const staging = join(this.directory, "topics.staging");
     await rm(staging, { recursive: true, force: true });
     await mkdir(staging, { recursive: true });
@@ -312,15 +328,18 @@ export class TopicStateMachine implements StateMachine {
       const options = { ...this.logOptions, initialOffset: topic.nextOffset };
       if (topic.config.segmentBytes > 0) options.segmentBytesMax = topic.config.segmentBytes;
       const fetchFrom = (fromOffset: number) =>
-        fetch({
-          from,
-          address,
-          snapshotIndex: snapshot.metadata.index,
-          topic: topic.name,
-          createdIndex: topic.createdIndex ?? 0,
-          fromOffset,
-          endOffset: topic.nextOffset,
-        });
+        fetchFromAny(
+          fetch,
+          sources,
+          {
+            snapshotIndex: snapshot.metadata.index,
+            topic: topic.name,
+            createdIndex: topic.createdIndex ?? 0,
+            fromOffset,
+            endOffset: topic.nextOffset,
+          },
+          this.warnings,
+        );
       const counts = { name: topic.name, reused: 0, fetched: 0 };
       const local = this.reusableLocalLog(topic);
       let log: Log | undefined;
@@ -329,14 +348,7 @@ export class TopicStateMachine implements StateMachine {
         try {
           log = await Log.restore(
             directory,
-            countRecords(
-              concatRecords(
-                local.stream({ fromOffset: local.lowestOffset, endOffset: localEnd }),
-                fetchFrom(localEnd),
-              ),
-              localEnd,
-              counts,
-            ),
+            this.intactThenFetched(topic.name, local, localEnd, fetchFrom, counts),
             options,
           );
         } catch (error) {
@@ -347,7 +359,7 @@ export class TopicStateMachine implements StateMachine {
           counts.fetched = 0;
         }
       }
-      log ??= await Log.restore(directory, countRecords(fetchFrom(0), 0, counts), options);
+      log ??= await Log.restore(directory, countRecords(fetchFrom(0), counts, "fetched"), options);
       const next = log.nextOffset;
       await log.close();
       if (next !== topic.nextOffset) {
@@ -364,6 +376,49 @@ export class TopicStateMachine implements StateMachine {
     });
     await fsyncDirectory(staging);
     return installed;
+  }
+
+  /**
+   * This node's records of a topic from its lowest offset up to `localEnd`, as long as they read
+   * intact (every frame's CRC is checked on read), then the rest fetched from peers: from
+   * `localEnd`, or from the first damaged record. The records before that one are kept (they
+   * passed their CRCs); it and everything after it come from a peer.
+   */
+  private async *intactThenFetched(
+    name: string,
+    local: Log,
+    localEnd: number,
+    fetchFrom: (fromOffset: number) => AsyncIterable<StoredRecord[]>,
+    counts: InstalledTopic,
+  ): AsyncIterable<StoredRecord[]> {
+    let next = local.lowestOffset;
+    let end = localEnd;
+    let warned = false;
+    // A read fails as a whole at a damaged record: read again up to it. `end` only decreases.
+    while (next < end) {
+      try {
+        for await (const batch of local.stream({ fromOffset: next, endOffset: end })) {
+          next = batch.at(-1)!.offset + 1;
+          counts.reused += batch.length;
+          yield batch;
+        }
+        break;
+      } catch (error) {
+        if (!isTidelogError(error, "data_loss")) throw error;
+        const damaged = error.details.offset;
+        if (!warned) {
+          warned = true;
+          this.warnings.warn(
+            "local-topic-damaged",
+            `topic ${name} is damaged here: ${error.message}; the records before it are kept, the rest up to the snapshot's end is fetched from a peer, and the damaged copy is discarded`,
+            { topic: name, damagedOffset: damaged },
+          );
+        }
+        if (typeof damaged !== "number" || damaged <= next || damaged >= end) break;
+        end = damaged;
+      }
+    }
+    yield* countRecords(fetchFrom(next), counts, "fetched");
   }
 
   /**
@@ -450,26 +505,14 @@ async function swapIn(directory: string): Promise<void> {
   await rm(join(current, completeMarker), { force: true });
 }
 
-/** `first`'s batches, then `second`'s. */
-async function* concatRecords(
-  first: AsyncIterable<StoredRecord[]>,
-  second: AsyncIterable<StoredRecord[]>,
-): AsyncIterable<StoredRecord[]> {
-  yield* first;
-  yield* second;
-}
-
-/** Passes batches through, counting records below `boundary` as reused and the rest as fetched. */
+/** Passes batches through, counting their records as `kind`. */
 async function* countRecords(
   source: AsyncIterable<StoredRecord[]>,
-  boundary: number,
   counts: InstalledTopic,
+  kind: "reused" | "fetched",
 ): AsyncIterable<StoredRecord[]> {
   for await (const batch of source) {
-    for (const record of batch) {
-      if (record.offset < boundary) counts.reused++;
-      else counts.fetched++;
-    }
+    counts[kind] += batch.length;
     yield batch;
   }
 }
