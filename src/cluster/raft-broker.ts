@@ -48,6 +48,8 @@ export interface RaftBrokerOptions {
   entryRefusal?: () => string | undefined;
   /** Those of these peers that say they refuse Raft entries for want of disk space now. */
   refusingPeers?: (ids: readonly string[]) => string[];
+  /** Why this node cannot install the snapshot its leader sends it, while that lasts. */
+  snapshotInstallFailure?: () => string | undefined;
 }
 
 export class RaftBroker implements Broker {
@@ -144,6 +146,7 @@ export class RaftBroker implements Broker {
       this.gate.refusal(this.nodeValue)?.message ??
       this.membershipReason() ??
       this.options.entryRefusal?.() ??
+      this.options.snapshotInstallFailure?.() ??
       (this.isLeader() ? this.diskQuorumReason() : undefined)
     );
   }

@@ -2,8 +2,8 @@
 // snapshot, after fetching its content from the sender); FetchSnapshot streams a topic's records
 // to a follower installing a snapshot.
 import { create } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "@connectrpc/connect";
-import { TidelogError } from "../errors.js";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { isTidelogError, TidelogError } from "../errors.js";
 import {
   FetchSnapshotResponseSchema,
   type RaftService,
@@ -13,12 +13,17 @@ import {
 } from "../gen/tidelog/raft/v1/raft_pb.js";
 import { isPeerAddress } from "../host-port.js";
 import { logInfo } from "../obs/logger.js";
+import { RateLimitedLog } from "../obs/rate-limited-log.js";
 import { messageFromProto } from "../raft/driver/message-codec.js";
 import type { RaftNode } from "../raft/driver/raft-node.js";
 import { decodeStepRequest } from "../raft/driver/step-wire.js";
 import { decodeConfChange, type Entry, type Message } from "../raft/index.js";
 import { decodeCommand } from "./commands.js";
-import type { SnapshotFetcher, TopicStateMachine } from "./topic-state-machine.js";
+import type { SnapshotInstallStatus } from "./snapshot-install-status.js";
+import type { InstalledTopic, SnapshotFetcher, TopicStateMachine } from "./topic-state-machine.js";
+
+/** A peer asks again every Raft tick: a damaged record it asks for is logged this often. */
+const damagedRecordWarnIntervalMs = 10_000;
 
 export interface RaftServiceDeps {
   clusterId: () => string;
@@ -36,9 +41,12 @@ export interface RaftServiceDeps {
    * (StepRequest.refusing_entries; kept by peer-entry-refusals.ts).
    */
   heard: (from: string, refusingEntries: boolean) => void;
+  /** How the snapshots this node was sent fared (for logs and readiness). */
+  snapshotInstall: SnapshotInstallStatus;
 }
 
 export function createRaftService(deps: RaftServiceDeps): ServiceImpl<typeof RaftService> {
+  const warnings = new RateLimitedLog(damagedRecordWarnIntervalMs);
   return {
     async step(request) {
       await deliver(deps, request);
@@ -70,15 +78,28 @@ export function createRaftService(deps: RaftServiceDeps): ServiceImpl<typeof Raf
         );
       }
       const from = Math.max(Number(request.fromOffset), topic.log.lowestOffset);
-      for await (const batch of topic.log.stream({
-        fromOffset: from,
-        endOffset: end,
-        batchBytes: deps.fetchBatchBytes,
-      })) {
-        yield create(FetchSnapshotResponseSchema, {
-          firstOffset: BigInt(batch[0]!.offset),
-          payloads: batch.map((record) => record.payload),
+      try {
+        for await (const batch of topic.log.stream({
+          fromOffset: from,
+          endOffset: end,
+          batchBytes: deps.fetchBatchBytes,
+        })) {
+          yield create(FetchSnapshotResponseSchema, {
+            firstOffset: BigInt(batch[0]!.offset),
+            payloads: batch.map((record) => record.payload),
+          });
+        }
+      } catch (error) {
+        if (!isTidelogError(error, "data_loss")) throw error;
+        // A damaged record is never sent. The asker fetches the range from another member; the
+        // answer names topic and offset, and this node logs it once per interval, not per ask.
+        const message = `topic ${request.topic}: record ${String(error.details.offset ?? "?")} is damaged on this node (${error.message}); fetch it from another member`;
+        warnings.warn("serve-snapshot-damaged", "a snapshot fetch reached a damaged record", {
+          topic: request.topic,
+          offset: error.details.offset,
+          reason: error.message,
         });
+        throw new ConnectError(message, Code.DataLoss);
       }
     },
   };
@@ -114,13 +135,29 @@ async function deliver(deps: RaftServiceDeps, request: StepRequest): Promise<voi
       checkRecipient(deps, message);
       // No room: not even its topics are fetched. The leader sends it again later.
       if (!deps.admits(message)) continue;
-      const topics = await deps
-        .stateMachine()
-        .prepareSnapshot(
-          message.snapshot,
-          { from: message.from, to: message.to, senderAddress: request.senderAddress },
-          deps.fetcher,
+      const index = message.snapshot.metadata.index;
+      deps.snapshotInstall.started();
+      let topics: InstalledTopic[];
+      try {
+        topics = await deps
+          .stateMachine()
+          .prepareSnapshot(
+            message.snapshot,
+            { from: message.from, to: message.to, senderAddress: request.senderAddress },
+            deps.fetcher,
+          );
+      } catch (error) {
+        // A snapshot that is not valid is the sender's fault, not this node's: refused as it is.
+        if (isTidelogError(error, "invalid_argument")) throw error;
+        // Logged there, once per interval: the leader sends it again every tick. The answer is
+        // unavailable, which is not logged again here.
+        deps.snapshotInstall.failed(index, message.from, error);
+        throw new TidelogError(
+          "unavailable",
+          `snapshot ${index} not installed: ${error instanceof Error ? error.message : String(error)}`,
         );
+      }
+      deps.snapshotInstall.succeeded(index);
       logInfo("snapshot prepared", {
         index: message.snapshot.metadata.index,
         from: message.from,

@@ -18,6 +18,7 @@ import {
   type RaftServiceDeps,
 } from "../cluster/raft-service.js";
 import { createSnapshotFetcher } from "../cluster/snapshot-fetcher.js";
+import { SnapshotInstallStatus } from "../cluster/snapshot-install-status.js";
 import { encodeSnapshotState } from "../cluster/snapshot-state.js";
 import { TopicStateMachine } from "../cluster/topic-state-machine.js";
 import { TidelogError } from "../errors.js";
@@ -164,6 +165,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   // before its first snapshot tells it the membership.
   const announcedAddresses = new Map<string, string>();
   const admission = new EntryAdmission(diskSpace, config.dataDirectory);
+  // Snapshots this node fails to install: logged once per 10 s, and /readyz says so meanwhile.
+  const snapshotInstall = new SnapshotInstallStatus({
+    warnIntervalMs: 10_000,
+    staleAfterMs: 10_000,
+  });
   const broker = new RaftBroker(
     {
       id: config.id,
@@ -175,6 +181,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       joining: (empty && config.join !== undefined) || Boolean(unfinishedJoin),
       entryRefusal: () => admission.refusalReason(),
       refusingPeers: (ids): string[] => peerRefusals.refusing(ids),
+      snapshotInstallFailure: () => snapshotInstall.notReadyReason(),
     },
     stateMachine,
     clusterId,
@@ -196,6 +203,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     fetchBatchBytes: 1024 * 1024,
     admits: (message) => admission.admits(message),
     heard: (from, refusing) => peerRefusals.heard(from, refusing),
+    snapshotInstall,
   };
   let app: App;
   try {
