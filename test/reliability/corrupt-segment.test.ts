@@ -8,9 +8,9 @@
 //   step over the offset to go on; every other record stays readable at its offset;
 // - recovery at open only validates the tail (after the last good index entry) of each segment,
 //   so damage inside a sealed segment does not stop the node from starting;
-// - the replica does not repair itself yet: the record stays DATA_LOSS on this node (the Raft log
-//   it was applied from has been compacted away after the checkpoint; other replicas still hold
-//   good copies, but nothing fetches them).
+// - a single node has no peer to repair from: the record stays DATA_LOSS (the Raft log it was
+//   applied from has been compacted away after the checkpoint). A replica repairs it from peers
+//   when it next installs a snapshot (damaged-follower-snapshot.test.ts).
 import assert from "node:assert/strict";
 import { open, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
