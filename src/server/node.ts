@@ -7,6 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { type ApiLimits, readMaxBytes } from "../api/limits.js";
+import { AnnouncedAddresses } from "../cluster/announced-addresses.js";
 import { topicsDeletedBy } from "../cluster/commands.js";
 import { DiskSpaceGuard } from "../cluster/disk-space-guard.js";
 import { EntryAdmission } from "../cluster/entry-admission.js";
@@ -101,6 +102,8 @@ export interface RunningNode {
  * batch repeating it (its heartbeat responses alone come every heartbeat).
  */
 const refusalReportStaleMs = 3_000;
+/** Ids whose announced address a node keeps (announced-addresses.ts). */
+const announcedAddressesMax = 1_024;
 
 function crash(error: unknown): void {
   logError("fatal: storage failed; stopping so that nothing acknowledged is put at risk", error);
@@ -161,9 +164,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const unfinishedJoin = empty
     ? undefined
     : (await readFile(joinPendingFile, "utf8").catch(() => "")).trim();
-  // Addresses peers announced in their messages: a new member answers its leader with them
-  // before its first snapshot tells it the membership.
-  const announcedAddresses = new Map<string, string>();
+  const announcedAddresses = new AnnouncedAddresses(announcedAddressesMax);
   const admission = new EntryAdmission(diskSpace, config.dataDirectory);
   // Snapshots this node fails to install: logged once per 10 s, and /readyz says so meanwhile.
   const snapshotInstall = new SnapshotInstallStatus({
@@ -199,7 +200,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     node: () => broker.node,
     stateMachine: () => stateMachine,
     fetcher,
-    learnAddress: (id, peerAddress) => announcedAddresses.set(id, peerAddress),
+    learnAddress: (id, peerAddress) => announcedAddresses.learn(id, peerAddress),
     fetchBatchBytes: 1024 * 1024,
     admits: (message) => admission.admits(message),
     heard: (from, refusing) => peerRefusals.heard(from, refusing),
