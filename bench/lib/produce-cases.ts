@@ -102,4 +102,14 @@ export const produceCases: readonly ProduceCase[] = [
     inflight: 16,
     recordsPerRequest: 100,
   },
+  {
+    // 16 batches in flight do not fill the pipeline (leader Ready, follower Ready, commit and
+    // answer each hold some); this shows what the cluster takes once they do.
+    key: "h2-batch-100x64",
+    description: "bare HTTP/2 ProduceStream, 100 records, 64 in flight",
+    client: "h2-grpc",
+    call: "stream",
+    inflight: 64,
+    recordsPerRequest: 100,
+  },
 ];
