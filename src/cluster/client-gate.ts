@@ -83,16 +83,18 @@ export class ClientGate {
   }
 
   /**
-   * Whether `node` applied its own removal: it is in neither list of a known membership, and was
-   * in one before (always, unless it is joining).
+   * Whether `node` applied its own removal (it is in neither list of a known membership, and was
+   * in one before: always, unless it is joining), or a peer that applied it said so.
    */
   removed(node: RaftNode): boolean {
+    // A node cut off when it was removed learns it from a peer (removal-verdict.ts).
+    const peerSays = node.removedByPeer !== undefined;
     const { voters, learners } = node.confState;
     if (voters.includes(this.options.id) || learners.includes(this.options.id)) {
       this.listed = true;
-      return false;
+      return peerSays;
     }
-    return this.listed && voters.length > 0;
+    return (this.listed && voters.length > 0) || peerSays;
   }
 }
 

@@ -90,7 +90,7 @@ export class RaftBroker implements Broker {
     // Open ConsumeStreams end at once when this node is removed or found to have lost entries:
     // they would otherwise wait for commits that never come here.
     node.onApplied(() => this.refuseTailsIfEnded());
-    node.onLostEntries(() => this.refuseTailsIfEnded());
+    node.onStranded(() => this.refuseTailsIfEnded());
   }
 
   private refuseTailsIfEnded(): void {

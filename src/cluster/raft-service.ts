@@ -16,6 +16,7 @@ import { logInfo } from "../obs/logger.js";
 import { RateLimitedLog } from "../obs/rate-limited-log.js";
 import { messageFromProto } from "../raft/driver/message-codec.js";
 import type { RaftNode } from "../raft/driver/raft-node.js";
+import { removalVerdict } from "../raft/driver/removal-verdict.js";
 import { decodeStepRequest } from "../raft/driver/step-wire.js";
 import { decodeConfChange, type Entry, type Message } from "../raft/index.js";
 import { decodeCommand } from "./commands.js";
@@ -117,6 +118,7 @@ export function createStepStreamMethod(deps: RaftServiceDeps, messageBytesMax: n
       const batch = decodeStepRequest(bytes);
       checkCluster(deps, batch.clusterId);
       checkSenderAddress(batch.senderAddress);
+      checkNotRemoved(deps, batch.messages);
       heardFrom(deps, batch.messages, batch.refusingEntries);
       for (const message of batch.messages) handOver(deps, batch.senderAddress, message);
       return undefined;
@@ -128,6 +130,7 @@ export function createStepStreamMethod(deps: RaftServiceDeps, messageBytesMax: n
 async function deliver(deps: RaftServiceDeps, request: StepRequest): Promise<void> {
   checkCluster(deps, request.clusterId);
   checkSenderAddress(request.senderAddress);
+  checkNotRemoved(deps, request.messages);
   heardFrom(deps, request.messages, request.refusingEntries);
   for (const proto of request.messages) {
     const message = messageFromProto(proto);
@@ -176,6 +179,23 @@ function heardFrom(
 ): void {
   const from = messages[0]?.from;
   if (from !== undefined && from !== "") deps.heard(from, refusingEntries);
+}
+
+/**
+ * Refuses a batch from a member this node applied the removal of (and that was not added again):
+ * its StepStream ends with a verdict naming the removal's index, from which a node cut off when
+ * it was removed learns it (removal-verdict.ts). A batch is from one peer: its first message
+ * names it.
+ */
+function checkNotRemoved(deps: RaftServiceDeps, messages: readonly { from: string }[]): void {
+  const from = messages[0]?.from;
+  if (from === undefined || from === "") return;
+  const node = deps.node();
+  const { voters, learners } = node.confState;
+  if (voters.includes(from) || learners.includes(from)) return;
+  const index = node.removalOf(from);
+  if (index !== undefined)
+    throw new TidelogError("failed_precondition", removalVerdict(from, index));
 }
 
 function checkRecipient(deps: RaftServiceDeps, message: Message): void {

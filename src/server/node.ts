@@ -246,7 +246,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   let node: RaftNode | undefined;
   const transport = new PeerTransport({
     clusterId: () => broker.clusterId,
+    selfId: config.id,
     selfAddress: address,
+    heardRemoved: (index) => node?.heardRemoved(index),
     refusingEntries: () => admission.refusing,
     addressOf: (id) => stateMachine.servers.get(id) ?? announcedAddresses.get(id),
     reportUnreachable: (id) => node?.reportUnreachable(id),

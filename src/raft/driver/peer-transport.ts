@@ -15,6 +15,7 @@ import { batchBufferPool } from "../../log/buffer-pool.js";
 import type { Message, NodeId } from "../index.js";
 import { messageToProto } from "./message-codec.js";
 import type { Transport } from "./raft-node.js";
+import { parseRemovalVerdict } from "./removal-verdict.js";
 import { PeerConnection, StepStream } from "./step-stream.js";
 import { encodeStepFrames } from "./step-wire.js";
 
@@ -45,8 +46,11 @@ function countBatch(batch: readonly Message[]): void {
 export interface PeerTransportOptions {
   /** The cluster's id (a joining node learns it after it starts). */
   clusterId: () => string;
-  /** This node's address, sent with every batch. */
+  /** This node's id and address; the address is sent with every batch. */
+  selfId: NodeId;
   selfAddress: string;
+  /** A peer ended a stream saying this node was removed at this index (removal-verdict.ts). */
+  heardRemoved: (index: number) => void;
   /**
    * True while this node drops peers' entries for want of disk space: said on every batch
    * (StepRequest.refusing_entries), so that a leader knows a full follower from a slow one.
@@ -172,6 +176,8 @@ export class PeerTransport implements Transport {
       if (peer.stream === stream) peer.stream = undefined;
       if (error !== undefined && !this.closed) {
         peer.streamFailedAtMs = Date.now();
+        const removedAt = parseRemovalVerdict(error.message, this.options.selfId);
+        if (removedAt !== undefined) this.options.heardRemoved(removedAt);
         if (process.env.TIDELOG_DEBUG) console.error("stream to", id, "ended:", error);
         this.options.reportUnreachable(id);
       }

@@ -121,7 +121,12 @@ export class RaftNode {
   }[] = [];
   private readonly softStateListeners = new Set<(state: SoftState) => void>();
   private readonly appliedListeners = new Set<(index: number) => void>();
-  private readonly lostEntriesListeners = new Set<() => void>();
+  /** Told when this node finds it cannot catch up: lost entries, or removed (a peer said so). */
+  private readonly strandedListeners = new Set<() => void>();
+  /** Members whose removal this node applied, and at which index, until added again. */
+  private readonly removals = new Map<NodeId, number>();
+  /** The highest index at which a peer said this node was removed (see heardRemoved). */
+  private removedByPeerAt = 0;
   /** The commit index of the latest heartbeat (see lostEntries). */
   private heartbeatCommit = 0;
   private processing = false;
@@ -245,10 +250,38 @@ export class RaftNode {
     return this.heartbeatCommit > last ? { commit: this.heartbeatCommit, last } : undefined;
   }
 
-  /** Calls `listener` whenever lostEntries becomes set. */
-  onLostEntries(listener: () => void): () => void {
-    this.lostEntriesListeners.add(listener);
-    return () => this.lostEntriesListeners.delete(listener);
+  /** Calls `listener` whenever lostEntries or removedByPeer becomes set. */
+  onStranded(listener: () => void): () => void {
+    this.strandedListeners.add(listener);
+    return () => this.strandedListeners.delete(listener);
+  }
+
+  /** The index at which this node applied the removal of `id`, unless `id` was added again. */
+  removalOf(id: NodeId): number | undefined {
+    return this.removals.get(id);
+  }
+
+  /**
+   * Set while a peer says this node was removed at an index it has not applied (see
+   * removal-verdict.ts): a node cut off when it was removed never applies that entry.
+   */
+  get removedByPeer(): number | undefined {
+    return this.removedByPeerAt > this.appliedIndex ? this.removedByPeerAt : undefined;
+  }
+
+  /**
+   * A peer that applied this node's removal at `index` said so. It counts only while this node
+   * has applied less than `index`: an id used again by a member added after the removal has
+   * applied past it, and a node added back applies past it as it catches up.
+   */
+  heardRemoved(index: number): void {
+    if (index <= this.appliedIndex || index <= this.removedByPeerAt) return;
+    this.removedByPeerAt = index;
+    logError(
+      `a peer says this node was removed from the cluster at index ${index}; it has applied ${this.appliedIndex}`,
+      "this node takes no part any more: it answers no client calls; join it again (empty data directory) to bring it back",
+    );
+    for (const listener of this.strandedListeners) listener();
   }
 
   onApplied(listener: (index: number) => void): () => void {
@@ -397,7 +430,7 @@ export class RaftNode {
     this.heartbeatCommit = commit;
     const last = this.options.storage.lastIndex();
     if (commit <= last) return;
-    if (!wasLost) for (const listener of this.lostEntriesListeners) listener();
+    if (!wasLost) for (const listener of this.strandedListeners) listener();
     if (Date.now() - this.behindCommitWarnedAtMs < 10_000) return;
     this.behindCommitWarnedAtMs = Date.now();
     logError(
@@ -495,7 +528,10 @@ export class RaftNode {
       if (first.type === "confChange") {
         const change = decodeConfChangeOrSkip(first);
         // One that is not a change is the same bytes everywhere: a no-op everywhere alike.
-        if (change !== undefined) this.conf = this.raw.applyConfChange(change);
+        if (change !== undefined) {
+          this.conf = this.raw.applyConfChange(change);
+          this.noteRemoval(change, first.index);
+        }
         this.settle(this.confWaiters, first, { ok: true, result: undefined });
         this.setApplied(first.index);
         start++;
@@ -512,6 +548,14 @@ export class RaftNode {
       }
       start = end;
     }
+  }
+
+  /** Keeps the index of a member's removal (the newest 1,024 members), forgotten once re-added. */
+  private noteRemoval(change: ConfChange, index: number): void {
+    this.removals.delete(change.nodeId);
+    if (change.type !== "removeNode") return;
+    this.removals.set(change.nodeId, index);
+    if (this.removals.size > 1_024) this.removals.delete(this.removals.keys().next().value!);
   }
 
   private settle(waiters: Map<number, Waiter>, entry: Entry, outcome: ApplyOutcome): void {
