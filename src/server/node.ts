@@ -7,7 +7,6 @@ import { create } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { type ApiLimits, readMaxBytes } from "../api/limits.js";
-import { AnnouncedAddresses } from "../cluster/announced-addresses.js";
 import { topicsDeletedBy } from "../cluster/commands.js";
 import { DiskSpaceGuard } from "../cluster/disk-space-guard.js";
 import { EntryAdmission } from "../cluster/entry-admission.js";
@@ -35,6 +34,7 @@ import { DiskStorage } from "../raft/driver/disk-storage.js";
 import { PeerTransport } from "../raft/driver/peer-transport.js";
 import { RaftNode } from "../raft/driver/raft-node.js";
 import { stepStreamPath } from "../raft/driver/step-stream.js";
+import { RecentMap } from "../recent-map.js";
 import { type App, buildApp } from "./app.js";
 import type { OnePortServerOptions } from "./one-port-server.js";
 
@@ -102,7 +102,7 @@ export interface RunningNode {
  * batch repeating it (its heartbeat responses alone come every heartbeat).
  */
 const refusalReportStaleMs = 3_000;
-/** Ids whose announced address a node keeps (announced-addresses.ts). */
+/** Ids whose announced address a node keeps (the newest; peers may claim any id). */
 const announcedAddressesMax = 1_024;
 
 function crash(error: unknown): void {
@@ -164,7 +164,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const unfinishedJoin = empty
     ? undefined
     : (await readFile(joinPendingFile, "utf8").catch(() => "")).trim();
-  const announcedAddresses = new AnnouncedAddresses(announcedAddressesMax);
+  // Addresses peers announced in their messages: a new member answers its leader with them
+  // before its first snapshot tells it the membership.
+  const announcedAddresses = new RecentMap<string, string>(announcedAddressesMax);
   const admission = new EntryAdmission(diskSpace, config.dataDirectory);
   // Snapshots this node fails to install: logged once per 10 s, and /readyz says so meanwhile.
   const snapshotInstall = new SnapshotInstallStatus({
@@ -200,7 +202,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     node: () => broker.node,
     stateMachine: () => stateMachine,
     fetcher,
-    learnAddress: (id, peerAddress) => announcedAddresses.learn(id, peerAddress),
+    learnAddress: (id, peerAddress) => announcedAddresses.set(id, peerAddress),
     fetchBatchBytes: 1024 * 1024,
     admits: (message) => admission.admits(message),
     heard: (from, refusing) => peerRefusals.heard(from, refusing),

@@ -9,6 +9,7 @@
 import { AssertionFailure } from "../../assert.js";
 import { TidelogError } from "../../errors.js";
 import { logError } from "../../obs/logger.js";
+import { RecentMap } from "../../recent-map.js";
 import {
   type ConfChange,
   type ConfState,
@@ -25,6 +26,8 @@ import {
 } from "../index.js";
 import type { DiskStorage } from "./disk-storage.js";
 
+/** Removed members whose removal index a node keeps, to tell them (the newest ones). */
+const removalsKept = 1_024;
 const debugReady = process.env.TIDELOG_DEBUG_READY === "1";
 
 function notLeaderError(): TidelogError {
@@ -124,7 +127,7 @@ export class RaftNode {
   /** Told when this node finds it cannot catch up: lost entries, or removed (a peer said so). */
   private readonly strandedListeners = new Set<() => void>();
   /** Members whose removal this node applied, and at which index, until added again. */
-  private readonly removals = new Map<NodeId, number>();
+  private readonly removals = new RecentMap<NodeId, number>(removalsKept);
   /** The highest index at which a peer said this node was removed (see heardRemoved). */
   private removedByPeerAt = 0;
   /** The commit index of the latest heartbeat (see lostEntries). */
@@ -550,12 +553,10 @@ export class RaftNode {
     }
   }
 
-  /** Keeps the index of a member's removal (the newest 1,024 members), forgotten once re-added. */
+  /** Keeps the index of a member's removal, forgotten once it is added again. */
   private noteRemoval(change: ConfChange, index: number): void {
-    this.removals.delete(change.nodeId);
-    if (change.type !== "removeNode") return;
-    this.removals.set(change.nodeId, index);
-    if (this.removals.size > 1_024) this.removals.delete(this.removals.keys().next().value!);
+    if (change.type === "removeNode") this.removals.set(change.nodeId, index);
+    else this.removals.delete(change.nodeId);
   }
 
   private settle(waiters: Map<number, Waiter>, entry: Entry, outcome: ApplyOutcome): void {
