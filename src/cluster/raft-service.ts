@@ -171,25 +171,29 @@ async function deliver(deps: RaftServiceDeps, request: StepRequest): Promise<voi
   }
 }
 
-/** A batch is from one peer (StepRequest): its first message names it. */
+/** A batch is from one peer (StepRequest): its first message names it (none when empty). */
+function senderOf(messages: readonly { from: string }[]): string | undefined {
+  const from = messages[0]?.from;
+  return from === "" ? undefined : from;
+}
+
 function heardFrom(
   deps: RaftServiceDeps,
   messages: readonly { from: string }[],
   refusingEntries: boolean,
 ): void {
-  const from = messages[0]?.from;
-  if (from !== undefined && from !== "") deps.heard(from, refusingEntries);
+  const from = senderOf(messages);
+  if (from !== undefined) deps.heard(from, refusingEntries);
 }
 
 /**
  * Refuses a batch from a member this node applied the removal of (and that was not added again):
  * its StepStream ends with a verdict naming the removal's index, from which a node cut off when
- * it was removed learns it (removal-verdict.ts). A batch is from one peer: its first message
- * names it.
+ * it was removed learns it (removal-verdict.ts).
  */
 function checkNotRemoved(deps: RaftServiceDeps, messages: readonly { from: string }[]): void {
-  const from = messages[0]?.from;
-  if (from === undefined || from === "") return;
+  const from = senderOf(messages);
+  if (from === undefined) return;
   const node = deps.node();
   const { voters, learners } = node.confState;
   if (voters.includes(from) || learners.includes(from)) return;
