@@ -65,17 +65,11 @@ export class DiskStorage implements Storage {
     const memory = new MemoryStorage(snapshot);
     const hardStateFile = await HardStateFile.open(join(directory, "hard-state"));
     const snapshotIndex = snapshot?.metadata.index ?? 0;
-    let entriesLog = await Log.open(join(directory, "entries"), {
-      ...entriesLogOptions,
-      initialOffset: snapshotIndex + 1,
-    });
+    let entriesLog = await openEntriesLog(directory, entriesLogOptions, snapshotIndex + 1);
     if (entriesLog.nextOffset <= snapshotIndex || entriesLog.lowestOffset > snapshotIndex + 1) {
       // The entries do not continue the snapshot (it was installed from a leader): start after it.
       await entriesLog.destroy();
-      entriesLog = await Log.open(join(directory, "entries"), {
-        ...entriesLogOptions,
-        initialOffset: snapshotIndex + 1,
-      });
+      entriesLog = await openEntriesLog(directory, entriesLogOptions, snapshotIndex + 1);
     }
     const from = snapshotIndex + 1;
     if (entriesLog.nextOffset > from) {
@@ -164,10 +158,11 @@ export class DiskStorage implements Storage {
     await writeSnapshot(join(this.directory, "snapshot"), snapshot);
     this.memory.applySnapshot(snapshot);
     await this.entriesLog.destroy();
-    this.entriesLog = await Log.open(join(this.directory, "entries"), {
-      ...this.entriesLogOptions,
-      initialOffset: snapshot.metadata.index + 1,
-    });
+    this.entriesLog = await openEntriesLog(
+      this.directory,
+      this.entriesLogOptions,
+      snapshot.metadata.index + 1,
+    );
   }
 
   /** Records a snapshot the state machine took at `index` (its state there is durable). */
@@ -229,4 +224,13 @@ async function readSnapshot(path: string): Promise<Snapshot | undefined> {
   const headerLength = body.readUInt32LE(0);
   const metadata = JSON.parse(body.toString("utf8", 4, 4 + headerLength)) as Snapshot["metadata"];
   return { metadata, data: new Uint8Array(body.subarray(4 + headerLength)) };
+}
+
+/** The Raft log's entries (in `directory`/entries), its first entry at `initialOffset` if empty. */
+function openEntriesLog(
+  directory: string,
+  options: Partial<LogOptions>,
+  initialOffset: number,
+): Promise<Log> {
+  return Log.open(join(directory, "entries"), { ...options, initialOffset });
 }
