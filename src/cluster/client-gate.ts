@@ -83,6 +83,14 @@ export class ClientGate {
   }
 
   /**
+   * Whether `node` will serve no more on its own: removed, or lost entries (the first two
+   * refusals). Its open tails end then, rather than wait for commits that never come.
+   */
+  ended(node: RaftNode): boolean {
+    return this.removed(node) || node.lostEntries !== undefined;
+  }
+
+  /**
    * Whether `node` applied its own removal (it is in neither list of a known membership, and was
    * in one before: always, unless it is joining), or a peer that applied it said so.
    */

@@ -94,8 +94,7 @@ export class RaftBroker implements Broker {
   }
 
   private refuseTailsIfEnded(): void {
-    const node = this.nodeValue!;
-    const ended = this.gate.removed(node) || node.lostEntries !== undefined;
+    const ended = this.gate.ended(this.nodeValue!);
     if (ended && !this.tailsRefused) this.tails.refuseAll();
     this.tailsRefused = ended;
   }
