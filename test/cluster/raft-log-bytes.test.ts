@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Cluster } from "../harness/cluster.js";
+import { produceInOrder } from "../harness/produce-in-order.js";
 import { installedSnapshot } from "../harness/raft-files.js";
 
 const topic = "big";
@@ -32,17 +33,7 @@ test("large entries trigger snapshots and compaction by bytes; a joiner installs
         const values = Array.from({ length: recordsPerRequest }, (_, i) =>
           `${request}-${i}-`.padEnd(valueBytes, String.fromCharCode(97 + ((request + i) % 26))),
         );
-        const response = await cluster
-          .client(leader)
-          .log.produce(
-            { topic, records: values.map((value) => ({ value: Buffer.from(value) })) },
-            { timeoutMs: 20_000 },
-          );
-        assert.deepEqual(
-          response.offsets.map(Number),
-          values.map((_, i) => expected.length + i),
-        );
-        expected.push(...values);
+        await produceInOrder(cluster, leader, topic, values, expected);
       }
       const leaderState = await installedSnapshot(cluster.member(leader).dataDirectory);
       assert.ok(

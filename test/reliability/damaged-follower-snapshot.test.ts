@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Cluster } from "../harness/cluster.js";
 import { damageSealedRecord } from "../harness/damaged-record.js";
+import { produceInOrder } from "../harness/produce-in-order.js";
 
 const topic = "fragile";
 const args = [
@@ -27,17 +28,7 @@ test("a follower whose own copy is damaged still installs the snapshot it needs,
         const values = Array.from({ length: records }, (_, i) =>
           `${tag}-${request}-${i}-`.padEnd(200, "v"),
         );
-        const response = await cluster
-          .client(leader)
-          .log.produce(
-            { topic, records: values.map((value) => ({ value: Buffer.from(value) })) },
-            { timeoutMs: 20_000 },
-          );
-        assert.deepEqual(
-          response.offsets.map(Number),
-          values.map((_, i) => acked.length + i),
-        );
-        acked.push(...values);
+        await produceInOrder(cluster, leader, topic, values, acked);
       }
     };
 

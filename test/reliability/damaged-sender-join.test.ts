@@ -9,6 +9,7 @@ import { test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Cluster, waitUntil } from "../harness/cluster.js";
 import { damageSealedRecord } from "../harness/damaged-record.js";
+import { produceInOrder } from "../harness/produce-in-order.js";
 
 const topic = "fragile";
 const args = ["--snapshot-entries", "50", "--segment-bytes", String(64 * 1024)];
@@ -21,17 +22,7 @@ test("a joiner fetches from an intact member when the snapshot's sender holds a 
         const values = Array.from({ length: records }, (_, i) =>
           `${tag}-${request}-${i}-`.padEnd(200, "v"),
         );
-        const response = await cluster
-          .client(via)
-          .log.produce(
-            { topic, records: values.map((value) => ({ value: Buffer.from(value) })) },
-            { timeoutMs: 20_000 },
-          );
-        assert.deepEqual(
-          response.offsets.map(Number),
-          values.map((_, i) => acked.length + i),
-        );
-        acked.push(...values);
+        await produceInOrder(cluster, via, topic, values, acked);
       }
     };
     const converged = (timeoutMs = 30_000) =>
