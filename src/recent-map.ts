@@ -25,4 +25,13 @@ export class RecentMap<K, V> {
   delete(key: K): void {
     this.entries.delete(key);
   }
+
+  /** The entries, the one set longest ago first. */
+  [Symbol.iterator](): IterableIterator<[K, V]> {
+    return this.entries.entries();
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
 }

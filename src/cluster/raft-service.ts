@@ -197,7 +197,7 @@ function checkNotRemoved(deps: RaftServiceDeps, messages: readonly { from: strin
   const node = deps.node();
   const { voters, learners } = node.confState;
   if (voters.includes(from) || learners.includes(from)) return;
-  const index = node.removalOf(from);
+  const index = deps.stateMachine().removals.indexOf(from);
   if (index !== undefined)
     throw new TidelogError("failed_precondition", removalVerdict(from, index));
 }

@@ -1,11 +1,13 @@
 // The state machine's part of a Raft snapshot: each topic's name, configuration and next offset,
-// and every server's address, as JSON. It arrives from peers (an InstallSnapshot) as well as from
+// every server's address, and the members removed (member-removals.ts), as JSON. It arrives from peers (an InstallSnapshot) as well as from
 // this node's disk, so it is checked whole before anything acts on it: a topic name from it
 // names a directory that is emptied and rebuilt, and an address is dialled.
 import { TidelogError } from "../errors.js";
 import { isPeerAddress } from "../host-port.js";
 import { checkTopicName } from "../log/topic-name.js";
 import { checkConfig, type TopicConfig } from "../log/topic-registry.js";
+import { isNodeId } from "../node-id.js";
+import { type Removal, removalsKept } from "./member-removals.js";
 
 export interface SnapshotTopic {
   name: string;
@@ -22,6 +24,8 @@ export interface SnapshotTopic {
 export interface SnapshotState {
   topics: SnapshotTopic[];
   servers: { id: string; address: string }[];
+  /** Members removed and not added again, the oldest first. Absent in older snapshots. */
+  removed?: Removal[];
 }
 
 export function encodeSnapshotState(state: SnapshotState): Uint8Array {
@@ -33,7 +37,7 @@ export function encodeSnapshotState(state: SnapshotState): Uint8Array {
  * wrong, and nothing of it is used.
  */
 export function decodeSnapshotState(data: Uint8Array): SnapshotState {
-  if (data.length === 0) return { topics: [], servers: [] };
+  if (data.length === 0) return { topics: [], servers: [], removed: [] };
   const fail = (why: string) => new TidelogError("invalid_argument", `snapshot data: ${why}`);
   let value: unknown;
   try {
@@ -84,7 +88,23 @@ export function decodeSnapshotState(data: Uint8Array): SnapshotState {
     if (server.id.length > 0 && isPeerAddress(server.address))
       servers.push({ id: server.id, address: server.address });
   }
-  return { topics, servers };
+  return { topics, servers, removed: decodeRemovals(value.removed) };
+}
+
+/**
+ * Removals only let peers tell a removed node so sooner: one that is not well formed is left
+ * out, not a reason to refuse the snapshot.
+ */
+function decodeRemovals(value: unknown): Removal[] {
+  if (!Array.isArray(value)) return [];
+  const removed: Removal[] = [];
+  // The newest are at the end; a longer list than this node keeps is cut from the front.
+  for (const removal of value.slice(-removalsKept)) {
+    if (!isObject(removal) || typeof removal.id !== "string" || !isNodeId(removal.id)) continue;
+    if (!isCount(removal.index) || removal.index === 0) continue;
+    removed.push({ id: removal.id, index: removal.index });
+  }
+  return removed;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

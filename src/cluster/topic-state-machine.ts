@@ -21,8 +21,9 @@ import { TopicRegistry, writeConfig } from "../log/topic-registry.js";
 import { logError } from "../obs/logger.js";
 import { RateLimitedLog } from "../obs/rate-limited-log.js";
 import type { ApplyOutcome, StateMachine } from "../raft/driver/raft-node.js";
-import type { Entry, Snapshot } from "../raft/index.js";
+import type { ConfChange, Entry, Snapshot } from "../raft/index.js";
 import { type Command, decodeCommand } from "./commands.js";
+import { MemberRemovals } from "./member-removals.js";
 import { fetchFromAny, snapshotSources } from "./snapshot-sources.js";
 import {
   decodeSnapshotState,
@@ -83,6 +84,8 @@ function malformed(entry: Entry): TidelogError {
 export class TopicStateMachine implements StateMachine {
   private registryValue: TopicRegistry;
   readonly servers = new Map<string, string>();
+  /** Members removed and not added again (told so when they reach this node). */
+  readonly removals = new MemberRemovals();
   /** Each topic's createdIndex (see SnapshotTopic), where known. */
   private readonly createdAt = new Map<string, number>();
   /** Topics created or deleted since the last checkpoint (see wantsCheckpoint). */
@@ -147,6 +150,7 @@ export class TopicStateMachine implements StateMachine {
       await registry.create(target.name, target.config, target.nextOffset);
     }
     for (const server of state.servers) machine.servers.set(server.id, server.address);
+    machine.removals.replace(state.removed ?? []);
     machine.rememberCreated(state);
     return machine;
   }
@@ -265,6 +269,10 @@ export class TopicStateMachine implements StateMachine {
     return this.topicChangesSinceCheckpoint >= topicChangesPerCheckpoint;
   }
 
+  applyConfChange(change: ConfChange, index: number): void {
+    this.removals.apply(change, index);
+  }
+
   async checkpoint(): Promise<Uint8Array> {
     this.topicChangesSinceCheckpoint = 0;
     const listed = this.registry.list();
@@ -282,7 +290,7 @@ export class TopicStateMachine implements StateMachine {
       };
     });
     const servers = [...this.servers].map(([id, address]) => ({ id, address }));
-    return encodeSnapshotState({ topics, servers });
+    return encodeSnapshotState({ topics, servers, removed: this.removals.list() });
   }
 
   /**
@@ -463,6 +471,7 @@ export class TopicStateMachine implements StateMachine {
     const state = decodeSnapshotState(snapshot.data);
     this.servers.clear();
     for (const server of state.servers) this.servers.set(server.id, server.address);
+    this.removals.replace(state.removed ?? []);
     this.rememberCreated(state);
     this.topicChangesSinceCheckpoint = 0;
     this.notify();

@@ -2,6 +2,7 @@
 // (a topic name is a directory emptied and rebuilt, an address is dialled).
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { MemberRemovals, removalsKept } from "../../src/cluster/member-removals.js";
 import {
   decodeSnapshotState,
   encodeSnapshotState,
@@ -19,13 +20,62 @@ const valid: SnapshotState = {
     { id: "n1", address: "127.0.0.1:8081" },
     { id: "n2", address: "[::1]:8082" },
   ],
+  removed: [
+    { id: "n4", index: 90 },
+    { id: "n3", index: 120 },
+  ],
 };
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value), "utf8");
 
 test("what encodeSnapshotState writes decodes as it was, and empty data is the empty state", () => {
   assert.deepEqual(decodeSnapshotState(encodeSnapshotState(valid)), valid);
-  assert.deepEqual(decodeSnapshotState(new Uint8Array()), { topics: [], servers: [] });
+  assert.deepEqual(decodeSnapshotState(new Uint8Array()), {
+    topics: [],
+    servers: [],
+    removed: [],
+  });
+});
+
+test("removals not well formed are left out; older snapshots have none; a long list keeps its newest", () => {
+  const { removed: _, ...older } = valid;
+  assert.deepEqual(decodeSnapshotState(json(older)).removed, []);
+  assert.deepEqual(decodeSnapshotState(json({ ...valid, removed: "n3" })).removed, []);
+  const mixed = [
+    { id: "n5", index: 0 },
+    { id: "../x", index: 3 },
+    { id: "n6", index: -1 },
+    { id: "n7", index: 1.5 },
+    { index: 4 },
+    "n8",
+    { id: "n9", index: 77 },
+  ];
+  assert.deepEqual(decodeSnapshotState(json({ ...valid, removed: mixed })).removed, [
+    { id: "n9", index: 77 },
+  ]);
+  const many = Array.from({ length: removalsKept + 5 }, (_, i) => ({ id: `m${i}`, index: i + 1 }));
+  const kept = decodeSnapshotState(json({ ...valid, removed: many })).removed!;
+  assert.equal(kept.length, removalsKept);
+  assert.deepEqual(kept[0], { id: "m5", index: 6 });
+});
+
+test("member removals: an addition undoes a removal, the list keeps the order they were made", () => {
+  const removals = new MemberRemovals();
+  removals.apply({ type: "removeNode", nodeId: "n3" }, 10);
+  removals.apply({ type: "removeNode", nodeId: "n4" }, 12);
+  removals.apply({ type: "addLearner", nodeId: "n3" }, 15);
+  assert.equal(removals.indexOf("n3"), undefined);
+  assert.equal(removals.indexOf("n4"), 12);
+  removals.apply({ type: "removeNode", nodeId: "n3" }, 20);
+  assert.deepEqual(removals.list(), [
+    { id: "n4", index: 12 },
+    { id: "n3", index: 20 },
+  ]);
+  const restored = new MemberRemovals();
+  restored.apply({ type: "removeNode", nodeId: "n9" }, 5);
+  restored.replace(removals.list());
+  assert.deepEqual(restored.list(), removals.list());
+  assert.equal(restored.indexOf("n9"), undefined);
 });
 
 test("malformed snapshot data is invalid_argument, whatever part is wrong", () => {

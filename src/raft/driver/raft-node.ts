@@ -9,7 +9,6 @@
 import { AssertionFailure } from "../../assert.js";
 import { TidelogError } from "../../errors.js";
 import { logError } from "../../obs/logger.js";
-import { RecentMap } from "../../recent-map.js";
 import {
   type ConfChange,
   type ConfState,
@@ -26,8 +25,6 @@ import {
 } from "../index.js";
 import type { DiskStorage } from "./disk-storage.js";
 
-/** Removed members whose removal index a node keeps, to tell them (the newest ones). */
-const removalsKept = 1_024;
 const debugReady = process.env.TIDELOG_DEBUG_READY === "1";
 
 function notLeaderError(): TidelogError {
@@ -66,6 +63,11 @@ export interface StateMachine {
   checkpoint(): Promise<Uint8Array>;
   /** True when a checkpoint is due before the log's size calls for one (a restart's work). */
   wantsCheckpoint?(): boolean;
+  /**
+   * A membership change was applied at `index` (in order with the entries): the state machine
+   * may keep what its checkpoints should carry (the removals, member-removals.ts).
+   */
+  applyConfChange?(change: ConfChange, index: number): void;
 }
 
 /** Sends messages to peers, best effort (Raft retries what is lost). */
@@ -126,8 +128,6 @@ export class RaftNode {
   private readonly appliedListeners = new Set<(index: number) => void>();
   /** Told when this node finds it cannot catch up: lost entries, or removed (a peer said so). */
   private readonly strandedListeners = new Set<() => void>();
-  /** Members whose removal this node applied, and at which index, until added again. */
-  private readonly removals = new RecentMap<NodeId, number>(removalsKept);
   /** The highest index at which a peer said this node was removed (see heardRemoved). */
   private removedByPeerAt = 0;
   /** The commit index of the latest heartbeat (see lostEntries). */
@@ -257,11 +257,6 @@ export class RaftNode {
   onStranded(listener: () => void): () => void {
     this.strandedListeners.add(listener);
     return () => this.strandedListeners.delete(listener);
-  }
-
-  /** The index at which this node applied the removal of `id`, unless `id` was added again. */
-  removalOf(id: NodeId): number | undefined {
-    return this.removals.get(id);
   }
 
   /**
@@ -533,7 +528,7 @@ export class RaftNode {
         // One that is not a change is the same bytes everywhere: a no-op everywhere alike.
         if (change !== undefined) {
           this.conf = this.raw.applyConfChange(change);
-          this.noteRemoval(change, first.index);
+          this.options.stateMachine.applyConfChange?.(change, first.index);
         }
         this.settle(this.confWaiters, first, { ok: true, result: undefined });
         this.setApplied(first.index);
@@ -551,12 +546,6 @@ export class RaftNode {
       }
       start = end;
     }
-  }
-
-  /** Keeps the index of a member's removal, forgotten once it is added again. */
-  private noteRemoval(change: ConfChange, index: number): void {
-    if (change.type === "removeNode") this.removals.set(change.nodeId, index);
-    else this.removals.delete(change.nodeId);
   }
 
   private settle(waiters: Map<number, Waiter>, entry: Entry, outcome: ApplyOutcome): void {
