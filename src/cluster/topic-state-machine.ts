@@ -38,6 +38,8 @@ const deterministicRefusals = new Set(["not_found", "already_exists", "invalid_a
 const topicChangesPerCheckpoint = 1_000;
 /** Topic logs synced at once by a checkpoint. */
 const checkpointSyncsAtOnce = 16;
+/** Topics a snapshot install builds at once. */
+const snapshotTopicsAtOnce = 8;
 /** A warning repeated on every snapshot attempt is written at most this often (per kind). */
 const repeatedWarningIntervalMs = 10_000;
 
@@ -330,8 +332,10 @@ export class TopicStateMachine implements StateMachine {
     const staging = join(this.directory, "topics.staging");
     await rm(staging, { recursive: true, force: true });
     await mkdir(staging, { recursive: true });
-    const installed: InstalledTopic[] = [];
-    for (const topic of state.topics) {
+    const installed: InstalledTopic[] = new Array(state.topics.length);
+    // Several topics at once: each waits on its fetch's round trips and its fsyncs, so a snapshot
+    // of thousands of small topics took ~10 ms per topic one at a time.
+    await eachAtOnce(state.topics, snapshotTopicsAtOnce, async (topic, i) => {
       const directory = join(staging, topic.name);
       const options = { ...this.logOptions, initialOffset: topic.nextOffset };
       if (topic.config.segmentBytes > 0) options.segmentBytesMax = topic.config.segmentBytes;
@@ -377,8 +381,8 @@ export class TopicStateMachine implements StateMachine {
         );
       }
       await writeConfig(directory, topic.config);
-      installed.push(counts);
-    }
+      installed[i] = counts;
+    });
     await writeFile(join(staging, completeMarker), String(snapshot.metadata.index), {
       flush: true,
     });
