@@ -14,44 +14,51 @@
 import { logInfo, logWarn } from "../obs/logger.js";
 import type { Message } from "../raft/index.js";
 import type { DiskSpaceGuard } from "./disk-space-guard.js";
+import type { OpenFilesGuard } from "./open-files-guard.js";
 
 export class EntryAdmission {
   /** Accepted messages not yet applied: their last index and bytes, in arrival order. */
   private readonly unapplied: { index: number; bytes: number }[] = [];
-  /** The last append with entries was dropped (the last snapshot, too). */
-  private dropping = false;
+  /** Why the last append with entries was dropped (the last snapshot, too), if it was. */
+  private dropping: string | undefined;
   private refused = 0;
 
   constructor(
     private readonly guard: DiskSpaceGuard,
     private readonly directory: string,
+    private readonly openFiles?: OpenFilesGuard,
   ) {}
 
   /** False when `message` carries entries (or a snapshot) this node has no room for. */
   admits(message: Message): boolean {
-    if (message.type === "snapshot") return this.decide(this.guard.hasRoomFor(0));
+    if (message.type === "snapshot")
+      return this.decide(this.guard.hasRoomFor(0) ? this.openFilesShortage() : diskShortage);
     if (message.type !== "append" || message.entries.length === 0) return true;
+    const filesShort = this.openFilesShortage();
+    if (filesShort !== undefined) return this.decide(filesShort);
     let bytes = 0;
     for (const entry of message.entries) bytes += 2 * entry.data.length;
     const admitted = this.guard.tryAccept(bytes);
     if (admitted) this.unapplied.push({ index: message.entries.at(-1)!.index, bytes });
-    return this.decide(admitted);
+    return this.decide(admitted ? undefined : diskShortage);
   }
 
   /**
    * True while this node would drop a peer's entries: it dropped the last ones offered and has
-   * taken none since, or its disk is below the reserve, where no entry fits (a disk filled by
-   * something else is known before the first entry is lost to it).
+   * taken none since, or its disk is below the reserve, where no entry fits, or its open files
+   * are (a disk filled by something else is known before the first entry is lost to it).
    */
   get refusing(): boolean {
-    return this.dropping || !this.guard.hasRoomFor(0);
+    return this.refusalReason() !== undefined;
   }
 
-  /** While this node refuses new entries for want of disk space: why (for readiness). */
+  /** While this node refuses new entries for want of disk space or file descriptors: why. */
   refusalReason(): string | undefined {
-    return this.refusing
-      ? `the data disk is nearly full: this node takes no new Raft entries until space returns`
-      : undefined;
+    const why =
+      this.dropping ?? (this.guard.hasRoomFor(0) ? this.openFilesShortage() : diskShortage);
+    return why === undefined
+      ? undefined
+      : `${why}: this node takes no new Raft entries until it has room again`;
   }
 
   /** This node applied entries through `index`; its log ends at `lastIndex`. */
@@ -62,26 +69,28 @@ export class EntryAdmission {
     }
   }
 
-  private decide(admitted: boolean): boolean {
-    if (!admitted) this.refused++;
-    if (admitted === this.dropping) {
-      this.dropping = !admitted;
-      if (this.dropping) {
-        logWarn(
-          "the data disk is nearly full: this node takes no new Raft entries until space returns",
-          {
-            directory: this.directory,
-            freeBytes: Math.max(0, this.guard.free),
-          },
-        );
-      } else {
-        logInfo("the data disk has room again: this node takes Raft entries again", {
-          directory: this.directory,
-          messagesDropped: this.refused,
-        });
-        this.refused = 0;
-      }
+  private openFilesShortage(): string | undefined {
+    return this.openFiles?.shortage();
+  }
+
+  private decide(shortage: string | undefined): boolean {
+    if (shortage !== undefined) this.refused++;
+    const was = this.dropping;
+    this.dropping = shortage;
+    if (shortage !== undefined && was === undefined) {
+      logWarn(`${shortage}: this node takes no new Raft entries until it has room again`, {
+        directory: this.directory,
+        freeBytes: Math.max(0, this.guard.free),
+      });
+    } else if (shortage === undefined && was !== undefined) {
+      logInfo("this node has room again: it takes Raft entries again", {
+        directory: this.directory,
+        messagesDropped: this.refused,
+      });
+      this.refused = 0;
     }
-    return admitted;
+    return shortage === undefined;
   }
 }
+
+const diskShortage = "the data disk is nearly full";

@@ -1,5 +1,5 @@
-// Which voters say they drop Raft entries for want of disk space. A follower at its disk reserve
-// drops appends before its Raft core sees them (entry-admission.ts), which the leader cannot tell
+// Which voters say they drop Raft entries for want of disk space or file descriptors. A follower
+// at its disk or open-files reserve drops appends before its Raft core sees them (entry-admission.ts), which the leader cannot tell
 // from a slow network; so every node says so on each batch it sends (StepRequest.refusing_entries)
 // and the receiver keeps the latest word per sender here. A leader whose voters with room are no
 // majority refuses writes at once (raft-broker.ts) instead of proposing entries that cannot
@@ -37,7 +37,9 @@ export class PeerEntryRefusals {
     }
     if (!this.options.voters().includes(from)) return;
     if (!this.refusingSince.has(from))
-      logWarn("a peer refuses Raft entries: its data disk is nearly full", { peer: from });
+      logWarn("a peer refuses Raft entries: its disk or its open files are nearly used up", {
+        peer: from,
+      });
     this.refusingSince.set(from, this.now());
   }
 
@@ -63,5 +65,5 @@ export function diskQuorumShortfall(
   const out = refusing.filter((id) => id !== self && voters.includes(id));
   const withRoom = voters.length - out.length;
   if (withRoom >= Math.floor(voters.length / 2) + 1) return undefined;
-  return `${out.length} of ${voters.length} voters are out of disk space (${out.join(", ")}): the cluster cannot commit new writes until space returns`;
+  return `${out.length} of ${voters.length} voters are out of disk space or open files (${out.join(", ")}): the cluster cannot commit new writes until they have room again`;
 }

@@ -12,6 +12,7 @@ import type { Broker, ConsumeLimits, ServerInfo, TopicConfig, TopicInfo } from "
 import { ClientGate, refusalKind } from "./client-gate.js";
 import { type AdminCommand, encodeAdmin, encodeAppendRecords } from "./commands.js";
 import type { DiskSpaceGuard } from "./disk-space-guard.js";
+import type { OpenFilesGuard } from "./open-files-guard.js";
 import { diskQuorumShortfall } from "./peer-entry-refusals.js";
 import { type CoalescerLimits, ProduceCoalescer } from "./produce-coalescer.js";
 import { type DecodedRecord, decodeRecord, type RecordInput } from "./record-codec.js";
@@ -44,12 +45,14 @@ export interface RaftBrokerOptions {
    * applied its promotion to voter, client calls answer unavailable (client-gate.ts).
    */
   joining?: boolean;
-  /** Why this node takes no new Raft entries now (its disk is nearly full), if it does not. */
+  /** Why this node takes no new Raft entries now (disk or open files short), if it does not. */
   entryRefusal?: () => string | undefined;
-  /** Those of these peers that say they refuse Raft entries for want of disk space now. */
+  /** Those of these peers that say they refuse Raft entries now (disk or open files short). */
   refusingPeers?: (ids: readonly string[]) => string[];
   /** Why this node cannot install the snapshot its leader sends it, while that lasts. */
   snapshotInstallFailure?: () => string | undefined;
+  /** Refuses writes while few file descriptors are free (none: never refused for that). */
+  openFiles?: OpenFilesGuard;
 }
 
 export class RaftBroker implements Broker {
@@ -195,6 +198,11 @@ export class RaftBroker implements Broker {
     checkTopicName(name);
     if (!this.options.autoCreateTopics) this.stateMachine.registry.require(name);
     else this.stateMachine.registry.checkRoomFor(name);
+    const openFiles = this.options.openFiles;
+    if (openFiles !== undefined) {
+      if (this.stateMachine.registry.get(name) === undefined) openFiles.acceptTopic();
+      else openFiles.check();
+    }
     const base = await this.coalescer.add(name, records);
     return records.map((_, i) => base + i);
   }
@@ -264,6 +272,7 @@ export class RaftBroker implements Broker {
     this.requireServing();
     checkTopicName(name);
     this.stateMachine.registry.checkRoomFor(name);
+    this.options.openFiles?.acceptTopic();
     await this.proposeAdmin({ op: "createTopic", name, config });
     return this.topic(name);
   }
@@ -407,6 +416,7 @@ export class RaftBroker implements Broker {
 
   async close(): Promise<void> {
     this.diskSpace.stop();
+    this.options.openFiles?.stop();
     await this.nodeValue?.stop();
     await this.stateMachine.close();
   }

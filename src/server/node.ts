@@ -10,6 +10,7 @@ import { type ApiLimits, readMaxBytes } from "../api/limits.js";
 import { topicsDeletedBy } from "../cluster/commands.js";
 import { DiskSpaceGuard } from "../cluster/disk-space-guard.js";
 import { EntryAdmission } from "../cluster/entry-admission.js";
+import { OpenFilesGuard } from "../cluster/open-files-guard.js";
 import { PeerEntryRefusals } from "../cluster/peer-entry-refusals.js";
 import { newClusterId, RaftBroker } from "../cluster/raft-broker.js";
 import {
@@ -167,7 +168,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   // Addresses peers announced in their messages: a new member answers its leader with them
   // before its first snapshot tells it the membership.
   const announcedAddresses = new RecentMap<string, string>(announcedAddressesMax);
-  const admission = new EntryAdmission(diskSpace, config.dataDirectory);
+  // Topic segments hold files open: writes are refused before the process runs out of them.
+  const openFiles = await OpenFilesGuard.start({ sampleIntervalMs: 1000 });
+  const admission = new EntryAdmission(diskSpace, config.dataDirectory, openFiles);
   // Snapshots this node fails to install: logged once per 10 s, and /readyz says so meanwhile.
   const snapshotInstall = new SnapshotInstallStatus({
     warnIntervalMs: 10_000,
@@ -185,6 +188,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       entryRefusal: () => admission.refusalReason(),
       refusingPeers: (ids): string[] => peerRefusals.refusing(ids),
       snapshotInstallFailure: () => snapshotInstall.notReadyReason(),
+      openFiles,
     },
     stateMachine,
     clusterId,

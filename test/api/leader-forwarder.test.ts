@@ -113,7 +113,7 @@ test("the leader's error is relayed without the headers of its gRPC answer", () 
   // As connect-node reads them off the wire: incoming details, the answer's headers as metadata.
   const details = [{ type: "tidelog.v1.NotLeader", value: new Uint8Array([10, 2, 110, 49]) }];
   const answered = new ConnectError(
-    "2 of 3 voters are out of disk space (n2, n3)",
+    "2 of 3 voters are out of disk space or open files (n2, n3)",
     Code.ResourceExhausted,
     { "content-type": "application/grpc", "grpc-status": "8" },
   );
@@ -121,7 +121,7 @@ test("the leader's error is relayed without the headers of its gRPC answer", () 
   const relayed = withoutLeaderHeaders(answered);
   assert.ok(relayed instanceof ConnectError);
   assert.equal(relayed.code, Code.ResourceExhausted);
-  assert.equal(relayed.rawMessage, "2 of 3 voters are out of disk space (n2, n3)");
+  assert.equal(relayed.rawMessage, "2 of 3 voters are out of disk space or open files (n2, n3)");
   assert.deepEqual(relayed.details, details);
   assert.deepEqual([...relayed.metadata.keys()], []);
   const other = new TidelogError("unavailable", "no leader");

@@ -60,7 +60,7 @@ test("writes are refused once the voters with room are no majority; the leader c
   assert.equal(diskQuorumShortfall(three, "n1", ["n3"]), undefined, "n1 and n2 commit");
   assert.equal(
     diskQuorumShortfall(three, "n1", ["n2", "n3"]),
-    "2 of 3 voters are out of disk space (n2, n3): the cluster cannot commit new writes until space returns",
+    "2 of 3 voters are out of disk space or open files (n2, n3): the cluster cannot commit new writes until they have room again",
   );
   // The leader's own report does not count against it (its own guard checks its writes), nor
   // does a node that is no voter.

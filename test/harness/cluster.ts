@@ -46,6 +46,8 @@ export interface ClusterOptions {
   /** Extra environment for the nodes (e.g. { TIDELOG_DEBUG: "1" }). */
   env?: Record<string, string>;
   tickMs?: number;
+  /** Every node's open-file limit (`ulimit -n`). */
+  openFilesLimit?: number;
 }
 
 export interface Member {
@@ -188,6 +190,9 @@ export class Cluster {
       args: [...membership, ...this.commonArgs(member), ...(options.args ?? [])],
       env: this.options.env ?? {},
       startTimeoutMs: 60_000,
+      ...(this.options.openFilesLimit === undefined
+        ? {}
+        : { openFilesLimit: this.options.openFilesLimit }),
     });
     // Set before it serves, so that a test can kill a node while it joins.
     member.process = node;

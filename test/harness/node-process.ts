@@ -44,6 +44,8 @@ export interface NodeProcessOptions {
   listen?: string;
   /** Extra environment variables for the child, e.g. { TIDELOG_DEBUG: "1" }. */
   env?: Record<string, string>;
+  /** The child's open-file limit (`ulimit -n`, soft and hard), else the harness's own. */
+  openFilesLimit?: number;
 }
 
 export interface ExitStatus {
@@ -65,6 +67,7 @@ export class NodeProcess {
     private readonly startTimeoutMs: number,
     private readonly listen: string,
     private readonly env: Record<string, string>,
+    private readonly openFilesLimit: number | undefined,
   ) {}
 
   /** Starts a node and resolves once it serves. */
@@ -93,6 +96,7 @@ export class NodeProcess {
       options.startTimeoutMs ?? nodeStartTimeoutMs,
       options.listen ?? "127.0.0.1:0",
       options.env ?? {},
+      options.openFilesLimit,
     );
     return { node, serving: node.spawn() };
   }
@@ -199,21 +203,27 @@ export class NodeProcess {
   private async spawn(): Promise<void> {
     this.stderrText = "";
     this.stdoutLines = [];
-    const child = spawn(
+    const command = [
       process.execPath,
-      [
-        "bin/tidelog",
-        "serve",
-        "--id",
-        this.id,
-        "--listen",
-        this.listen,
-        "--data-dir",
-        this.dataDirectory,
-        ...this.args,
-      ],
-      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...this.env } },
-    );
+      "bin/tidelog",
+      "serve",
+      "--id",
+      this.id,
+      "--listen",
+      this.listen,
+      "--data-dir",
+      this.dataDirectory,
+      ...this.args,
+    ];
+    // The shell sets the limit and becomes the node (exec): the child's pid is the node's.
+    const limited =
+      this.openFilesLimit === undefined
+        ? command
+        : ["/bin/sh", "-c", `ulimit -n ${this.openFilesLimit} && exec "$0" "$@"`, ...command];
+    const child = spawn(limited[0]!, limited.slice(1), {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...this.env },
+    });
     children.add(child);
     this.child = child;
     this.exited = new Promise<ExitStatus>((resolve) => {

@@ -161,7 +161,7 @@ test("with a majority of voters out of disk, writes are resource_exhausted at on
     );
     const ready = await readyz("n1");
     assert.equal(ready.status, 503);
-    assert.match(ready.reason, /^2 of 3 voters are out of disk space \(n2, n3\)/);
+    assert.match(ready.reason, /^2 of 3 voters are out of disk space or open files \(n2, n3\)/);
     const ackedBeforeRefusals = acked.size;
     const refusals: string[] = [];
     for (const via of ["n1", "n2", "n3"]) {
@@ -172,7 +172,10 @@ test("with a majority of voters out of disk, writes are resource_exhausted at on
       );
       const tookMs = Date.now() - started;
       assert.equal(error.code, Code.ResourceExhausted, `through ${via}: ${error.message}`);
-      assert.match(error.rawMessage, /2 of 3 voters are out of disk space \(n2, n3\)/);
+      assert.match(
+        error.rawMessage,
+        /2 of 3 voters are out of disk space or open files \(n2, n3\)/,
+      );
       assert.ok(tookMs < refusalWithinMs, `through ${via}: refused after ${tookMs} ms`);
       refusals.push(`${via} ${tookMs} ms`);
     }
