@@ -30,8 +30,9 @@ export interface GrpcServerCallOptions {
 const inputQueueMax = 16;
 const inputQueueBytesMax = 1024 * 1024;
 /**
- * grpc-timeout values above this (about 24.8 days) are refused with invalid_argument, on the
- * Connect routes too (app.ts): a longer one would overflow Node's timers and fire at once.
+ * The longest deadline Node's timers hold (about 24.8 days): a longer one would fire at once.
+ * Longer grpc-timeout and connect-timeout-ms values are removed before any handler reads them
+ * (overlong-timeouts.ts): no deadline.
  */
 export const grpcTimeoutMsMax = 2 ** 31 - 1;
 

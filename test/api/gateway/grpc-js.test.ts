@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import {
+  createGrpcClient,
   createGrpcLogClient,
   type GrpcConsumeResponse,
   type GrpcLogServiceClient,
@@ -196,5 +197,50 @@ describe("LogService over @grpc/grpc-js (h2c)", () => {
     } finally {
       grpcClient.close();
     }
+  });
+
+  test("a deadline longer than Node's timers hold is taken as none, on every route", async () => {
+    // 30 days: grpc-js sends grpc-timeout in hours (720H), past 2^31 - 1 ms.
+    const month = 30 * 24 * 3_600_000;
+    const produced = await grpcUnary<GrpcProduceResponse>(
+      client,
+      "Produce",
+      { topic: "long-deadline", records: [{ value: Buffer.from("v") }] },
+      month,
+    );
+    assert.deepEqual(produced.offsets, ["0"]);
+    const consumed = await grpcUnary<GrpcConsumeResponse>(
+      client,
+      "Consume",
+      { topic: "long-deadline", offset: "0" },
+      month,
+    );
+    assert.equal(consumed.records.length, 1);
+    const topics = createGrpcClient(server.address, "TopicService");
+    try {
+      const listed = await grpcUnary<{ topics: { name: string }[] }>(
+        topics,
+        "ListTopics",
+        {},
+        month,
+      );
+      assert.ok(listed.topics.some((topic) => topic.name === "long-deadline"));
+    } finally {
+      topics.close();
+    }
+    // The largest values the specs allow, over Connect (HTTP/1.1) too.
+    const json = await fetch(`http://${server.address}/tidelog.v1.TopicService/ListTopics`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "connect-timeout-ms": "9999999999" },
+      body: "{}",
+    });
+    assert.equal(json.status, 200, await json.clone().text());
+    // Within the timers' range, deadlines still hold, and a malformed one is still refused.
+    const malformed = await fetch(`http://${server.address}/tidelog.v1.TopicService/ListTopics`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "connect-timeout-ms": "soon" },
+      body: "{}",
+    });
+    assert.equal(malformed.status, 400);
   });
 });
