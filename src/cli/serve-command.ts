@@ -43,7 +43,8 @@ flags:
                                bounds the Raft log a node keeps in memory (default: 134217728)
   --no-auto-create-topics      producing to an unknown topic fails with not_found
   --record-bytes-max N         largest record (value + key + headers) in bytes (default: 1048576)
-  --request-bytes-max N        largest produce request in bytes (default: 8388608)
+  --request-bytes-max N        most record bytes (values, keys, headers) in one produce request,
+                               in any encoding (default: 8388608)
   --request-records-max N      most records in one produce request (default: 10000)
   --consume-bytes-max N        most payload bytes in one consume response (default: 4194304)
   --streams-max N              concurrent streaming calls (default: 10000)

@@ -243,6 +243,25 @@ describe("bad input never breaks the gateway", () => {
     });
   }
 
+  test("records of exactly the request limit are accepted over Connect JSON, base64 and all", async () => {
+    // 8 records of exactly 1 MiB: 8 MiB of records, 10.7 MiB of JSON. The wire bound of a
+    // request leaves room for base64; the records themselves are what the limit counts.
+    const value = Buffer.alloc(1024 * 1024, 7).toString("base64");
+    const body = JSON.stringify({
+      topic: "at-the-limit",
+      records: Array.from({ length: 8 }, () => ({ value })),
+    });
+    const answer = await post("Produce", body);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body).slice(0, 300));
+    const over = JSON.stringify({
+      topic: "at-the-limit",
+      records: [...Array.from({ length: 8 }, () => ({ value })), { value: "AA==" }],
+    });
+    const refused = await post("Produce", over);
+    assert.equal(refused.status, 429);
+    assert.match(String(refused.body.message), /records exceed 8388608 bytes/);
+  });
+
   test("a Connect GET whose base64 message is not base64 is invalid_argument", async () => {
     for (const message of ["!!!!", "a", "%00", "@@"]) {
       const response = await fetch(
