@@ -352,6 +352,17 @@ export class RaftBroker implements Broker {
         `server ${id} is already a member (at ${this.stateMachine.servers.get(id) ?? "an unknown address"}); remove it with Leave before it joins again`,
       );
     }
+    // Two members at one address: the node there answers to one id only, so the other would
+    // stay a learner that never catches up (and, with voter, the Join would wait for it).
+    const holder = [...conf.voters, ...conf.learners].find(
+      (member) => member !== id && this.stateMachine.servers.get(member) === address,
+    );
+    if (holder !== undefined) {
+      throw new TidelogError(
+        "already_exists",
+        `${address} is the address of member ${holder}; each member needs its own address`,
+      );
+    }
     if (this.stateMachine.servers.get(id) !== address)
       await this.proposeAdmin({ op: "registerServer", id, address });
     if (!sameLearner) await this.proposeConfChange({ type: "addLearner", nodeId: id });
