@@ -35,17 +35,17 @@ export const defaultApiLimits: ApiLimits = {
   produceStreamInflightMax: 1_024,
 };
 
-/** Bytes a binary request message may take on the wire: the payload limit plus framing overhead. */
+/** Bytes a binary message may take on the wire: the payload limit plus framing overhead (Raft). */
 export function readMaxBytes(limits: ApiLimits): number {
   return limits.requestBytesMax + limits.requestRecordsMax * 64 + 64 * 1024;
 }
 
 /**
- * Bytes a request message may take on the wire when it may be JSON (the Connect routes): bytes
- * fields are base64, 4/3 of the bytes, and each record takes its field names and quotes. Binary
- * requests get the same bound there; the records' own bytes are checked against the limit once
- * decoded (producer.ts), whatever the encoding.
+ * Bytes a client's request message may take on the wire, on every route: room for JSON, whose
+ * bytes fields are base64 (4/3 of the bytes) and whose records take their field names and
+ * quotes. Binary requests get the same bound; the records' own bytes are checked against the
+ * limit once decoded (producer.ts), whatever the encoding.
  */
-export function jsonReadMaxBytes(limits: ApiLimits): number {
+export function clientReadMaxBytes(limits: ApiLimits): number {
   return Math.ceil((limits.requestBytesMax * 4) / 3) + limits.requestRecordsMax * 128 + 64 * 1024;
 }

@@ -16,7 +16,7 @@ import { createErrorInterceptor } from "../api/error-interceptor.js";
 import { createFastValidator } from "../api/fast-validator.js";
 import { HealthRegistry, registerHealth, ServingStatus } from "../api/health/index.js";
 import { LeaderForwarder } from "../api/leader-forwarder.js";
-import { type ApiLimits, jsonReadMaxBytes } from "../api/limits.js";
+import { type ApiLimits, clientReadMaxBytes } from "../api/limits.js";
 import { createLogService } from "../api/log-service.js";
 import { registerReflection } from "../api/reflection/index.js";
 import { StreamCounter } from "../api/stream-counter.js";
@@ -189,7 +189,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       deps.extraRoutes?.(router);
     },
     interceptors: [errorInterceptor],
-    readMaxBytes: jsonReadMaxBytes(deps.limits),
+    readMaxBytes: clientReadMaxBytes(deps.limits),
     maxTimeoutMs: grpcTimeoutMsMax,
     // Compressed requests are accepted, but answers go uncompressed: gzip per message cost a
     // quarter of a node's CPU serving many tails, for bytes that mostly cross fast links.

@@ -11,7 +11,7 @@ import type { ErrorLogger } from "../api/connect-error.js";
 import { sendWireAnswers } from "../api/consume-handlers.js";
 import type { LeaderForwarder } from "../api/leader-forwarder.js";
 import type { ApiLimits } from "../api/limits.js";
-import { readMaxBytes } from "../api/limits.js";
+import { clientReadMaxBytes } from "../api/limits.js";
 import { mapAsync } from "../api/ordered-pipeline.js";
 import { createProducer, createStreamProducer } from "../api/producer.js";
 import { decodeValidProduceRequest, decodeValidRequest } from "../api/request-decoding.js";
@@ -97,7 +97,8 @@ export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
   return {
     routes,
     callOptions: {
-      messageBytesMax: readMaxBytes(limits),
+      // The same wire bound as the Connect routes (limits.ts), so both refuse alike.
+      messageBytesMax: clientReadMaxBytes(limits),
       shutdown: deps.shutdown,
       logError: deps.logError,
     },

@@ -7,7 +7,7 @@ import http2 from "node:http2";
 import { after, before, describe, test } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { defaultApiLimits, readMaxBytes } from "../../src/api/limits.js";
+import { clientReadMaxBytes, defaultApiLimits } from "../../src/api/limits.js";
 import {
   ConsumeRequestSchema,
   ProduceRequestSchema,
@@ -105,7 +105,7 @@ describe("plain gRPC served on the HTTP/2 stream", () => {
   });
 
   test("a prefix announcing a message over the limit is refused at once, body unsent", async () => {
-    const limit = readMaxBytes(limits);
+    const limit = clientReadMaxBytes(limits);
     const prefix = Buffer.alloc(5);
     prefix.writeUInt32BE(limit + 1, 1);
     for (const path of [producePath, produceStreamPath, consumeStreamPath]) {

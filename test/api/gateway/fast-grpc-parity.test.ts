@@ -18,7 +18,7 @@ import {
   createGrpcTransport,
   Http2SessionManager,
 } from "@connectrpc/connect-node";
-import { defaultApiLimits, readMaxBytes } from "../../../src/api/limits.js";
+import { clientReadMaxBytes, defaultApiLimits } from "../../../src/api/limits.js";
 import type { Status } from "../../../src/gen/google/rpc/status_pb.js";
 import { OffsetOutOfRangeSchema } from "../../../src/gen/tidelog/v1/errors_pb.js";
 import {
@@ -292,16 +292,16 @@ describe("plain gRPC (fast routes) and Connect answer alike", () => {
 
   test("framing errors: the same codes and messages", async () => {
     const oversized = Buffer.alloc(5);
-    oversized.writeUInt32BE(10_000_000, 1);
-    const limit = readMaxBytes(limits);
+    oversized.writeUInt32BE(20_000_000, 1);
+    const limit = clientReadMaxBytes(limits);
     const whole = grpcFrame(produce({}));
     const cases: [string, Buffer, Buffer, string, string][] = [
       [
         "a message over the size limit",
         oversized,
         oversized,
-        `message size 10000000 is larger than configured readMaxBytes ${limit}`,
-        `message size 10000000 is larger than configured readMaxBytes ${limit}`,
+        `message size 20000000 is larger than configured readMaxBytes ${limit}`,
+        `message size 20000000 is larger than configured readMaxBytes ${limit}`,
       ],
       [
         "a request ending mid-message",
