@@ -14,6 +14,7 @@ import type {
   DecodedRecord,
   TailReader,
   TopicInfo,
+  WireSlice,
 } from "../cluster/broker.js";
 import { TidelogError } from "../errors.js";
 import {
@@ -74,20 +75,34 @@ export function createConsumeHandlers({ broker, limits, streams, answers }: Cons
         const name = topicOrDefault(request.topic);
         const bounds = consumeLimits(request, limits);
         yield* followTopic(broker, request, context.signal, async (offset, info) => {
-          const records = await broker.consume(name, offset, answers.limits(bounds));
+          const held = answers.reserve(bounds, connectCopies);
+          let records: DecodedRecord[];
+          try {
+            records = await broker.consume(name, offset, held.limits);
+          } catch (error) {
+            held.release();
+            throw error;
+          }
           const response = decodedResponse(records, info.nextOffset);
           let bytes = 0;
           for (const record of records) bytes += record.value.length + record.key.length;
+          held.settle(bytes);
           return {
             answer: response,
             nextOffset: Number(response.nextOffset),
-            release: answers.hold(bytes),
+            release: held.release,
           };
         });
       });
     },
   };
 }
+
+/**
+ * Copies of an answer a Connect route holds until it is sent: its own, and the message Connect
+ * serialized from it, which waits in the HTTP/2 stream (or socket) until the client reads it.
+ */
+const connectCopies = 2;
 
 /** One binary ConsumeStream answer: `repeated Record records = 1` wire bytes and the offsets. */
 export interface WireAnswer {
@@ -110,8 +125,15 @@ function consumeWireAnswers(
   // followTopic's generator itself, not one wrapped in another: every delivery to a tailing
   // stream passes through each generator layer.
   return followTopic(broker, request, signal, async (offset, info, reader) => {
-    const slice = await reader.read(offset, answers.limits(bounds));
-    const giveBack = answers.hold(slice.bytes.length);
+    const held = answers.reserve(bounds, connectCopies);
+    let slice: WireSlice;
+    try {
+      slice = await reader.read(offset, held.limits);
+    } catch (error) {
+      held.release();
+      throw error;
+    }
+    held.settle(slice.bytes.length);
     return {
       answer: {
         records: slice.bytes,
@@ -121,7 +143,7 @@ function consumeWireAnswers(
       },
       nextOffset: slice.nextOffset,
       release: () => {
-        giveBack();
+        held.release();
         slice.release?.();
       },
     };
@@ -156,8 +178,11 @@ export async function sendWireAnswers<M>(
       const info = boundsAt(reader, offset);
       let room: Promise<void> | undefined;
       if (offset < info.nextOffset) {
-        const slice = await reader.read(offset, answers.limits(bounds));
-        giveBack = answers.hold(slice.bytes.length);
+        // Reserved before the read, so that streams reading at once share the budget.
+        const held = answers.reserve(bounds);
+        giveBack = held.release;
+        const slice = await reader.read(offset, held.limits);
+        held.settle(slice.bytes.length);
         try {
           room = send(encode(slice, Math.max(info.nextOffset, slice.nextOffset)));
         } finally {
@@ -165,9 +190,14 @@ export async function sendWireAnswers<M>(
         }
         offset = slice.nextOffset;
       } else {
-        offset = await reader.follow(offset, bounds, encode, (message) => {
+        offset = await reader.follow(offset, bounds, encode, (message, bytes) => {
+          // An answer the stream cannot send at once is held until it drains: one made for all
+          // followers is taken only within the budget, else this stream reads a squeezed one.
+          if (!answers.admits(bytes)) return "declined";
           room = send(message);
-          return room === undefined;
+          if (room === undefined) return "more";
+          giveBack = answers.hold(bytes);
+          return "full";
         });
       }
       if (room !== undefined) await room;

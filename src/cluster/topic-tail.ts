@@ -99,13 +99,20 @@ async function readWire(
 /** Encodes one answer for followers; see TailReader.follow. */
 export type AnswerEncoder<A> = (slice: WireSlice, highWatermark: number) => A;
 
+/**
+ * What a follower did with an answer pushed to it: took it and can take more, took it but can
+ * take no more now, or did not take it (its follow ends before that answer).
+ */
+export type Delivery = "more" | "full" | "declined";
+
 /** A reader following its topic (TailReader.follow). */
 interface Follower {
   /** The next offset to push. */
   offset: number;
   readonly limits: ConsumeLimits;
   readonly encode: AnswerEncoder<unknown>;
-  readonly deliver: (answer: unknown) => boolean;
+  /** `bytes`: the records' wire bytes the answer was made from. */
+  readonly deliver: (answer: unknown, bytes: number) => Delivery;
   /** Ends the follow (the promise resolves with `offset`). */
   readonly stop: (offset: number) => void;
   readonly fail: (error: unknown) => void;
@@ -118,6 +125,7 @@ interface SharedAnswer {
   encode: AnswerEncoder<unknown>;
   nextOffset: number;
   encoded: unknown;
+  bytes: number;
 }
 
 /**
@@ -142,13 +150,14 @@ class SharedAnswers {
     return undefined;
   }
 
-  add(follower: Follower, nextOffset: number, encoded: unknown): SharedAnswer {
+  add(follower: Follower, slice: WireSlice, encoded: unknown): SharedAnswer {
     const answer: SharedAnswer = {
       maxRecords: follower.limits.maxRecords,
       maxBytes: follower.limits.maxBytes,
       encode: follower.encode,
-      nextOffset,
+      nextOffset: slice.nextOffset,
       encoded,
+      bytes: slice.bytes.length,
     };
     const made = this.byOffset.get(follower.offset);
     if (made === undefined) this.byOffset.set(follower.offset, [answer]);
@@ -315,10 +324,11 @@ class TopicTail {
       if (answer === undefined) {
         const slice = this.slice(follower.offset, follower.limits);
         const encoded = follower.encode(slice, Math.max(next, slice.nextOffset));
-        answer = answers.add(follower, slice.nextOffset, encoded);
+        answer = answers.add(follower, slice, encoded);
       }
-      follower.offset = answer.nextOffset;
-      if (follower.deliver(answer.encoded)) return true;
+      const delivery = follower.deliver(answer.encoded, answer.bytes);
+      if (delivery !== "declined") follower.offset = answer.nextOffset;
+      if (delivery === "more") return true;
       this.unfollow(follower);
     } catch (error) {
       this.unfollow(follower, { cause: error });
@@ -479,10 +489,11 @@ export class TailReader {
   /**
    * Follows the topic from `offset` (normally its committed end, where a reader would wait):
    * every commit is pushed, up to `limits` per answer, through `deliver`, once the tail has read
-   * it (one read for all followers, then all of them in one pass), until `deliver` returns false
-   * (it took that answer but can take no more now), the follower falls behind the cache, the
-   * topic is gone, the signal aborts or the reader is closed. Resolves with the offset after the
-   * last answer delivered: read (or wait) from there on; rejects if the log read, `encode` or
+   * it (one read for all followers, then all of them in one pass), until `deliver` answers "full"
+   * (it took that answer but can take no more now) or "declined" (it did not take it), the
+   * follower falls behind the cache, the topic is gone, the signal aborts or the reader is
+   * closed. `deliver` is told the bytes of records each answer was made from. Resolves with the
+   * offset after the last answer taken: read (or wait) from there on; rejects if the log read, `encode` or
    * `deliver` throws. `encode` makes an answer from a slice and the topic's committed end; it
    * must be pure: followers at the same offset with the same limits and the same `encode` share
    * one answer. One follow at a time per reader.
@@ -491,7 +502,7 @@ export class TailReader {
     offset: number,
     limits: ConsumeLimits,
     encode: AnswerEncoder<A>,
-    deliver: (answer: A) => boolean,
+    deliver: (answer: A, bytes: number) => Delivery,
   ): Promise<number> {
     assert(this.following === undefined, "TailReader.follow: already following");
     if (this.signal.aborted || this.closed) return Promise.resolve(offset);
@@ -501,7 +512,7 @@ export class TailReader {
         offset,
         limits,
         encode,
-        deliver: deliver as (answer: unknown) => boolean,
+        deliver: deliver as (answer: unknown, bytes: number) => Delivery,
         stop: (reached) => {
           this.following = undefined;
           resolve(reached);

@@ -182,7 +182,7 @@ test("followers get every commit pushed once, one encoding shared per offset and
     const reached = reader.follow(1, limits, encode, (answer) => {
       answers.push(answer);
       seen.push(...answer.values);
-      return true;
+      return "more";
     });
     return { reader, seen, answers, reached };
   });
@@ -220,7 +220,7 @@ test("a follower that takes no more stops at the offset it reached, and reads on
     (slice) => values(slice.bytes),
     (answer) => {
       seen.push(...answer);
-      return false; // took this one; no room for the next
+      return "full"; // took this one; no room for the next
     },
   );
   await append("full", 1, 3);
@@ -228,6 +228,30 @@ test("a follower that takes no more stops at the offset it reached, and reads on
   assert.deepEqual(seen, ["full:1"]);
   const rest = await reader.read(2, { maxRecords: 10, maxBytes: 1024 * 1024 });
   assert.deepEqual(values(rest.bytes), ["full:2", "full:3"]);
+  reader.close();
+});
+
+test("a follower that declines an answer stops before it, told the answer's record bytes", async () => {
+  const tails = new TopicTails(machine);
+  await append("declined", 0, 1);
+  const reader = tails.open("declined", new AbortController().signal);
+  const offered: number[] = [];
+  const reached = reader.follow(
+    1,
+    { maxRecords: 10, maxBytes: 1024 * 1024 },
+    (slice) => slice.bytes.length,
+    (bytes, told) => {
+      offered.push(bytes, told);
+      return "declined"; // say, held bytes over the budget: it reads a smaller answer instead
+    },
+  );
+  await append("declined", 1, 3);
+  assert.equal(await reached, 1);
+  assert.equal(offered.length, 2);
+  assert.equal(offered[0], offered[1]);
+  const rest = await reader.read(1, { maxRecords: 10, maxBytes: 1024 * 1024 });
+  assert.equal(rest.bytes.length, offered[0]);
+  assert.deepEqual(values(rest.bytes), ["declined:1", "declined:2", "declined:3"]);
   reader.close();
 });
 
@@ -330,7 +354,7 @@ test("answers are shared only by the same limits and encoder", async () => {
     const seen: string[][] = [];
     const reached = reader.follow(3, limits, encode, (answer) => {
       seen.push(answer);
-      return true;
+      return "more";
     });
     return { reader, seen, reached };
   });
@@ -367,7 +391,7 @@ test("a follower left behind the cache stops and reads; one that throws fails al
     (slice) => values(slice.bytes),
     (answer) => {
       kept.push(...answer);
-      return true;
+      return "more";
     },
   );
   const throwing = tails.open("evicted", controller.signal);
@@ -396,7 +420,7 @@ test("a follower left behind the cache stops and reads; one that throws fails al
     1,
     limits,
     () => assert.fail("not pushed"),
-    () => false,
+    () => "full",
   );
   assert.equal(lateReached, 1);
   const read = await late.read(1, { maxRecords: 10, maxBytes: 1024 * 1024 });

@@ -283,3 +283,39 @@ export async function rawCallThenReset(
   await new Promise((resolve) => setTimeout(resolve, 100));
   socket.destroy();
 }
+
+/**
+ * Opens `streams` gRPC ConsumeStreams of `topic` from offset 0 on one raw HTTP/2 connection, all
+ * in one write (the server takes them in one turn), announcing a receive window of 0: the client
+ * never reads a byte of their answers. Destroy the socket to end them.
+ */
+export function openZeroWindowConsumeStreams(
+  port: number,
+  topic: string,
+  streams: number,
+): net.Socket {
+  const socket = net.connect(port, "127.0.0.1");
+  socket.on("data", () => undefined);
+  socket.on("error", () => undefined);
+  const headers = Buffer.concat([
+    hpackLiteral(":method", "POST"),
+    hpackLiteral(":scheme", "http"),
+    hpackLiteral(":path", "/tidelog.v1.LogService/ConsumeStream"),
+    hpackLiteral(":authority", "127.0.0.1"),
+    hpackLiteral("content-type", "application/grpc"),
+    hpackLiteral("te", "trailers"),
+  ]);
+  const request = grpcFrame(Buffer.from([0x0a, topic.length, ...Buffer.from(topic)]));
+  const initialWindowZero = Buffer.from([0, 4, 0, 0, 0, 0]); // SETTINGS_INITIAL_WINDOW_SIZE = 0
+  const frames = [
+    Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1"),
+    h2Frame(4, 0, 0, initialWindowZero), // SETTINGS
+    h2Frame(4, 1, 0, Buffer.alloc(0)), // SETTINGS ACK (of the server's)
+  ];
+  for (let i = 0; i < streams; i++) {
+    const id = 1 + 2 * i;
+    frames.push(h2Frame(1, 4, id, headers), h2Frame(0, 1, id, request)); // END_HEADERS; END_STREAM
+  }
+  socket.write(Buffer.concat(frames));
+  return socket;
+}
