@@ -17,6 +17,7 @@ import http2, {
 } from "node:http2";
 import net, { type Socket } from "node:net";
 import { isFinishedHttp2Session } from "./finished-http2-sessions.js";
+import { StreamResetBudget } from "./stream-reset-budget.js";
 
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
@@ -132,6 +133,7 @@ export class OnePortServer extends net.Server {
   streamRouter: StreamRouter | undefined;
   private http2Streams = 0;
   private readonly sessions = new Set<Http2Session>();
+  private readonly resetBudgets = new WeakMap<Http2Session, StreamResetBudget>();
   private readonly sockets = new Set<Socket>();
   private sweepTimer: NodeJS.Timeout | undefined;
 
@@ -165,9 +167,17 @@ export class OnePortServer extends net.Server {
     const compatibility = this.http2.listeners("stream") as ((...args: unknown[]) => void)[];
     this.http2.removeAllListeners("stream");
     this.http2.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest) => {
-      if (!this.admitStream(stream, headers, options)) return;
-      if (this.streamRouter?.(stream, headers)) return;
-      for (const listener of compatibility) listener.call(this.http2, stream, headers, ...rest);
+      const route = () => {
+        // Already closed: reset by its client before it was routed, or its session was ended for
+        // a reset flood (stream-reset-budget.ts). Routing it would set up a call to tear down.
+        if (stream.closed || stream.destroyed) return;
+        if (!this.admitStream(stream, headers, options)) return;
+        if (this.streamRouter?.(stream, headers)) return;
+        for (const listener of compatibility) listener.call(this.http2, stream, headers, ...rest);
+      };
+      const session = stream.session;
+      if (session !== undefined && this.resetBudgets.get(session)?.routesLater) setImmediate(route);
+      else route();
     });
     // A response may complete before its request was read to the end: an error answered early,
     // such as a message over the size limit. The client must then be told to stop sending
@@ -188,6 +198,10 @@ export class OnePortServer extends net.Server {
     });
     this.http2.on("session", (session: Http2Session) => {
       this.sessions.add(session);
+      // Ahead of Node's listener that passes the session's streams on to the server's 'stream'.
+      const resets = new StreamResetBudget(session);
+      this.resetBudgets.set(session, resets);
+      session.prependListener("stream", (stream: ServerHttp2Stream) => resets.watch(stream));
       this.startSweep();
       session.setLocalWindowSize(http2ConnectionWindowBytes);
       session.setTimeout(options.http2IdleTimeoutMs, () => session.close());
