@@ -76,6 +76,23 @@ export type Command =
   | { kind: "admin"; admin: AdminCommand };
 
 /** Decodes an entry written by encodeAppendRecords/encodeAdmin; data_loss when it is not one. */
+/**
+ * Whether applying the command in `data` may take room on disk or open files: records, and topic
+ * creations. Everything else (topic updates and deletes, server registrations, the empty entry a
+ * new leader appends) is a few bytes that a node short of room still takes, within its reserves:
+ * a topic delete is how room is made. Anything not recognised counts as taking room.
+ */
+export function commandTakesRoom(data: Uint8Array): boolean {
+  if (data.length === 0) return false;
+  if (data[0] !== adminKind) return true;
+  try {
+    const command = decodeCommand(data);
+    return command.kind !== "admin" || command.admin.op === "createTopic";
+  } catch {
+    return true;
+  }
+}
+
 export function decodeCommand(data: Uint8Array): Command {
   const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const fail = (why: string) =>

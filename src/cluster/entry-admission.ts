@@ -1,8 +1,10 @@
 // Every node guards its own disk, followers too. A failed write to the Raft log is fatal (the
 // node stops so that nothing acknowledged is put at risk), so a node whose disk is nearly full
 // must not take entries it has no room for. The leader refuses produce (disk-space-guard.ts);
-// this drops a peer's append that carries entries, and a snapshot, before the Raft core sees
-// them, while they do not fit above the reserve. Dropping is message loss, which Raft tolerates:
+// this drops a peer's append that carries records or a topic creation, and a snapshot, before the
+// Raft core sees them, while they do not fit above the reserve (or while file descriptors are
+// short, open-files-guard.ts). Entries that take no room (a new leader's empty entry, membership
+// changes, topic updates and deletes) always pass: deleting topics is how room is made. Dropping is message loss, which Raft tolerates:
 // the leader probes and sends them again, heartbeats and empty appends still pass (no election
 // starts, the commit index still arrives), and the node keeps serving what it has. It takes
 // entries again once a sample shows room. While it refuses, it says so to its peers on every batch
@@ -12,7 +14,8 @@
 // the guard once this node has applied the message's last entry, or has applied its whole log
 // (a leader change may have replaced those entries with shorter ones).
 import { logInfo, logWarn } from "../obs/logger.js";
-import type { Message } from "../raft/index.js";
+import type { Entry, Message } from "../raft/index.js";
+import { commandTakesRoom } from "./commands.js";
 import type { DiskSpaceGuard } from "./disk-space-guard.js";
 import type { OpenFilesGuard } from "./open-files-guard.js";
 
@@ -34,6 +37,10 @@ export class EntryAdmission {
     if (message.type === "snapshot")
       return this.decide(this.guard.hasRoomFor(0) ? this.openFilesShortage() : diskShortage);
     if (message.type !== "append" || message.entries.length === 0) return true;
+    // No-ops, membership changes, topic updates and deletes: a few bytes within the reserves,
+    // taken even when short (a delete is how room is made; a new leader's empty entry must
+    // commit before anything else can).
+    if (!message.entries.some(takesRoom)) return true;
     const filesShort = this.openFilesShortage();
     if (filesShort !== undefined) return this.decide(filesShort);
     let bytes = 0;
@@ -94,3 +101,7 @@ export class EntryAdmission {
 }
 
 const diskShortage = "the data disk is nearly full";
+
+function takesRoom(entry: Entry): boolean {
+  return entry.type === "normal" && commandTakesRoom(entry.data);
+}

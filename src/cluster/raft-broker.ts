@@ -450,15 +450,28 @@ export class RaftBroker implements Broker {
 
   private async proposeAdmin(command: AdminCommand): Promise<unknown> {
     this.requireLeader();
-    this.requireDiskQuorum();
+    // Only a creation takes room; voters short of it still take the others (commandTakesRoom),
+    // and a delete is how room is made.
+    if (command.op === "createTopic") this.requireDiskQuorum();
+    else this.requireNothingStuck();
     return this.node.propose(encodeAdmin(command));
+  }
+
+  /**
+   * For an entry that takes no room: refused at once only while entries wait uncommitted before
+   * it, which voters short of room may be dropping (a log is taken in order, so it would wait on
+   * them and answer "outcome unknown" after the proposal timeout).
+   */
+  private requireNothingStuck(): void {
+    const status = this.node.status();
+    if (status.lastIndex > status.hardState.commit) this.requireDiskQuorum();
   }
 
   private async proposeConfChange(change: ConfChange): Promise<void> {
     this.requireLeader();
     const deadline = Date.now() + this.options.catchUpTimeoutMs;
     for (;;) {
-      this.requireDiskQuorum();
+      this.requireNothingStuck();
       try {
         await this.node.proposeConfChange(change);
         return;

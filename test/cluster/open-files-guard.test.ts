@@ -3,6 +3,7 @@
 // entries while its guard says so. Limits and counts are injected; samples are taken by hand.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { encodeAdmin } from "../../src/cluster/commands.js";
 import { DiskSpaceGuard } from "../../src/cluster/disk-space-guard.js";
 import { EntryAdmission } from "../../src/cluster/entry-admission.js";
 import {
@@ -12,6 +13,7 @@ import {
   procOpenFilesLimit,
 } from "../../src/cluster/open-files-guard.js";
 import { TidelogError } from "../../src/errors.js";
+import { defaultTopicConfig } from "../../src/log/topic-registry.js";
 import type { Message } from "../../src/raft/index.js";
 
 const hour = 3_600_000;
@@ -103,6 +105,17 @@ test("a follower short of descriptors drops entries and says why, until it has r
     assert.match(admission.refusalReason() ?? "", /open files in use.*takes no new Raft entries/);
     const heartbeat: Message = { type: "heartbeat", from: "n1", to: "n2", term: 2, commit: 0 };
     assert.equal(admission.admits(heartbeat), true);
+    // What takes no room still passes: a new leader's empty entry, a topic delete, a membership
+    // change. A topic creation does not.
+    const carrying = (data: Uint8Array, type: "normal" | "confChange" = "normal"): Message => ({
+      ...append,
+      entries: [{ index: 1, term: 2, type, data }],
+    });
+    assert.equal(admission.admits(carrying(new Uint8Array())), true);
+    assert.equal(admission.admits(carrying(encodeAdmin({ op: "deleteTopic", name: "t" }))), true);
+    assert.equal(admission.admits(carrying(new Uint8Array([1, 2]), "confChange")), true);
+    const creation = encodeAdmin({ op: "createTopic", name: "t", config: defaultTopicConfig });
+    assert.equal(admission.admits(carrying(creation)), false);
     files.inUse = 100;
     await guard.sample();
     assert.equal(admission.admits(append), true);
