@@ -1,5 +1,5 @@
 // Refuses writes before the process runs out of file descriptors. Every topic segment keeps its
-// records and its index open, so the open-file limit (`ulimit -n`) bounds the topics a node can
+// records file open (its index is mapped; the descriptor is closed), so the open-file limit (`ulimit -n`) bounds the topics a node can
 // hold. A node that runs out fails a write while applying an entry, which is fatal, and its
 // replicas, holding the same segments, run out at the same entry: the whole cluster stopped at
 // once (outside probe, H1). So, as with the disk reserve (disk-space-guard.ts), every node turns
@@ -12,8 +12,8 @@
 import { readdir, readFile } from "node:fs/promises";
 import { TidelogError } from "../errors.js";
 
-/** Descriptors a new topic opens: its first segment's records and index. */
-export const topicOpenFiles = 2;
+/** Descriptors a new topic keeps open: its first segment's records file. */
+export const topicOpenFiles = 1;
 
 export interface OpenFilesGuardOptions {
   /** How often descriptors in use are sampled. */
@@ -88,7 +88,7 @@ export class OpenFilesGuard {
   }
 
   private describe(): string {
-    return `this node has ${this.inUse} of its ${this.limitValue} open files in use (each topic segment holds 2; ${openFilesReserve(this.limitValue)} are kept for connections): delete topics or raise the open-file limit (ulimit -n)`;
+    return `this node has ${this.inUse} of its ${this.limitValue} open files in use (each topic segment holds one; ${openFilesReserve(this.limitValue)} are kept for connections): delete topics or raise the open-file limit (ulimit -n)`;
   }
 
   /** Throws resource_exhausted when new writes would eat into the reserve. */

@@ -38,8 +38,8 @@ test("writes are refused within the reserve; topics accepted count until the nex
   try {
     assert.equal(guard.shortage(), undefined);
     guard.check();
-    // 1,750 is the line (2,000 less 250): 25 topics of 2 files fit, the 26th does not.
-    for (let i = 0; i < 25; i++) guard.acceptTopic();
+    // 1,750 is the line (2,000 less 250): 50 topics of one file fit, the 51st does not.
+    for (let i = 0; i < 50; i++) guard.acceptTopic();
     assert.equal(guard.inUse, 1_750);
     assert.throws(
       () => guard.acceptTopic(),

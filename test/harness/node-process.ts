@@ -67,7 +67,8 @@ export class NodeProcess {
     private readonly startTimeoutMs: number,
     private readonly listen: string,
     private readonly env: Record<string, string>,
-    private readonly openFilesLimit: number | undefined,
+    /** The open-file limit of the next start (`ulimit -n`); undefined: the harness's own. */
+    public openFilesLimit: number | undefined,
   ) {}
 
   /** Starts a node and resolves once it serves. */

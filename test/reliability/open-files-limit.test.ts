@@ -1,10 +1,12 @@
-// Every topic segment holds two files open, so the open-file limit bounds the topics a node can
+// Every topic segment holds a file open, so the open-file limit bounds the topics a node can
 // hold, and replicas holding the same segments reach it at the same entry: a write failing with
 // EMFILE while applying it stopped every node at once. Three nodes run under a small limit
 // (`ulimit -n`): creating topics until refused must give resource_exhausted naming open files,
-// before any node fails; every node stays up and serves every acknowledged record; deleting
-// topics makes room again (open-files-guard.ts).
+// before any node fails; every node stays up and serves every acknowledged record. Restarted at
+// the line, every node refuses new entries, yet topic deletes commit and make room again
+// (open-files-guard.ts, entry-admission.ts).
 import assert from "node:assert/strict";
+import { readdir } from "node:fs/promises";
 import { test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Cluster, waitUntil } from "../harness/cluster.js";
@@ -13,6 +15,8 @@ import { exitWhenDone } from "../harness/exit-when-done.js";
 exitWhenDone();
 
 const openFilesLimit = 320;
+
+const openFiles = async (pid: number) => (await readdir(`/proc/${pid}/fd`)).length;
 const topicsMax = 400;
 
 test("at the open-file reserve new topics are resource_exhausted, no node fails, and deleting topics makes room", async () => {
@@ -49,10 +53,32 @@ test("at the open-file reserve new topics are resource_exhausted, no node fails,
       }
     }
 
-    // Room returns once topics are deleted (their files closed) and the guards sample again.
+    // Every node restarted at the line (its limit just above what it holds open) refuses new
+    // entries; topic deletes take no room, so they still commit, and they make room again.
+    const held = new Map<string, number>();
+    for (const id of cluster.ids) held.set(id, await openFiles(cluster.member(id).process!.pid!));
+    for (const id of cluster.ids) await cluster.kill(id);
+    for (const id of cluster.ids) {
+      cluster.member(id).process!.openFilesLimit = held.get(id)! + 16;
+      await cluster.restart(id);
+    }
     const leader = (await cluster.waitForLeader())!;
+    await waitUntil(
+      async () => {
+        for (const id of cluster.ids) {
+          const ready = await fetch(`http://${cluster.member(id).address}/readyz`);
+          const body = (await ready.json()) as { reason?: string };
+          if (ready.status !== 503 || !/open files in use/.test(body.reason ?? "")) return false;
+        }
+        return true;
+      },
+      () => "the restarted nodes are not all short of open files",
+      15_000,
+    );
     const doomed = created.splice(0, 40);
-    for (const topic of doomed) await cluster.client(leader).topics.deleteTopic({ name: topic });
+    for (const topic of doomed) {
+      await cluster.client(leader).topics.deleteTopic({ name: topic }, { timeoutMs: 10_000 });
+    }
     let accepted = false;
     await waitUntil(
       async () => {
@@ -69,10 +95,12 @@ test("at the open-file reserve new topics are resource_exhausted, no node fails,
       () => "no topic could be created after 40 were deleted",
       15_000,
     );
+    await cluster.waitConverged(created, { timeoutMs: 30_000 });
     for (const member of cluster.members)
       assert.ok(member.process!.running, member.process!.describe());
     console.log(
-      `[open files] refused at topic ${created.length + doomed.length} under ulimit -n ${openFilesLimit}: ${refusal.rawMessage}`,
+      `[open files] refused at topic ${created.length + doomed.length} under ulimit -n ${openFilesLimit}: ${refusal.rawMessage}; ` +
+        `restarted at the line (${[...held.values()].join(", ")} open), 40 deletes committed and made room`,
     );
   });
 });
