@@ -1,18 +1,19 @@
-// Every node guards its own disk, followers too. A failed write to the Raft log is fatal (the
-// node stops so that nothing acknowledged is put at risk), so a node whose disk is nearly full
-// must not take entries it has no room for. The leader refuses produce (disk-space-guard.ts);
-// this drops a peer's append that carries records or a topic creation, and a snapshot, before the
-// Raft core sees them, while they do not fit above the reserve (or while file descriptors are
-// short, open-files-guard.ts). Entries that take no room (a new leader's empty entry, membership
-// changes, topic updates and deletes) always pass: deleting topics is how room is made. Dropping is message loss, which Raft tolerates:
-// the leader probes and sends them again, heartbeats and empty appends still pass (no election
-// starts, the commit index still arrives), and the node keeps serving what it has. It takes
-// entries again once a sample shows room. While it refuses, it says so to its peers on every batch
-// it sends (StepRequest.refusing_entries), so that a leader can tell it from a slow follower.
+// Every node guards its own disk, followers too. A failed write to the Raft log is fatal (the node
+// stops so that nothing acknowledged is put at risk), so a node whose disk is nearly full must not
+// take entries it has no room for. The leader refuses produce (disk-space-guard.ts); this drops a
+// peer's append that carries records or a topic creation, and a snapshot, before the Raft core sees
+// them, while they do not fit above the reserve (or while file descriptors are short,
+// open-files-guard.ts). Entries that take no room (a new leader's empty entry, membership changes,
+// topic updates and deletes) always pass: deleting topics is how room is made. Dropping is message
+// loss, which Raft tolerates: the leader probes and sends them again, heartbeats and empty appends
+// still pass (no election starts, the commit index still arrives), and the node keeps serving what
+// it has. It takes entries again once a sample shows room. While it refuses, it says so to its
+// peers on every batch it sends (StepRequest.refusing_entries), so that a leader can tell it from a
+// slow follower.
 //
-// Accepted bytes (written twice: the Raft log, then the topic log when applied) are released to
-// the guard once this node has applied the message's last entry, or has applied its whole log
-// (a leader change may have replaced those entries with shorter ones).
+// Accepted bytes (written twice: the Raft log, then the topic log when applied) are released to the
+// guard once this node has applied the message's last entry, or has applied its whole log (a leader
+// change may have replaced those entries with shorter ones).
 import { logInfo, logWarn } from "../obs/logger.js";
 import type { Entry, Message } from "../raft/index.js";
 import { commandTakesRoom } from "./commands.js";

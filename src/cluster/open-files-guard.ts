@@ -1,12 +1,13 @@
 // Refuses writes before the process runs out of file descriptors. Every topic segment keeps its
-// records file open (its index is mapped; the descriptor is closed), so the open-file limit (`ulimit -n`) bounds the topics a node can
-// hold. A node that runs out fails a write while applying an entry, which is fatal, and its
-// replicas, holding the same segments, run out at the same entry: the whole cluster stopped at
-// once (outside probe, H1). So, as with the disk reserve (disk-space-guard.ts), every node turns
-// new writes away while fewer descriptors than a reserve are free: the leader answers produce and
-// topic creation with resource_exhausted, and any node drops the Raft entries offered to it
-// (entry-admission.ts). Descriptors in use are sampled on a timer, never on the write path; topic
-// creations accepted since the last sample count as already open.
+// records file open (its index is mapped; the descriptor is closed), so the open-file limit
+// (`ulimit -n`) bounds the topics a node can hold. A node that runs out fails a write while
+// applying an entry, which is fatal, and its replicas, holding the same segments, run out at the
+// same entry: the whole cluster stopped at once (outside probe, H1). So, as with the disk reserve
+// (disk-space-guard.ts), every node turns new writes away while fewer descriptors than a reserve
+// are free: the leader answers produce and topic creation with resource_exhausted, and any node
+// drops the Raft entries offered to it (entry-admission.ts). Descriptors in use are sampled on a
+// timer, never on the write path; topic creations accepted since the last sample count as already
+// open.
 //
 // Linux only (/proc/self/limits and /proc/self/fd); elsewhere the guard never refuses.
 import { readdir, readFile } from "node:fs/promises";

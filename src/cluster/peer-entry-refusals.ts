@@ -1,9 +1,10 @@
-// Which voters say they drop Raft entries for want of disk space or file descriptors. A follower
-// at its disk or open-files reserve drops appends before its Raft core sees them (entry-admission.ts), which the leader cannot tell
-// from a slow network; so every node says so on each batch it sends (StepRequest.refusing_entries)
-// and the receiver keeps the latest word per sender here. A leader whose voters with room are no
-// majority refuses writes at once (raft-broker.ts) instead of proposing entries that cannot
-// commit: the client would wait out the proposal timeout for "outcome unknown".
+// Which voters say they drop Raft entries for want of disk space or file descriptors. A follower at
+// its disk or open-files reserve drops appends before its Raft core sees them (entry-admission.ts),
+// which the leader cannot tell from a slow network; so every node says so on each batch it sends
+// (StepRequest.refusing_entries) and the receiver keeps the latest word per sender here. A leader
+// whose voters with room are no majority refuses writes at once (raft-broker.ts) instead of
+// proposing entries that cannot commit: the client would wait out the proposal timeout for "outcome
+// unknown".
 //
 // A report holds while batches saying so keep coming (heartbeat responses alone come every
 // heartbeat); one batch without the flag clears it, and one not repeated for `staleAfterMs` has
