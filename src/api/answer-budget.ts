@@ -14,14 +14,10 @@ import type { ConsumeLimits } from "../cluster/broker.js";
 /** The size of an answer while the budget is spent. */
 export const squeezedAnswerBytes = 16 * 1024;
 
-/** The room reserved for one answer, from before its read until the stream has sent it. */
-export interface HeldAnswer {
-  /** The limits to read the answer with: the stream's own, or squeezed (budget spent). */
-  readonly limits: ConsumeLimits;
-  /** Counts the answer's size, once read, instead of the room reserved for it. */
-  settle(bytes: number): void;
-  /** Gives the bytes back; only the first call counts. */
-  release(): void;
+/** An answer read within the budget, and the function that gives its room back (once). */
+export interface HeldAnswer<A> {
+  answer: A;
+  release: () => void;
 }
 
 export class AnswerBudget {
@@ -36,11 +32,18 @@ export class AnswerBudget {
   }
 
   /**
-   * Reserves room for a stream's next answer before it is read: its own limits while the budget
-   * has room for `copies` of a whole answer, else squeezed ones. `copies`: how many copies of
-   * the answer the route keeps until it is sent (Connect keeps its own serialized one besides).
+   * Reads a stream's next answer within the budget. Room is reserved before `read` runs, with the
+   * stream's own limits while the budget has room for `copies` of a whole answer, else squeezed
+   * ones; once read, the answer's `sizeOf` bytes are counted instead; a failed read gives the room
+   * back. `copies`: how many copies of the answer the route keeps until it is sent (Connect keeps
+   * its own serialized one besides).
    */
-  reserve(wanted: ConsumeLimits, copies = 1): HeldAnswer {
+  async read<A>(
+    wanted: ConsumeLimits,
+    read: (limits: ConsumeLimits) => Promise<A>,
+    sizeOf: (answer: A) => number,
+    copies = 1,
+  ): Promise<HeldAnswer<A>> {
     const limits =
       this.heldBytes + copies * wanted.maxBytes <= this.bytesMax
         ? wanted
@@ -48,22 +51,15 @@ export class AnswerBudget {
             maxRecords: wanted.maxRecords,
             maxBytes: Math.min(wanted.maxBytes, squeezedAnswerBytes),
           };
-    let counted = copies * limits.maxBytes;
-    let released = false;
-    this.heldBytes += counted;
-    return {
-      limits,
-      settle: (bytes) => {
-        if (released) return;
-        this.heldBytes += copies * bytes - counted;
-        counted = copies * bytes;
-      },
-      release: () => {
-        if (released) return;
-        released = true;
-        this.heldBytes -= counted;
-      },
-    };
+    const reserved = copies * limits.maxBytes;
+    this.heldBytes += reserved;
+    let answer: A;
+    try {
+      answer = await read(limits);
+    } finally {
+      this.heldBytes -= reserved;
+    }
+    return { answer, release: this.hold(copies * sizeOf(answer)) };
   }
 
   /**

@@ -75,28 +75,28 @@ export function createConsumeHandlers({ broker, limits, streams, answers }: Cons
         const name = topicOrDefault(request.topic);
         const bounds = consumeLimits(request, limits);
         yield* followTopic(broker, request, context.signal, async (offset, info) => {
-          const held = answers.reserve(bounds, connectCopies);
-          let records: DecodedRecord[];
-          try {
-            records = await broker.consume(name, offset, held.limits);
-          } catch (error) {
-            held.release();
-            throw error;
-          }
+          const { answer: records, release } = await answers.read(
+            bounds,
+            (within) => broker.consume(name, offset, within),
+            recordBytes,
+            connectCopies,
+          );
           const response = decodedResponse(records, info.nextOffset);
-          let bytes = 0;
-          for (const record of records) bytes += record.value.length + record.key.length;
-          held.settle(bytes);
-          return {
-            answer: response,
-            nextOffset: Number(response.nextOffset),
-            release: held.release,
-          };
+          return { answer: response, nextOffset: Number(response.nextOffset), release };
         });
       });
     },
   };
 }
+
+/** What a decoded answer holds: its records' values and keys (an estimate of its JSON). */
+function recordBytes(records: readonly DecodedRecord[]): number {
+  let bytes = 0;
+  for (const record of records) bytes += record.value.length + record.key.length;
+  return bytes;
+}
+
+const sliceBytes = (slice: WireSlice): number => slice.bytes.length;
 
 /**
  * Copies of an answer a Connect route holds until it is sent: its own, and the message Connect
@@ -125,15 +125,12 @@ function consumeWireAnswers(
   // followTopic's generator itself, not one wrapped in another: every delivery to a tailing
   // stream passes through each generator layer.
   return followTopic(broker, request, signal, async (offset, info, reader) => {
-    const held = answers.reserve(bounds, connectCopies);
-    let slice: WireSlice;
-    try {
-      slice = await reader.read(offset, held.limits);
-    } catch (error) {
-      held.release();
-      throw error;
-    }
-    held.settle(slice.bytes.length);
+    const { answer: slice, release } = await answers.read(
+      bounds,
+      (within) => reader.read(offset, within),
+      sliceBytes,
+      connectCopies,
+    );
     return {
       answer: {
         records: slice.bytes,
@@ -143,7 +140,7 @@ function consumeWireAnswers(
       },
       nextOffset: slice.nextOffset,
       release: () => {
-        held.release();
+        release();
         slice.release?.();
       },
     };
@@ -178,11 +175,13 @@ export async function sendWireAnswers<M>(
       const info = boundsAt(reader, offset);
       let room: Promise<void> | undefined;
       if (offset < info.nextOffset) {
-        // Reserved before the read, so that streams reading at once share the budget.
-        const held = answers.reserve(bounds);
+        const held = await answers.read(
+          bounds,
+          (within) => reader.read(offset, within),
+          sliceBytes,
+        );
+        const slice = held.answer;
         giveBack = held.release;
-        const slice = await reader.read(offset, held.limits);
-        held.settle(slice.bytes.length);
         try {
           room = send(encode(slice, Math.max(info.nextOffset, slice.nextOffset)));
         } finally {
