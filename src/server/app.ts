@@ -37,7 +37,6 @@ import {
   OnePortServer,
   type OnePortServerOptions,
 } from "./one-port-server.js";
-import { dropOverlongTimeouts } from "./overlong-timeouts.js";
 
 export interface AppDeps {
   broker: Broker;
@@ -133,7 +132,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     shutdown: shutdownController.signal,
   });
   server.streamRouter = (stream, headers) => {
-    dropOverlongTimeouts(headers);
     const path = headers[":path"];
     if (path === undefined || headers[":method"] !== "POST") return false;
     const contentType = headers["content-type"];
@@ -198,11 +196,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     jsonOptions: { ignoreUnknownFields: false },
   });
 
-  // Connect reads the deadline from these headers after this hook (HTTP/1.1 too).
-  fastify.addHook("onRequest", (request, _reply, done) => {
-    dropOverlongTimeouts(request.raw.headers);
-    done();
-  });
   fastify.get("/healthz", async () => ({ status: "ok" }));
   fastify.get("/readyz", async (_request, reply) => {
     if (shutdownController.signal.aborted) return reply.code(503).send({ status: "shutting down" });

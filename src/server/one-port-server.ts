@@ -17,6 +17,7 @@ import http2, {
 } from "node:http2";
 import net, { type Socket } from "node:net";
 import { isFinishedHttp2Session } from "./finished-http2-sessions.js";
+import { dropOverlongTimeouts } from "./overlong-timeouts.js";
 import { StreamResetBudget } from "./stream-reset-budget.js";
 
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -151,7 +152,10 @@ export class OnePortServer extends net.Server {
         connectionsCheckingInterval: timeoutCheckMs(options),
         keepAliveTimeout: options.keepAliveTimeoutMs,
       },
-      handler,
+      (request, response) => {
+        dropOverlongTimeouts(request.headers);
+        handler(request, response);
+      },
     );
     this.http2 = http2.createServer(
       {
@@ -172,6 +176,8 @@ export class OnePortServer extends net.Server {
         // a reset flood (stream-reset-budget.ts). Routing it would set up a call to tear down.
         if (stream.closed || stream.destroyed) return;
         if (!this.admitStream(stream, headers, options)) return;
+        // Once per request, before the router and Connect read the deadline (HTTP/1.1 above).
+        dropOverlongTimeouts(headers);
         if (this.streamRouter?.(stream, headers)) return;
         for (const listener of compatibility) listener.call(this.http2, stream, headers, ...rest);
       };
