@@ -57,7 +57,12 @@ export class EntryAdmission {
    * are (a disk filled by something else is known before the first entry is lost to it).
    */
   get refusing(): boolean {
-    return this.refusalReason() !== undefined;
+    // Asked for every batch sent: no reason text built.
+    return (
+      this.dropping !== undefined ||
+      !this.guard.hasRoomFor(0) ||
+      this.openFiles?.hasRoomFor(0) === false
+    );
   }
 
   /** While this node refuses new entries for want of disk space or file descriptors: why. */

@@ -14,7 +14,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { TidelogError } from "../errors.js";
 
 /** Descriptors a new topic keeps open: its first segment's records file. */
-export const topicOpenFiles = 1;
+const topicOpenFiles = 1;
 
 export interface OpenFilesGuardOptions {
   /** How often descriptors in use are sampled. */
@@ -50,22 +50,25 @@ export async function procOpenFiles(): Promise<number> {
 }
 
 export class OpenFilesGuard {
-  private limitValue = Number.POSITIVE_INFINITY;
   private sampled = 0;
   /** Descriptors accepted (topics created) since the sample in use began. */
   private acceptedSinceSample = 0;
   private sampling = false;
-  private readonly timer: NodeJS.Timeout;
+  /** None while the limit is unknown: nothing to sample for. */
+  private readonly timer: NodeJS.Timeout | undefined;
 
-  private constructor(private readonly options: OpenFilesGuardOptions) {
+  private constructor(
+    private readonly options: OpenFilesGuardOptions,
+    private readonly limitValue: number,
+  ) {
+    if (!Number.isFinite(limitValue)) return;
     this.timer = setInterval(() => void this.sample(), options.sampleIntervalMs);
     this.timer.unref();
   }
 
   static async start(options: OpenFilesGuardOptions): Promise<OpenFilesGuard> {
-    const guard = new OpenFilesGuard(options);
-    guard.limitValue = await (options.limit ?? procOpenFilesLimit)();
-    await guard.sample();
+    const guard = new OpenFilesGuard(options, await (options.limit ?? procOpenFilesLimit)());
+    if (Number.isFinite(guard.limit)) await guard.sample();
     return guard;
   }
 
@@ -98,10 +101,11 @@ export class OpenFilesGuard {
     if (reason !== undefined) throw new TidelogError("resource_exhausted", reason);
   }
 
-  /** Accepts `count` descriptors a new topic will open, or throws resource_exhausted. */
-  acceptTopic(count = topicOpenFiles): void {
-    if (!this.hasRoomFor(count)) throw new TidelogError("resource_exhausted", this.describe());
-    this.acceptedSinceSample += count;
+  /** Accepts the descriptors a new topic will open, or throws resource_exhausted. */
+  acceptTopic(): void {
+    if (!this.hasRoomFor(topicOpenFiles))
+      throw new TidelogError("resource_exhausted", this.describe());
+    this.acceptedSinceSample += topicOpenFiles;
   }
 
   stop(): void {
