@@ -58,7 +58,7 @@ export class PeerEntryRefusals {
  * Why the voters with room are no majority, or undefined when they are one. `self` (the leader)
  * counts as having room: its own disk is checked by its own guard, for what it writes.
  */
-export function diskQuorumShortfall(
+export function roomQuorumShortfall(
   voters: readonly string[],
   self: string,
   refusing: readonly string[],

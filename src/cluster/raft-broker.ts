@@ -13,7 +13,7 @@ import { ClientGate, refusalKind } from "./client-gate.js";
 import { type AdminCommand, encodeAdmin, encodeAppendRecords } from "./commands.js";
 import type { DiskSpaceGuard } from "./disk-space-guard.js";
 import type { OpenFilesGuard } from "./open-files-guard.js";
-import { diskQuorumShortfall } from "./peer-entry-refusals.js";
+import { roomQuorumShortfall } from "./peer-entry-refusals.js";
 import { type CoalescerLimits, ProduceCoalescer } from "./produce-coalescer.js";
 import { type DecodedRecord, decodeRecord, type RecordInput } from "./record-codec.js";
 import type { TopicStateMachine } from "./topic-state-machine.js";
@@ -149,7 +149,7 @@ export class RaftBroker implements Broker {
       this.membershipReason() ??
       this.options.entryRefusal?.() ??
       this.options.snapshotInstallFailure?.() ??
-      (this.isLeader() ? this.diskQuorumReason() : undefined)
+      (this.isLeader() ? this.roomQuorumReason() : undefined)
     );
   }
 
@@ -163,20 +163,20 @@ export class RaftBroker implements Broker {
    * refuse entries (peer-entry-refusals.ts) leave no majority with room. Only a leader hears
    * every voter.
    */
-  private diskQuorumReason(): string | undefined {
+  private roomQuorumReason(): string | undefined {
     const voters = this.voters();
     const refusing = this.options.refusingPeers?.(voters) ?? [];
     return refusing.length === 0
       ? undefined
-      : diskQuorumShortfall(voters, this.options.id, refusing);
+      : roomQuorumShortfall(voters, this.options.id, refusing);
   }
 
   /**
    * Refuses a write at once (resource_exhausted) when too few voters have disk room to commit
    * it: proposed, it would wait out the proposal timeout and answer "outcome unknown".
    */
-  private requireDiskQuorum(): void {
-    const reason = this.diskQuorumReason();
+  private requireRoomQuorum(): void {
+    const reason = this.roomQuorumReason();
     if (reason !== undefined) throw new TidelogError("resource_exhausted", reason);
   }
 
@@ -224,7 +224,7 @@ export class RaftBroker implements Broker {
     // (or it failed); the guard counts the bytes until then.
     const node = this.node;
     const bytes = 2 * data.length;
-    this.requireDiskQuorum();
+    this.requireRoomQuorum();
     this.diskSpace.check(bytes);
     const proposed = node.propose(data) as Promise<number>;
     const release = () => this.diskSpace.release(bytes);
@@ -452,7 +452,7 @@ export class RaftBroker implements Broker {
     this.requireLeader();
     // Only a creation takes room; voters short of it still take the others (commandTakesRoom),
     // and a delete is how room is made.
-    if (command.op === "createTopic") this.requireDiskQuorum();
+    if (command.op === "createTopic") this.requireRoomQuorum();
     else this.requireNothingStuck();
     return this.node.propose(encodeAdmin(command));
   }
@@ -464,7 +464,7 @@ export class RaftBroker implements Broker {
    */
   private requireNothingStuck(): void {
     const status = this.node.status();
-    if (status.lastIndex > status.hardState.commit) this.requireDiskQuorum();
+    if (status.lastIndex > status.hardState.commit) this.requireRoomQuorum();
   }
 
   private async proposeConfChange(change: ConfChange): Promise<void> {

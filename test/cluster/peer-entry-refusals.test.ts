@@ -3,7 +3,7 @@
 // test moves; the voters are a list it changes.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { diskQuorumShortfall, PeerEntryRefusals } from "../../src/cluster/peer-entry-refusals.js";
+import { PeerEntryRefusals, roomQuorumShortfall } from "../../src/cluster/peer-entry-refusals.js";
 
 function refusalsWith(voters: string[], staleAfterMs = 3_000) {
   const clock = { ms: 1_000 };
@@ -56,20 +56,20 @@ test("only voters' reports are kept", () => {
 
 test("writes are refused once the voters with room are no majority; the leader counts as one", () => {
   const three = ["n1", "n2", "n3"];
-  assert.equal(diskQuorumShortfall(three, "n1", []), undefined);
-  assert.equal(diskQuorumShortfall(three, "n1", ["n3"]), undefined, "n1 and n2 commit");
+  assert.equal(roomQuorumShortfall(three, "n1", []), undefined);
+  assert.equal(roomQuorumShortfall(three, "n1", ["n3"]), undefined, "n1 and n2 commit");
   assert.equal(
-    diskQuorumShortfall(three, "n1", ["n2", "n3"]),
+    roomQuorumShortfall(three, "n1", ["n2", "n3"]),
     "2 of 3 voters are out of disk space or open files (n2, n3): the cluster cannot commit new writes until they have room again",
   );
   // The leader's own report does not count against it (its own guard checks its writes), nor
   // does a node that is no voter.
-  assert.equal(diskQuorumShortfall(three, "n1", ["n1", "n2"]), undefined);
-  assert.equal(diskQuorumShortfall(three, "n1", ["n2", "n9"]), undefined);
+  assert.equal(roomQuorumShortfall(three, "n1", ["n1", "n2"]), undefined);
+  assert.equal(roomQuorumShortfall(three, "n1", ["n2", "n9"]), undefined);
   const five = ["n1", "n2", "n3", "n4", "n5"];
-  assert.equal(diskQuorumShortfall(five, "n1", ["n2", "n3"]), undefined, "3 of 5 have room");
-  assert.match(diskQuorumShortfall(five, "n1", ["n2", "n3", "n5"]) ?? "", /^3 of 5 voters/);
+  assert.equal(roomQuorumShortfall(five, "n1", ["n2", "n3"]), undefined, "3 of 5 have room");
+  assert.match(roomQuorumShortfall(five, "n1", ["n2", "n3", "n5"]) ?? "", /^3 of 5 voters/);
   // Two voters: the follower's room is needed.
-  assert.match(diskQuorumShortfall(["n1", "n2"], "n1", ["n2"]) ?? "", /^1 of 2 voters/);
-  assert.equal(diskQuorumShortfall(["n1"], "n1", []), undefined);
+  assert.match(roomQuorumShortfall(["n1", "n2"], "n1", ["n2"]) ?? "", /^1 of 2 voters/);
+  assert.equal(roomQuorumShortfall(["n1"], "n1", []), undefined);
 });
