@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { frameHeaderBytes } from "../../src/log/frame.js";
-import { Cluster, waitUntil } from "../harness/cluster.js";
+import { Cluster } from "../harness/cluster.js";
 
 const topic = "damaged";
 
@@ -34,20 +34,7 @@ test("a follower that lost its last acknowledged entry is not ready and says why
     await flipByte(active, last.position + frameHeaderBytes + Math.floor(last.length / 2));
 
     await cluster.restart(follower);
-    let readiness = { status: 0, reason: "" };
-    await waitUntil(
-      async () => {
-        const response = await fetch(`http://${cluster.member(follower).address}/readyz`);
-        readiness = {
-          status: response.status,
-          reason: ((await response.json()) as { reason?: string }).reason ?? "",
-        };
-        return readiness.status === 503 && /lost Raft log entries/.test(readiness.reason);
-      },
-      () => `${follower} did not report its lost entry: last /readyz ${JSON.stringify(readiness)}`,
-      30_000,
-      100,
-    );
+    const readiness = await cluster.waitNotReady(follower, /lost Raft log entries/, 30_000);
     assert.match(readiness.reason, /remove it with Leave and join it again/);
     console.log(`[lost entries] ${follower}: 503 "${readiness.reason}"`);
 

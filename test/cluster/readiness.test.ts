@@ -5,21 +5,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Cluster, waitUntil } from "../harness/cluster.js";
 
-async function readiness(
-  cluster: Cluster,
-  id: string,
-): Promise<{ status: number; reason: string }> {
-  const response = await fetch(`http://${cluster.member(id).address}/readyz`);
-  const body = (await response.json()) as { reason?: string };
-  return { status: response.status, reason: body.reason ?? "" };
-}
-
 test("/readyz: ready with a leader, not ready once removed or without a leader", async () => {
   await Cluster.run({ size: 3 }, async (cluster) => {
     const leader = await cluster.waitForLeader();
     for (const id of cluster.ids) {
       await waitUntil(
-        async () => (await readiness(cluster, id)).status === 200,
+        async () => (await cluster.readiness(id)).status === 200,
         () => `${id} never ready`,
         20_000,
         100,
@@ -30,7 +21,7 @@ test("/readyz: ready with a leader, not ready once removed or without a leader",
     cluster.markRemoved(removed);
     let last = { status: 0, reason: "" };
     await waitUntil(
-      async () => (last = await readiness(cluster, removed)).status === 503,
+      async () => (last = await cluster.readiness(removed)).status === 503,
       () => `the removed ${removed} stayed ready: ${JSON.stringify(last)}`,
       20_000,
       100,
@@ -39,10 +30,10 @@ test("/readyz: ready with a leader, not ready once removed or without a leader",
     console.log(`[readiness] removed ${removed}: 503 "${last.reason}"`);
 
     // Two voters left: without its peer the leader loses its quorum and steps down.
-    assert.equal((await readiness(cluster, leader)).status, 200);
+    assert.equal((await cluster.readiness(leader)).status, 200);
     await cluster.kill(kept);
     await waitUntil(
-      async () => (last = await readiness(cluster, leader)).status === 503,
+      async () => (last = await cluster.readiness(leader)).status === 503,
       () => `${leader} stayed ready without a quorum: ${JSON.stringify(last)}`,
       20_000,
       100,

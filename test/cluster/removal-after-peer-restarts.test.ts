@@ -4,7 +4,7 @@
 // after the removal, so neither replays the removal entry.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Cluster, waitUntil } from "../harness/cluster.js";
+import { Cluster } from "../harness/cluster.js";
 import { exitWhenDone } from "../harness/exit-when-done.js";
 
 exitWhenDone();
@@ -38,15 +38,7 @@ test("peers restarted from a checkpoint after a removal still tell the removed n
       const healed = Date.now();
       cluster.heal();
 
-      await waitUntil(
-        async () => {
-          const ready = await fetch(`http://${cluster.member(cutOff).address}/readyz`);
-          const body = (await ready.json()) as { reason?: string };
-          return ready.status === 503 && /removed from the cluster/.test(body.reason ?? "");
-        },
-        () => `${cutOff}'s /readyz never said it was removed`,
-        20_000,
-      );
+      await cluster.waitNotReady(cutOff, /removed from the cluster/, 20_000);
       assert.match(cluster.member(cutOff).process!.stderr, /a peer says this node was removed/);
       console.log(
         `[removal after peer restarts] ${cutOff} learnt of its removal ${Date.now() - healed} ms after the heal`,

@@ -50,15 +50,7 @@ test("a node removed while cut off learns it from its peers once the links heal"
       const healed = Date.now();
       cluster.heal();
 
-      await waitUntil(
-        async () => {
-          const ready = await fetch(`http://${cluster.member(cutOff).address}/readyz`);
-          const body = (await ready.json()) as { reason?: string };
-          return ready.status === 503 && /removed from the cluster/.test(body.reason ?? "");
-        },
-        () => `${cutOff}'s /readyz never said it was removed`,
-        30_000,
-      );
+      await cluster.waitNotReady(cutOff, /removed from the cluster/, 30_000);
       await waitUntil(
         () => streamEnd !== undefined,
         () => `the stream on ${cutOff} is still open`,

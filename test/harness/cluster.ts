@@ -352,6 +352,32 @@ export class Cluster {
     return found!;
   }
 
+  /** What `id`'s /readyz answers: its status, and its reason ("" when there is none). */
+  async readiness(id: string): Promise<{ status: number; reason: string }> {
+    const response = await fetch(`http://${this.member(id).address}/readyz`);
+    const body = (await response.json()) as { reason?: string };
+    return { status: response.status, reason: body.reason ?? "" };
+  }
+
+  /** Waits until `id`'s /readyz answers 503 with a reason matching `reason`; resolves with it. */
+  async waitNotReady(
+    id: string,
+    reason: RegExp,
+    timeoutMs: number,
+  ): Promise<{ status: number; reason: string }> {
+    let last = { status: 0, reason: "" };
+    await waitUntil(
+      async () => {
+        last = await this.readiness(id);
+        return last.status === 503 && reason.test(last.reason);
+      },
+      () => `${id}'s /readyz never answered 503 ${reason}: last ${JSON.stringify(last)}`,
+      timeoutMs,
+      100,
+    );
+    return last;
+  }
+
   /** The next offset of `topic` on `id` (0 when it does not know the topic). */
   async nextOffset(id: string, topic: string): Promise<number> {
     try {

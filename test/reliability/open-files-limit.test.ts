@@ -63,18 +63,7 @@ test("at the open-file reserve new topics are resource_exhausted, no node fails,
       await cluster.restart(id);
     }
     const leader = (await cluster.waitForLeader())!;
-    await waitUntil(
-      async () => {
-        for (const id of cluster.ids) {
-          const ready = await fetch(`http://${cluster.member(id).address}/readyz`);
-          const body = (await ready.json()) as { reason?: string };
-          if (ready.status !== 503 || !/open files in use/.test(body.reason ?? "")) return false;
-        }
-        return true;
-      },
-      () => "the restarted nodes are not all short of open files",
-      15_000,
-    );
+    for (const id of cluster.ids) await cluster.waitNotReady(id, /open files in use/, 15_000);
     const doomed = created.splice(0, 40);
     for (const topic of doomed) {
       await cluster.client(leader).topics.deleteTopic({ name: topic }, { timeoutMs: 10_000 });
