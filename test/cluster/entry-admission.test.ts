@@ -23,14 +23,19 @@ function append(index: number, bytes: number): Message {
   };
 }
 
-test("a node refuses entries after dropping one, and says so until it takes one again", async () => {
-  const disk = { free: 20 * MiB };
-  const guard = await DiskSpaceGuard.start({
+/** A disk guard with an 8 MiB reserve over `disk`, sampled by hand. */
+function guardOf(disk: { free: number }): Promise<DiskSpaceGuard> {
+  return DiskSpaceGuard.start({
     directory: "/data",
     reserveBytes: 8 * MiB,
     sampleIntervalMs: 3_600_000,
     freeBytesOf: async () => disk.free,
   });
+}
+
+test("a node refuses entries after dropping one, and says so until it takes one again", async () => {
+  const disk = { free: 20 * MiB };
+  const guard = await guardOf(disk);
   try {
     const admission = new EntryAdmission(guard, "/data");
     assert.equal(admission.refusing, false);
@@ -56,12 +61,7 @@ test("a node refuses entries after dropping one, and says so until it takes one 
 
 test("a disk below the reserve is reported before any entry is dropped", async () => {
   const disk = { free: 20 * MiB };
-  const guard = await DiskSpaceGuard.start({
-    directory: "/data",
-    reserveBytes: 8 * MiB,
-    sampleIntervalMs: 3_600_000,
-    freeBytesOf: async () => disk.free,
-  });
+  const guard = await guardOf(disk);
   try {
     const admission = new EntryAdmission(guard, "/data");
     assert.equal(admission.refusing, false);
