@@ -207,7 +207,9 @@ export class OnePortServer extends net.Server {
       // Ahead of Node's listener that passes the session's streams on to the server's 'stream'.
       const resets = new StreamResetBudget(session);
       this.resetBudgets.set(session, resets);
-      session.prependListener("stream", (stream: ServerHttp2Stream) => resets.watch(stream));
+      session.prependListener("stream", (stream: ServerHttp2Stream) => {
+        resets.watch(stream);
+      });
       this.startSweep();
       session.setLocalWindowSize(http2ConnectionWindowBytes);
       session.setTimeout(options.http2IdleTimeoutMs, () => session.close());

@@ -44,19 +44,19 @@ export class StreamResetBudget {
   ) {}
 
   /**
-   * Watches a new stream of the session. Returns false for one that has already ended (the client
-   * reset it in the same read as its HEADERS, or the session was ended): it must not be routed.
+   * Watches a new stream of the session. One that has already ended (the client reset it in the
+   * same read as its HEADERS, or the session was ended) counts at once; the server does not route
+   * it (one-port-server.ts checks the stream itself).
    */
-  watch(stream: ServerHttp2Stream): boolean {
+  watch(stream: ServerHttp2Stream): void {
     if (stream.closed || stream.destroyed) {
       // A reset other than CANCEL makes the destroyed stream emit 'error' after this tick.
       stream.on("error", () => undefined);
       this.countUnanswered();
-      return false;
+      return;
     }
     // 'aborted': the stream closed while the server's side of it was still open.
     stream.once("aborted", () => this.countUnanswered());
-    return true;
   }
 
   /** Whether new streams wait for the end of their read before they are routed (see above). */
