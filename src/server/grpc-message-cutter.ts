@@ -55,8 +55,29 @@ export class GrpcMessageCutter {
       else this.chunks.shift();
       return head.subarray(grpcPrefixBytes, total);
     }
-    const whole = Buffer.concat(this.chunks);
-    this.chunks = whole.length > total ? [whole.subarray(total)] : [];
-    return whole.subarray(grpcPrefixBytes, total);
+    return this.join(total);
+  }
+
+  /**
+   * Copies a message that spans chunks into a buffer of its own, prefix left out. The chunk it
+   * ends in keeps the bytes after it, uncopied: the next message would copy them again.
+   */
+  private join(total: number): Buffer {
+    const message = Buffer.allocUnsafe(total - grpcPrefixBytes);
+    let skip = grpcPrefixBytes;
+    let written = 0;
+    let used = 0;
+    while (written < message.length) {
+      const chunk = this.chunks[used]!;
+      const take = Math.min(chunk.length - skip, message.length - written);
+      chunk.copy(message, written, skip, skip + take);
+      written += take;
+      if (skip + take < chunk.length) this.chunks[used] = chunk.subarray(skip + take);
+      else used++;
+      skip = 0;
+    }
+    // One splice, not a shift per chunk: a message can arrive in millions of tiny chunks.
+    this.chunks.splice(0, used);
+    return message;
   }
 }
