@@ -67,5 +67,11 @@ function sizeClass(bytes: number): number {
   return 2 ** Math.ceil(Math.log2(bytes));
 }
 
-/** One pool for every log of the process (JavaScript runs them on one thread). */
-export const batchBufferPool = new BufferPool(16 * 1024 * 1024);
+/**
+ * One pool for every log of the process and the Raft transport's frames (JavaScript runs them on
+ * one thread). 64 MiB holds the working set of a loaded node: a Ready's batch of 64 requests of
+ * 100 KiB is an 8 MiB class, and each peer's append frames are 1–4 MiB classes. With 16 MiB most
+ * of them were fresh allocations, and V8 starts a scavenge for every few tens of MB of new
+ * external memory (bench/README.md, "The batch buffer pool").
+ */
+export const batchBufferPool = new BufferPool(64 * 1024 * 1024);
