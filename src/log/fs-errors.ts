@@ -24,3 +24,8 @@ export function mapFsError(error: unknown, what: string): TidelogError {
       return new TidelogError("internal", `${what}: ${message}`, {}, { cause: error });
   }
 }
+
+/** Whether `error` says the file or directory does not exist. */
+export function isNotFound(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
+}

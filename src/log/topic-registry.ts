@@ -6,7 +6,9 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TidelogError } from "../errors.js";
+import { checkedContents, withChecksum } from "./checksummed-file.js";
 import { eachAtOnce } from "./each-at-once.js";
+import { isNotFound, mapFsError } from "./fs-errors.js";
 import { fsyncDirectory } from "./fsync-directory.js";
 import { Log } from "./log.js";
 import type { LogOptions } from "./log-options.js";
@@ -276,18 +278,35 @@ export function checkConfig(config: TopicConfig): void {
 
 export async function writeConfig(directory: string, config: TopicConfig): Promise<void> {
   const temporary = join(directory, `${configFileName}.tmp`);
-  await writeFile(temporary, `${JSON.stringify(config)}\n`, { flush: true });
+  await writeFile(temporary, withChecksum(Buffer.from(`${JSON.stringify(config)}\n`)), {
+    flush: true,
+  });
   await rename(temporary, join(directory, configFileName));
   await fsyncDirectory(directory);
 }
 
+/** A topic's configuration; undefined when it has none, data_loss when its file is damaged. */
 async function readConfig(directory: string): Promise<TopicConfig | undefined> {
+  const path = join(directory, configFileName);
+  let file: Buffer;
   try {
-    const parsed = JSON.parse(
-      await readFile(join(directory, configFileName), "utf8"),
-    ) as Partial<TopicConfig>;
-    return { ...defaultTopicConfig, ...parsed };
-  } catch {
-    return undefined;
+    file = await readFile(path);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw mapFsError(error, `reading ${path}`);
   }
+  const contents = checkedContents(file, path);
+  let parsed: Partial<TopicConfig>;
+  try {
+    parsed = JSON.parse(contents.toString("utf8")) as Partial<TopicConfig>;
+  } catch {
+    throw new TidelogError("data_loss", `${path} is damaged: not JSON`);
+  }
+  const config = { ...defaultTopicConfig, ...parsed };
+  try {
+    checkConfig(config);
+  } catch (error) {
+    throw new TidelogError("data_loss", `${path} is damaged: ${(error as Error).message}`);
+  }
+  return config;
 }

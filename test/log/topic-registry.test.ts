@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { TopicRegistry } from "../../src/log/topic-registry.js";
@@ -192,5 +192,29 @@ describe("TopicRegistry", () => {
     await registry.create("a");
     await registry.create("b");
     await assert.rejects(registry.create("c"), { code: "resource_exhausted" });
+  });
+
+  it("refuses to open a topic whose configuration file changed, and reads an old one as it is", async (t) => {
+    const directory = await temporaryDirectory();
+    const first = await TopicRegistry.open(directory);
+    await first.create("events", retained);
+    await first.close();
+    const path = join(directory, "events", "topic.json");
+    const file = await readFile(path, "latin1");
+    assert.match(file, /"retentionBytes":5000,/);
+    await writeFile(
+      path,
+      file.replace('"retentionBytes":5000,', '"retentionBytes":5001,'),
+      "latin1",
+    );
+    await assert.rejects(TopicRegistry.open(directory), {
+      code: "data_loss",
+      message: new RegExp(`${path} is damaged: its checksum is`),
+    });
+    // Written before the checksum line existed: plain JSON.
+    await writeFile(path, `${JSON.stringify(retained)}\n`);
+    const second = await TopicRegistry.open(directory);
+    t.after(() => second.close());
+    assert.deepEqual(second.require("events").config, retained);
   });
 });

@@ -8,9 +8,13 @@
 //
 //   <dir>/entries/   segmented log; payload = term f64 · type u8 · data
 //   <dir>/hard-state two-slot hard state (hard-state-file.ts)
-//   <dir>/snapshot   the latest snapshot: metadata and the state machine's description (JSON + bytes)
+//   <dir>/snapshot   the latest snapshot: metadata and the state machine's description (JSON +
+//                    bytes), then a checksum line (checksummed-file.ts)
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { TidelogError } from "../../errors.js";
+import { checkedContents, withChecksum } from "../../log/checksummed-file.js";
+import { isNotFound } from "../../log/fs-errors.js";
 import { fsyncDirectory } from "../../log/fsync-directory.js";
 import { Log } from "../../log/log.js";
 import type { LogOptions } from "../../log/log-options.js";
@@ -208,21 +212,32 @@ async function writeSnapshot(path: string, snapshot: Snapshot): Promise<void> {
   header.copy(body, 4);
   body.set(snapshot.data, 4 + header.length);
   const temporary = `${path}.tmp`;
-  await writeFile(temporary, body, { flush: true });
+  await writeFile(temporary, withChecksum(body), { flush: true });
   await rename(temporary, path);
   await fsyncDirectory(join(path, ".."));
 }
 
 async function readSnapshot(path: string): Promise<Snapshot | undefined> {
   await rm(`${path}.tmp`, { force: true });
-  let body: Buffer;
+  let file: Buffer;
   try {
-    body = await readFile(path);
-  } catch {
-    return undefined;
+    file = await readFile(path);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
   }
+  const body = checkedContents(file, `the Raft snapshot file ${path}`);
+  const damaged = (why: string) =>
+    new TidelogError("data_loss", `the Raft snapshot file ${path} is damaged: ${why}`);
+  if (body.length < 4) throw damaged("shorter than its header");
   const headerLength = body.readUInt32LE(0);
-  const metadata = JSON.parse(body.toString("utf8", 4, 4 + headerLength)) as Snapshot["metadata"];
+  if (4 + headerLength > body.length) throw damaged("its header runs past its end");
+  let metadata: Snapshot["metadata"];
+  try {
+    metadata = JSON.parse(body.toString("utf8", 4, 4 + headerLength)) as Snapshot["metadata"];
+  } catch {
+    throw damaged("its header is not JSON");
+  }
   return { metadata, data: new Uint8Array(body.subarray(4 + headerLength)) };
 }
 
