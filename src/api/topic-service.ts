@@ -16,6 +16,7 @@ import {
   type TopicService,
   UpdateTopicResponseSchema,
 } from "../gen/tidelog/v1/topic_service_pb.js";
+import type { TopicConfigField } from "../log/topic-registry.js";
 import type { LeaderForwarder } from "./leader-forwarder.js";
 import { topicOrDefault } from "./topic-or-default.js";
 
@@ -59,27 +60,35 @@ export function createTopicService(
           leader.topic.updateTopic(request, options),
         );
       }
-      const name = topicOrDefault(request.name);
-      const current = broker.topic(name).config;
-      const wanted = fromMessage(request.config);
+      // The mask is applied when the change commits, to the configuration as it is then: two
+      // updates of different fields in flight together both hold.
       const paths = request.updateMask?.paths ?? [];
-      const config: TopicConfig =
-        paths.length === 0
-          ? wanted
-          : {
-              retentionBytes: paths.includes("retention_bytes")
-                ? wanted.retentionBytes
-                : current.retentionBytes,
-              retentionMs: paths.includes("retention") ? wanted.retentionMs : current.retentionMs,
-              segmentBytes: paths.includes("segment_bytes")
-                ? wanted.segmentBytes
-                : current.segmentBytes,
-            };
-      return create(UpdateTopicResponseSchema, {
-        topic: toMessage(await broker.updateTopic(name, config)),
-      });
+      const fields = paths.length === 0 ? undefined : paths.map(fieldOfPath);
+      const info = await broker.updateTopic(
+        topicOrDefault(request.name),
+        fromMessage(request.config),
+        fields,
+      );
+      return create(UpdateTopicResponseSchema, { topic: toMessage(info) });
     },
   };
+}
+
+/** The configuration field an update_mask path names (the request's rules allow no other). */
+function fieldOfPath(path: string): TopicConfigField {
+  switch (path) {
+    case "retention_bytes":
+      return "retentionBytes";
+    case "retention":
+      return "retentionMs";
+    case "segment_bytes":
+      return "segmentBytes";
+    default:
+      throw new TidelogError(
+        "invalid_argument",
+        `update_mask path ${JSON.stringify(path)} is not a field of TopicConfig`,
+      );
+  }
 }
 
 function toSafeNumber(value: bigint, field: string): number {

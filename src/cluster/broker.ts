@@ -1,11 +1,11 @@
 // What the API layer needs from a node: produce, consume, wait for new records, manage topics,
 // describe the cluster. A single-node broker (local-broker.ts) and the Raft-replicated one
 // implement it; the API layer does not know which it talks to.
-import type { TopicConfig } from "../log/topic-registry.js";
+import type { TopicConfig, TopicConfigField } from "../log/topic-registry.js";
 import type { DecodedRecord, RecordInput } from "./record-codec.js";
 import type { TailReader, WireSlice } from "./topic-tail.js";
 
-export type { TopicConfig } from "../log/topic-registry.js";
+export type { TopicConfig, TopicConfigField } from "../log/topic-registry.js";
 export type { DecodedRecord, RecordInput } from "./record-codec.js";
 export type { AnswerEncoder, TailReader, WireSlice } from "./topic-tail.js";
 
@@ -57,7 +57,15 @@ export interface Broker {
   topic(name: string): TopicInfo;
   topics(): TopicInfo[];
   createTopic(name: string, config: TopicConfig): Promise<TopicInfo>;
-  updateTopic(name: string, config: TopicConfig): Promise<TopicInfo>;
+  /**
+   * Sets `fields` of the topic's configuration to those of `config` (all of them when absent),
+   * as the configuration is when the change commits.
+   */
+  updateTopic(
+    name: string,
+    config: TopicConfig,
+    fields?: readonly TopicConfigField[],
+  ): Promise<TopicInfo>;
   deleteTopic(name: string): Promise<void>;
   servers(): ServerInfo[];
   /** Whether this node leads: writes are only accepted by the leader (others forward them). */

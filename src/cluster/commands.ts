@@ -16,12 +16,21 @@ import { assert } from "../assert.js";
 import { TidelogError } from "../errors.js";
 import { isPeerAddress } from "../host-port.js";
 import { batchBytes, batchLayoutFault, encodeBatch, writeBatch } from "../log/frame.js";
-import type { TopicConfig } from "../log/topic-registry.js";
+import {
+  type TopicConfig,
+  type TopicConfigField,
+  topicConfigFields,
+} from "../log/topic-registry.js";
 import { type RecordInput, storedRecordBytes, writeStoredRecord } from "./record-codec.js";
 
 export type AdminCommand =
   | { op: "createTopic"; name: string; config: TopicConfig }
-  | { op: "updateTopic"; name: string; config: TopicConfig }
+  /**
+   * `fields` (UpdateTopic's mask) are taken from `config` into the topic's configuration as it is
+   * when the entry applies, so that updates of different fields in flight together all hold.
+   * Absent: `config` replaces the whole configuration.
+   */
+  | { op: "updateTopic"; name: string; config: TopicConfig; fields?: TopicConfigField[] }
   | { op: "deleteTopic"; name: string }
   | { op: "registerServer"; id: string; address: string }
   | { op: "unregisterServer"; id: string };
@@ -139,13 +148,18 @@ function decodeAdmin(buffer: Buffer, fail: (why: string) => Error): AdminCommand
   const hasConfig =
     typeof config === "object" &&
     config !== null &&
-    ["retentionBytes", "retentionMs", "segmentBytes"].every(
-      (key) => typeof config[key] === "number",
-    );
+    topicConfigFields.every((key) => typeof config[key] === "number");
+  const fields = command.fields;
+  const fieldsValid =
+    fields === undefined ||
+    (Array.isArray(fields) &&
+      fields.every((field) => topicConfigFields.includes(field as TopicConfigField)));
   switch (command.op) {
     case "createTopic":
-    case "updateTopic":
       if (strings("name") && hasConfig) return command as AdminCommand;
+      break;
+    case "updateTopic":
+      if (strings("name") && hasConfig && fieldsValid) return command as AdminCommand;
       break;
     case "deleteTopic":
       if (strings("name")) return command as AdminCommand;

@@ -4,11 +4,18 @@ import { randomUUID } from "node:crypto";
 import { TidelogError } from "../errors.js";
 import { isPeerAddress } from "../host-port.js";
 import { checkTopicName } from "../log/topic-name.js";
-import type { Topic } from "../log/topic-registry.js";
+import { type Topic, withFields } from "../log/topic-registry.js";
 import { isNodeId, nodeIdRule } from "../node-id.js";
 import type { RaftNode } from "../raft/driver/raft-node.js";
 import type { ConfChange } from "../raft/index.js";
-import type { Broker, ConsumeLimits, ServerInfo, TopicConfig, TopicInfo } from "./broker.js";
+import type {
+  Broker,
+  ConsumeLimits,
+  ServerInfo,
+  TopicConfig,
+  TopicConfigField,
+  TopicInfo,
+} from "./broker.js";
 import { ClientGate, refusalKind } from "./client-gate.js";
 import { type AdminCommand, encodeAdmin, encodeAppendRecords } from "./commands.js";
 import type { DiskSpaceGuard } from "./disk-space-guard.js";
@@ -277,10 +284,22 @@ export class RaftBroker implements Broker {
     return this.topic(name);
   }
 
-  async updateTopic(name: string, config: TopicConfig): Promise<TopicInfo> {
+  async updateTopic(
+    name: string,
+    config: TopicConfig,
+    fields?: readonly TopicConfigField[],
+  ): Promise<TopicInfo> {
     this.requireServing();
-    this.stateMachine.registry.require(name);
-    await this.proposeAdmin({ op: "updateTopic", name, config });
+    const current = this.stateMachine.registry.require(name).config;
+    // The fields are applied again to the configuration as it is when the entry applies; the
+    // whole configuration as this node sees it now goes too, for a node that knows no fields.
+    await this.proposeAdmin({
+      op: "updateTopic",
+      name,
+      ...(fields === undefined
+        ? { config }
+        : { config: withFields(current, config, fields), fields: [...fields] }),
+    });
     return this.topic(name);
   }
 

@@ -17,7 +17,7 @@ import { eachAtOnce } from "../log/each-at-once.js";
 import { fsyncDirectory } from "../log/fsync-directory.js";
 import { Log, type StoredRecord } from "../log/log.js";
 import type { LogOptions } from "../log/log-options.js";
-import { TopicRegistry, writeConfig } from "../log/topic-registry.js";
+import { TopicRegistry, withFields, writeConfig } from "../log/topic-registry.js";
 import { logError } from "../obs/logger.js";
 import { RateLimitedLog } from "../obs/rate-limited-log.js";
 import type { ApplyOutcome, StateMachine } from "../raft/driver/raft-node.js";
@@ -242,8 +242,13 @@ export class TopicStateMachine implements StateMachine {
           this.topicChangesSinceCheckpoint++;
           return { ok: true, result: created };
         }
-        case "updateTopic":
-          return { ok: true, result: await this.registry.update(admin.name, admin.config) };
+        case "updateTopic": {
+          const config =
+            admin.fields === undefined
+              ? admin.config
+              : withFields(this.registry.require(admin.name).config, admin.config, admin.fields);
+          return { ok: true, result: await this.registry.update(admin.name, config) };
+        }
         case "deleteTopic": {
           const deleted = await this.registry.delete(admin.name);
           this.createdAt.delete(admin.name);

@@ -24,6 +24,25 @@ export interface TopicConfig {
   segmentBytes: number;
 }
 
+/** The fields of a topic's configuration, each changeable alone (UpdateTopic's mask). */
+export type TopicConfigField = keyof TopicConfig;
+export const topicConfigFields: readonly TopicConfigField[] = [
+  "retentionBytes",
+  "retentionMs",
+  "segmentBytes",
+];
+
+/** `current` with the `fields` of `wanted`. */
+export function withFields(
+  current: TopicConfig,
+  wanted: TopicConfig,
+  fields: readonly TopicConfigField[],
+): TopicConfig {
+  const config = { ...current };
+  for (const field of fields) config[field] = wanted[field];
+  return config;
+}
+
 export const defaultTopicConfig: TopicConfig = {
   retentionBytes: 0,
   retentionMs: 0,

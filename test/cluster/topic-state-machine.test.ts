@@ -19,6 +19,12 @@ const malformedAdmins = [
   admin('{"op":"dropEverything"}'),
   admin('{"op":"createTopic","name":"t"}'),
   admin('{"op":"updateTopic","name":"t","config":{"retentionBytes":"0"}}'),
+  admin(
+    '{"op":"updateTopic","name":"t","config":{"retentionBytes":0,"retentionMs":0,"segmentBytes":0},"fields":["name"]}',
+  ),
+  admin(
+    '{"op":"updateTopic","name":"t","config":{"retentionBytes":0,"retentionMs":0,"segmentBytes":0},"fields":"retentionMs"}',
+  ),
   admin('{"op":"deleteTopic"}'),
   admin('{"op":"registerServer","id":"x","address":"not an address"}'),
   admin('{"op":"unregisterServer","id":7}'),
