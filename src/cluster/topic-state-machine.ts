@@ -10,7 +10,7 @@
 // one: created by the same Raft entry) is built from its own records up to where it ends here
 // (or up to a damaged record), and only the rest is fetched: from the leader, or where it cannot
 // serve, from another member.
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isTidelogError, TidelogError } from "../errors.js";
 import { eachAtOnce } from "../log/each-at-once.js";
@@ -62,7 +62,14 @@ export interface InstalledTopic {
   fetched: number;
 }
 
-const completeMarker = "COMPLETE";
+/**
+ * The file that says a staged snapshot is complete. Its name is no topic name ('#' is outside
+ * their alphabet): as "COMPLETE" it clashed with a topic of that name, which stopped every
+ * replica at its next start and every snapshot install.
+ */
+const completeMarker = "#complete";
+/** The marker's name before: a file of it may be left in a topics directory by an older node. */
+const legacyCompleteMarker = "COMPLETE";
 
 /**
  * The entry's command, or undefined when its bytes are not one. Peers refuse such entries
@@ -508,6 +515,9 @@ async function finishInterruptedSwap(directory: string, snapshotIndex: number): 
   await rm(staging, { recursive: true, force: true });
   await rm(old, { recursive: true, force: true });
   await rm(join(current, completeMarker), { force: true });
+  // A directory of that name is a topic's.
+  const legacy = join(current, legacyCompleteMarker);
+  if ((await lstat(legacy).catch(() => undefined))?.isFile()) await rm(legacy);
 }
 
 /** topics.staging becomes topics (the old one is removed). */
