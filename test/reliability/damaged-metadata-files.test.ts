@@ -1,11 +1,13 @@
 // Files that no record frame covers, damaged while the node is down: the Raft snapshot file (the
-// checkpoint each topic is cut back to on restart) and a topic's configuration (its retention).
+// checkpoint each topic is cut back to on restart), a topic's configuration (its retention), and
+// the Raft hard state (term and vote: a node that forgets them may vote twice in one term; it
+// used to start at term 0 without a word).
 // An outside probe flipped one bit of a topic's next offset in the snapshot file (441 → 440): the
 // node restarted, answered ready, and served other records at acknowledged offsets, for good.
 // Now each file ends with a CRC32C line; the node refuses to start, naming the damaged file, and
 // starts again once the file is whole.
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { NodeProcess } from "../harness/node-process.js";
@@ -22,21 +24,53 @@ async function flipDigitAfter(path: string, pattern: RegExp): Promise<Buffer> {
   return original;
 }
 
-const cases = [
+interface Damage {
+  name: string;
+  file: (dataDirectory: string) => string;
+  /** Damages the file; resolves with its original bytes. */
+  damage: (path: string) => Promise<Buffer>;
+  message: RegExp;
+}
+
+const cases: Damage[] = [
   {
-    name: "the Raft snapshot file (a topic's next offset)",
-    file: (dataDirectory: string) => join(dataDirectory, "raft", "snapshot"),
-    pattern: /"nextOffset":\d+/,
+    name: "the Raft snapshot file is damaged (a topic's next offset)",
+    file: (dataDirectory) => join(dataDirectory, "raft", "snapshot"),
+    damage: (path) => flipDigitAfter(path, /"nextOffset":\d+/),
+    message: /is damaged: its checksum is/,
   },
   {
-    name: "a topic's configuration (its retention)",
-    file: (dataDirectory: string) => join(dataDirectory, "topics", "kept", "topic.json"),
-    pattern: /"retentionBytes":\d+/,
+    name: "a topic's configuration is damaged (its retention)",
+    file: (dataDirectory) => join(dataDirectory, "topics", "kept", "topic.json"),
+    damage: (path) => flipDigitAfter(path, /"retentionBytes":\d+/),
+    message: /is damaged: its checksum is/,
   },
+  ...[
+    { how: "removed", damage: (path: string) => rm(path) },
+    { how: "emptied", damage: (path: string) => truncate(path, 0) },
+    {
+      how: "damaged in both slots",
+      damage: async (path: string) => {
+        const file = await readFile(path);
+        file[8]! ^= 0xff;
+        file[512 + 8]! ^= 0xff;
+        await writeFile(path, file);
+      },
+    },
+  ].map(({ how, damage }) => ({
+    name: `the Raft hard state (term and vote) is ${how}`,
+    file: (dataDirectory: string) => join(dataDirectory, "raft", "hard-state"),
+    damage: async (path: string) => {
+      const original = await readFile(path);
+      await damage(path);
+      return original;
+    },
+    message: /is missing or damaged while this node holds Raft state/,
+  })),
 ];
 
-for (const { name, file, pattern } of cases) {
-  test(`a node refuses to start when ${name} is damaged, and starts once it is whole`, async () => {
+for (const { name, file, damage, message } of cases) {
+  test(`a node refuses to start when ${name}, and starts once it is whole`, async () => {
     // A checkpoint every 20 entries: the 40 requests below are in one.
     const args = ["--disk-reserve-bytes", "0", "--snapshot-entries", "20"];
     const node = await NodeProcess.start({ args: ["--bootstrap", ...args] });
@@ -50,11 +84,11 @@ for (const { name, file, pattern } of cases) {
       await node.waitExit();
 
       const path = file(node.dataDirectory);
-      const original = await flipDigitAfter(path, pattern);
+      const original = await damage(path);
       await assert.rejects(node.restart());
       const status = await node.waitExit();
       assert.notEqual(status.code, 0, node.describe());
-      assert.match(node.stderr, /is damaged: its checksum is/, node.describe());
+      assert.match(node.stderr, message, node.describe());
       assert.ok(node.stderr.includes(path), `the message names ${path}:\n${node.describe()}`);
 
       await writeFile(path, original);

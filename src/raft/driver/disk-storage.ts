@@ -83,6 +83,20 @@ export class DiskStorage implements Storage {
       }
       memory.append(loaded);
     }
+    if (!hardStateFile.found) {
+      if (snapshot !== undefined || memory.lastIndex() > 0) {
+        await hardStateFile.close();
+        await entriesLog.close();
+        throw new TidelogError(
+          "data_loss",
+          `${join(directory, "hard-state")} is missing or damaged while this node holds Raft state: it cannot know its term or whom it voted for, and could vote twice in one term. Remove the member (Leave), wipe its data directory and join it again`,
+        );
+      }
+      // Written, durably, before anything else is: from now on a node that holds state and no
+      // hard state lost it.
+      await hardStateFile.write({ term: 0, vote: null, commit: 0 }, true);
+      await fsyncDirectory(directory);
+    }
     const hardState = hardStateFile.loaded;
     // The commit index is written without fsync and concurrently with the entries: after a power
     // loss it may point past the entries that survived. Those were never acknowledged (a write is

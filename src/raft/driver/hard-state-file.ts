@@ -22,6 +22,8 @@ export class HardStateFile {
     private readonly handle: FileHandle,
     sequence: number,
     readonly loaded: HardState,
+    /** Whether a valid slot was read: false for a new file, an empty one, or both slots damaged. */
+    readonly found: boolean,
   ) {
     this.sequence = sequence;
   }
@@ -40,6 +42,7 @@ export class HardStateFile {
       handle,
       best?.sequence ?? 0,
       best?.state ?? { term: 0, vote: null, commit: 0 },
+      best !== undefined,
     );
   }
 
