@@ -102,12 +102,25 @@ export class Log {
 
   private constructor(
     readonly directory: string,
-    readonly options: LogOptions,
+    private optionsValue: LogOptions,
     segments: Segment[],
     readonly recovery: RecoveryReport,
   ) {
     this.segments = segments;
     this.syncedNext = this.nextOffset;
+  }
+
+  get options(): LogOptions {
+    return this.optionsValue;
+  }
+
+  /**
+   * Sets the segment size from now on: the active segment rolls once it reaches it (at once if
+   * it is past it), as Kafka applies a changed segment.bytes. Sealed segments stay as they are.
+   */
+  setSegmentBytesMax(segmentBytesMax: number): void {
+    this.optionsValue = { ...this.optionsValue, segmentBytesMax };
+    this.active.setStoreBytesMax(segmentBytesMax);
   }
 
   /** Opens the log in `directory`, creating it, and recovering every segment (see segment.ts). */

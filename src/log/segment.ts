@@ -53,7 +53,7 @@ export class Segment {
     readonly baseOffset: number,
     private readonly store: Store,
     private readonly index: IndexFile,
-    private readonly limits: SegmentLimits,
+    private limits: SegmentLimits,
     lastWriteMs: number,
   ) {
     this.lastWriteMs = lastWriteMs;
@@ -111,6 +111,11 @@ export class Segment {
   wouldOverflow(bytes: number, records: number): boolean {
     if (this.count === 0) return records > this.index.capacity;
     return this.wouldPassLimits(bytes, records);
+  }
+
+  /** Sets the store size at which the segment is full (a topic's segment size changed). */
+  setStoreBytesMax(storeBytesMax: number): void {
+    this.limits = { ...this.limits, storeBytesMax };
   }
 
   /**

@@ -11,7 +11,7 @@ import { eachAtOnce } from "./each-at-once.js";
 import { isNotFound, mapFsError } from "./fs-errors.js";
 import { fsyncDirectory } from "./fsync-directory.js";
 import { Log } from "./log.js";
-import type { LogOptions } from "./log-options.js";
+import { type LogOptions, resolveLogOptions } from "./log-options.js";
 import { SerialExecutor } from "./serial-executor.js";
 import { checkTopicName, creatingPrefix, deletingPrefix } from "./topic-name.js";
 
@@ -188,6 +188,7 @@ export class TopicRegistry {
       checkConfig(config);
       await writeConfig(join(this.directory, name), config);
       topic.config = config;
+      topic.log.setSegmentBytesMax(resolveLogOptions(this.logOptionsFor(config)).segmentBytesMax);
       return topic;
     });
   }

@@ -217,4 +217,18 @@ describe("TopicRegistry", () => {
     t.after(() => second.close());
     assert.deepEqual(second.require("events").config, retained);
   });
+
+  it("applies a changed segment size to the live log: the active segment rolls at it", async (t) => {
+    const registry = await TopicRegistry.open(await temporaryDirectory());
+    t.after(() => registry.close());
+    const topic = await registry.create("growing");
+    const record = Buffer.alloc(100_000, 7);
+    for (let i = 0; i < 15; i++) await topic.log.append([record]);
+    assert.equal(topic.log.segmentCount, 1, "1.5 MB in one default-size segment");
+    await registry.update("growing", { ...topic.config, segmentBytes: 1 << 20 });
+    await topic.log.append([record]);
+    assert.equal(topic.log.segmentCount, 2, "past the new size: rolled at the next append");
+    for (let i = 0; i < 12; i++) await topic.log.append([record]);
+    assert.equal(topic.log.segmentCount, 3, "the new segment rolls at 1 MiB");
+  });
 });
