@@ -9,7 +9,9 @@ import { logError } from "../obs/logger.js";
 import { tuneHeapForServing } from "../server/heap-tuning.js";
 import {
   defaultRaftTimings,
+  holdsRaftState,
   type NodeConfig,
+  nodeIdFileName,
   readStoredNodeId,
   startNode,
 } from "../server/node.js";
@@ -97,7 +99,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
     throw new UsageError("--bootstrap and --join exclude each other");
   }
   // A restarted node needs only its data directory: it names the node it belongs to.
-  const id = values.id ?? (await readStoredNodeId(values["data-dir"])) ?? "node-1";
+  const storedId = await readStoredNodeId(values["data-dir"]);
+  if (values.id === undefined && storedId === undefined && holdsRaftState(values["data-dir"])) {
+    // Running it as node-1 would give one node's data another's name.
+    throw new UsageError(
+      `${values["data-dir"]} holds a node's data but no ${nodeIdFileName} file naming it: start it with --id and the id it had`,
+    );
+  }
+  const id = values.id ?? storedId ?? "node-1";
   if (!isNodeId(id)) throw new UsageError(`--id must be ${nodeIdRule}`);
   if (values.join !== undefined) parseHostPortFlag(values.join);
   if (values.advertise !== undefined) parseHostPortFlag(values.advertise);

@@ -1,5 +1,6 @@
 // A running tidelog node: Raft storage and state machine, the app on one port (public API and
 // Raft transport), the Raft driver, and an orderly stop.
+import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { isIPv6 } from "node:net";
 import { join } from "node:path";
@@ -142,6 +143,17 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       `${config.dataDirectory} holds no cluster state: pass --bootstrap to form a new cluster or --join HOST:PORT to join one`,
     );
   }
+  // Written before the first Raft state (at bootstrap, and before a join's request): a node that
+  // holds state without it lost it, and peers would refuse every message it sends.
+  const clusterId = (await readFile(clusterFile, "utf8").catch(() => "")).trim();
+  if (!empty && clusterId === "") {
+    diskSpace.stop();
+    await storage.close();
+    throw new TidelogError(
+      "data_loss",
+      `${clusterFile} is missing or empty while this node holds Raft state: peers refuse a node of no cluster. Restore the file (any member's cluster-id), or remove the member (Leave), wipe its data directory and join it again`,
+    );
+  }
   if (storedId === undefined) await writeDurably(idFile, config.id);
   const logOptions = { segmentBytesMax: config.segmentBytesMax };
   const snapshotIndex = storage.snapshot().metadata.index;
@@ -158,7 +170,6 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       ? topicsDeletedBy(storage.entries(snapshotIndex + 1, committed + 1, Number.MAX_SAFE_INTEGER))
       : new Set(),
   );
-  const clusterId = (await readFile(clusterFile, "utf8").catch(() => "")).trim();
   const joinPendingFile = join(config.dataDirectory, joinPendingFileName);
   // A join that did not finish (the process died, or gave up, between being added as a learner
   // and being made a voter) left its marker (see resumeJoin below).
@@ -493,6 +504,11 @@ function alreadyMember(id: string, target: string): TidelogError {
 
 /** The file in a data directory that names the node it belongs to. */
 export const nodeIdFileName = "node-id";
+
+/** Whether a data directory holds Raft state (a snapshot: every member has one from the start). */
+export function holdsRaftState(dataDirectory: string): boolean {
+  return existsSync(join(dataDirectory, "raft", "snapshot"));
+}
 
 /** The id a data directory belongs to, or undefined when it names none (new, or older). */
 export async function readStoredNodeId(dataDirectory: string): Promise<string | undefined> {

@@ -7,6 +7,8 @@
 // Now each file ends with a CRC32C line; the node refuses to start, naming the damaged file, and
 // starts again once the file is whole.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -44,6 +46,16 @@ const cases: Damage[] = [
     file: (dataDirectory) => join(dataDirectory, "topics", "kept", "topic.json"),
     damage: (path) => flipDigitAfter(path, /"retentionBytes":\d+/),
     message: /is damaged: its checksum is/,
+  },
+  {
+    name: "its cluster-id file is removed",
+    file: (dataDirectory) => join(dataDirectory, "cluster-id"),
+    damage: async (path) => {
+      const original = await readFile(path);
+      await rm(path);
+      return original;
+    },
+    message: /cluster-id is missing or empty while this node holds Raft state/,
   },
   ...[
     { how: "removed", damage: (path: string) => rm(path) },
@@ -101,3 +113,33 @@ for (const { name, file, damage, message } of cases) {
     }
   });
 }
+
+test("a node whose node-id file is gone refuses to start without --id, and starts with it", async () => {
+  const node = await NodeProcess.start({ args: ["--bootstrap", "--disk-reserve-bytes", "0"] });
+  let clients = clientsFor(node.baseUrl);
+  try {
+    const kept: Acknowledged = new Map();
+    await produceValues(clients, "kept", ["k-0"], kept);
+    clients.close();
+    await node.stop();
+    const path = join(node.dataDirectory, "node-id");
+    const original = await readFile(path);
+    await rm(path);
+    // Without --id it would have run as node-1: another node's name.
+    const refused = spawnSync(
+      process.execPath,
+      ["bin/tidelog", "serve", "--listen", "127.0.0.1:0", "--data-dir", node.dataDirectory],
+      { encoding: "utf8", timeout: 30_000 },
+    );
+    assert.notEqual(refused.status, 0, refused.stderr);
+    assert.match(refused.stderr, /holds a node's data but no node-id file naming it: start it with --id/);
+    assert.ok(!existsSync(path), "nothing was written");
+    await writeFile(path, original);
+    await node.restart();
+    clients = clientsFor(node.baseUrl);
+    assert.equal(checkLog(await readTopic(clients, "kept"), kept, "kept"), 1);
+  } finally {
+    clients.close();
+    await node.destroy();
+  }
+});
