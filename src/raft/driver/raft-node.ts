@@ -43,8 +43,18 @@ function refusal(reason: string, problem?: string): TidelogError {
       { reason },
     );
   }
-  return new TidelogError("unavailable", `proposal refused: ${reason}`, { reason });
+  return new TidelogError("unavailable", `proposal refused: ${refusalWords[reason] ?? reason}`, {
+    reason,
+  });
 }
+
+/** Why a proposal was refused, in words a client can act on (all of them: retry). */
+const refusalWords: Partial<Record<string, string>> = {
+  leadershipTransferInProgress: "leadership is being handed to another node; retry shortly",
+  confChangePending: "a membership change is still being applied; retry shortly",
+  uncommittedBytesExceeded:
+    "too many bytes wait for commitment (a follower is slow or cut off); retry shortly",
+};
 
 /** What applying one entry gave: a result for its proposer, or a deterministic refusal. */
 export type ApplyOutcome = { ok: true; result: unknown } | { ok: false; error: TidelogError };
