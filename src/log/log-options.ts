@@ -27,6 +27,12 @@ export interface LogOptions {
    * guard answers); a fill it refuses is skipped until the next segment.
    */
   zeroFillRoom: (bytes: number) => boolean;
+  /**
+   * Whether the log records its lowest offset in a file (start-offset.ts) whenever retention or a
+   * truncation moves it, so that a lost first segment is found at open (data_loss) instead of
+   * being taken for retention. Topic logs do; the Raft log, whose start the snapshot gives, does not.
+   */
+  keepsStartOffset: boolean;
 }
 
 export const defaultLogOptions: LogOptions = {
@@ -41,6 +47,7 @@ export const defaultLogOptions: LogOptions = {
   backgroundSyncBytes: 8 * 1024 * 1024,
   zeroFillBytes: 0,
   zeroFillRoom: () => true,
+  keepsStartOffset: true,
 };
 
 export function resolveLogOptions(options: Partial<LogOptions> = {}): LogOptions {

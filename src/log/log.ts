@@ -22,6 +22,7 @@ import { fsyncDirectory } from "./fsync-directory.js";
 import { type LogOptions, resolveLogOptions } from "./log-options.js";
 import { Segment, type StoredRecord } from "./segment.js";
 import { SerialExecutor } from "./serial-executor.js";
+import { readStartOffset, writeStartOffset } from "./start-offset.js";
 
 export type { StoredRecord } from "./segment.js";
 
@@ -155,10 +156,30 @@ export class Log {
         }
         segments.push(segment);
       }
+      const recordedStart = resolved.keepsStartOffset
+        ? await readStartOffset(directory)
+        : undefined;
+      if (recordedStart !== undefined) {
+        const first = segments[0]?.baseOffset;
+        if (first === undefined || first > recordedStart) {
+          throw new TidelogError(
+            "data_loss",
+            `log ${directory}: its start is recorded at ${recordedStart}, but ${first === undefined ? "it has no segment" : `its records start at ${first}`}: segments are missing`,
+            { directory },
+          );
+        }
+        // Segments below the start: their deletion was cut short by a crash.
+        while (segments.length > 1 && segments[0]!.nextOffset <= recordedStart) {
+          await segments.shift()!.remove();
+        }
+      }
       if (segments.length === 0) {
         const { segment } = await Segment.open(directory, resolved.initialOffset, limits);
         segments.push(segment);
         await fsyncDirectory(directory);
+      }
+      if (resolved.keepsStartOffset && recordedStart !== segments[0]!.baseOffset) {
+        await writeStartOffset(directory, segments[0]!.baseOffset);
       }
       // syncedOffset starts at nextOffset, so make that true: after a crash the recovered tail
       // may exist only in the page cache (written, never fsynced), as may recovery's own cut.
@@ -384,8 +405,8 @@ export class Log {
       if (this.closed) return 0;
       let removed = 0;
       let size = this.sizeBytes;
-      while (this.segments.length > 1) {
-        const oldest = this.segments[0]!;
+      while (removed < this.segments.length - 1) {
+        const oldest = this.segments[removed]!;
         // As Kafka's retention.bytes: drop the oldest segment only if the rest still holds at
         // least the retention, so a topic keeps at least its last retentionBytes (and where
         // segments roll, which a replay may move, cannot make it keep less).
@@ -394,12 +415,12 @@ export class Log {
         const tooOld =
           policy.retentionMs > 0 && nowMs - oldest.lastWriteTimeMs > policy.retentionMs;
         if (!overSize && !tooOld) break;
-        this.segments.shift();
         size -= oldest.sizeBytes;
-        await oldest.remove();
         removed++;
       }
       if (removed > 0) {
+        await this.recordStart(this.segments[removed]!.baseOffset);
+        for (const oldest of this.segments.splice(0, removed)) await oldest.remove();
         await fsyncDirectory(this.directory);
         this.notify();
       }
@@ -421,11 +442,14 @@ export class Log {
     const dropped = await this.exclusive(async () => {
       this.checkUsable();
       if (this.removalFailure !== undefined) throw this.removalFailure;
-      const below: Segment[] = [];
-      while (this.segments.length > 1 && this.segments[0]!.nextOffset <= offset) {
-        below.push(this.segments.shift()!);
+      let count = 0;
+      while (count < this.segments.length - 1 && this.segments[count]!.nextOffset <= offset) {
+        count++;
       }
-      if (below.length > 0) this.notify();
+      if (count === 0) return [];
+      await this.recordStart(this.segments[count]!.baseOffset);
+      const below = this.segments.splice(0, count);
+      this.notify();
       return below;
     });
     if (dropped.length > 0) {
@@ -471,6 +495,7 @@ export class Log {
         const { segment } = await Segment.open(this.directory, offset, this.limits());
         const replaced = this.segments.splice(0, 1, segment)[0]!;
         await replaced.remove();
+        await this.recordStart(offset);
       } else {
         await this.active.truncateFrom(offset);
         await this.active.sync();
@@ -572,6 +597,11 @@ export class Log {
   async destroy(): Promise<void> {
     await this.close();
     await rm(this.directory, { recursive: true, force: true });
+  }
+
+  /** Records `offset` as the lowest, before the segments below it go (start-offset.ts). */
+  private async recordStart(offset: number): Promise<void> {
+    if (this.options.keepsStartOffset) await writeStartOffset(this.directory, offset);
   }
 
   private get active(): Segment {

@@ -132,7 +132,10 @@ test("a node whose node-id file is gone refuses to start without --id, and start
       { encoding: "utf8", timeout: 30_000 },
     );
     assert.notEqual(refused.status, 0, refused.stderr);
-    assert.match(refused.stderr, /holds a node's data but no node-id file naming it: start it with --id/);
+    assert.match(
+      refused.stderr,
+      /holds a node's data but no node-id file naming it: start it with --id/,
+    );
     assert.ok(!existsSync(path), "nothing was written");
     await writeFile(path, original);
     await node.restart();

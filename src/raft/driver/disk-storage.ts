@@ -63,6 +63,8 @@ export class DiskStorage implements Storage {
     await mkdir(directory, { recursive: true });
     const entriesLogOptions = {
       zeroFillBytes,
+      // The snapshot says where the Raft log must start; DiskStorage checks that itself.
+      keepsStartOffset: false,
       ...(options.zeroFillRoom === undefined ? {} : { zeroFillRoom: options.zeroFillRoom }),
     };
     const snapshot = await readSnapshot(join(directory, "snapshot"));
