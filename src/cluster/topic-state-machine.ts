@@ -99,6 +99,8 @@ export class TopicStateMachine implements StateMachine {
   private readonly createdAt = new Map<string, number>();
   /** Topics created or deleted since the last checkpoint (see wantsCheckpoint). */
   private topicChangesSinceCheckpoint = 0;
+  /** A topic was deleted since the last checkpoint (see wantsCheckpoint). */
+  private deletedSinceCheckpoint = false;
   private readonly changeListeners = new Set<() => void>();
   /** Damaged local topics and peers that could not serve a snapshot (it is retried each tick). */
   private readonly warnings = new RateLimitedLog(repeatedWarningIntervalMs);
@@ -260,6 +262,7 @@ export class TopicStateMachine implements StateMachine {
           const deleted = await this.registry.delete(admin.name);
           this.createdAt.delete(admin.name);
           this.topicChangesSinceCheckpoint++;
+          this.deletedSinceCheckpoint = true;
           return { ok: true, result: deleted };
         }
         case "registerServer":
@@ -277,10 +280,15 @@ export class TopicStateMachine implements StateMachine {
   /**
    * A restart drops the topics created after the last checkpoint and replays their creation
    * (node.ts): thousands of them made a restart take a minute. After this many topic changes,
-   * a checkpoint is due whatever the Raft log's size.
+   * a checkpoint is due whatever the Raft log's size. So is one after a topic deletion: a
+   * snapshot that lists a deleted topic can be installed by no node (no member serves the topic's
+   * records any more), so joiners and lagging followers waited, in a quiet cluster for good,
+   * until the leader took a later one.
    */
   wantsCheckpoint(): boolean {
-    return this.topicChangesSinceCheckpoint >= topicChangesPerCheckpoint;
+    return (
+      this.deletedSinceCheckpoint || this.topicChangesSinceCheckpoint >= topicChangesPerCheckpoint
+    );
   }
 
   applyConfChange(change: ConfChange, index: number): void {
@@ -289,6 +297,7 @@ export class TopicStateMachine implements StateMachine {
 
   async checkpoint(): Promise<Uint8Array> {
     this.topicChangesSinceCheckpoint = 0;
+    this.deletedSinceCheckpoint = false;
     const listed = this.registry.list();
     const topics: SnapshotTopic[] = new Array(listed.length);
     // Many topics synced at once: one at a time, each a thread-pool round trip (and an fsync
@@ -490,6 +499,7 @@ export class TopicStateMachine implements StateMachine {
     this.removals.replace(state.removed ?? []);
     this.rememberCreated(state);
     this.topicChangesSinceCheckpoint = 0;
+    this.deletedSinceCheckpoint = false;
     this.notify();
   }
 
