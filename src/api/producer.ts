@@ -99,6 +99,14 @@ export function createProducer({ broker, limits, forwarder }: ProducerDeps): Pro
   };
 }
 
+/** The refusal of a produce request with more than limits.requestHeadersMax record headers. */
+export function tooManyHeaders(headersMax: number): TidelogError {
+  return new TidelogError(
+    "resource_exhausted",
+    `a produce request holds at most ${headersMax} record headers, all records together`,
+  );
+}
+
 function checkProduce(request: ProduceRequest, limits: ApiLimits): RecordInput[] {
   if (request.records.length > limits.requestRecordsMax) {
     throw new TidelogError(
@@ -107,11 +115,15 @@ function checkProduce(request: ProduceRequest, limits: ApiLimits): RecordInput[]
     );
   }
   let total = 0;
+  let headers = 0;
   const records: RecordInput[] = [];
   for (const [i, record] of request.records.entries()) {
     let bytes = record.value.length + record.key.length;
-    for (const [name, value] of Object.entries(record.headers))
-      bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+    const names = Object.keys(record.headers);
+    headers += names.length;
+    if (headers > limits.requestHeadersMax) throw tooManyHeaders(limits.requestHeadersMax);
+    for (const name of names)
+      bytes += Buffer.byteLength(name) + Buffer.byteLength(record.headers[name]!);
     if (bytes > limits.recordBytesMax) {
       throw new TidelogError(
         "resource_exhausted",

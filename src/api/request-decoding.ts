@@ -8,10 +8,19 @@ import { type DescMessage, fromBinary, type MessageShape } from "@bufbuild/proto
 import { type Validator, violationsToProto } from "@bufbuild/protovalidate";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type ProduceRequest, ProduceRequestSchema } from "../gen/tidelog/v1/log_service_pb.js";
-import { decodeProduceRequestFast } from "./produce-request-wire.js";
+import { countRecordHeaders, decodeProduceRequestFast } from "./produce-request-wire.js";
+import { tooManyHeaders } from "./producer.js";
 
-/** A ProduceRequest, through the hand decoder where it can. */
-export function decodeValidProduceRequest(bytes: Uint8Array, validator: Validator): ProduceRequest {
+/**
+ * A ProduceRequest, through the hand decoder where it can; one of more than `headersMax` record
+ * headers is refused before it is decoded.
+ */
+export function decodeValidProduceRequest(
+  bytes: Uint8Array,
+  validator: Validator,
+  headersMax: number,
+): ProduceRequest {
+  if (countRecordHeaders(bytes, headersMax) > headersMax) throw tooManyHeaders(headersMax);
   return decodeValidRequest(ProduceRequestSchema, bytes, validator, decodeProduceRequestFast);
 }
 

@@ -48,6 +48,8 @@ flags:
   --request-bytes-max N        most record bytes (values, keys, headers) in one produce request,
                                in any encoding (default: 8388608)
   --request-records-max N      most records in one produce request (default: 10000)
+  --request-headers-max N      most record headers in one produce request, all records together
+                               (default: 10000)
   --consume-bytes-max N        most payload bytes in one consume response (default: 4194304)
   --streams-max N              concurrent streaming calls (default: 10000)
   --consume-held-bytes-max N   ConsumeStream answer bytes held for slow clients, all streams
@@ -81,6 +83,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       "record-bytes-max": { type: "string" },
       "request-bytes-max": { type: "string" },
       "request-records-max": { type: "string" },
+      "request-headers-max": { type: "string" },
       "consume-bytes-max": { type: "string" },
       "streams-max": { type: "string" },
       "consume-held-bytes-max": { type: "string" },
@@ -191,6 +194,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
         defaultApiLimits.requestRecordsMax,
         1,
         batchRecordsMax,
+      ),
+      requestHeadersMax: integer(
+        "request-headers-max",
+        values["request-headers-max"],
+        defaultApiLimits.requestHeadersMax,
+        0,
       ),
       consumeBytesMax: integer(
         "consume-bytes-max",

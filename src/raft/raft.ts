@@ -45,6 +45,9 @@ type CampaignKind = "preElection" | "election" | "transfer";
 /** A message before the core stamps its sender. */
 type Outgoing = Message extends infer M ? (M extends Message ? Omit<M, "from"> : never) : never;
 
+/** How far above its own term a message's term may be for a node to take it. */
+export const termJumpMax = 1_000_000;
+
 export class Raft {
   readonly id: NodeId;
   term = 0;
@@ -275,6 +278,11 @@ export class Raft {
 
   step(message: Message): void {
     assert(message.to === this.id, `message for ${message.to} stepped into ${this.id}`);
+    // A term this far ahead of ours comes from no election: terms rise by one per campaign, and
+    // pre-vote keeps a cut-off node from raising its own. Taken, one forged message (peers are
+    // not authenticated yet) moved every node to 2^53 - 1, past which no campaign can go: the
+    // cluster stayed without a leader for good, restarts included.
+    if (message.term > this.term + termJumpMax) return;
     if (message.term > this.term) {
       if (message.type === "vote" || message.type === "preVote") {
         // Leader lease: having heard from a leader within the minimum election timeout, we

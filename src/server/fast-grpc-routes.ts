@@ -48,7 +48,11 @@ export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
   const routes: Record<string, FastGrpcRoute> = {
     "/tidelog.v1.LogService/Produce": (call) => {
       run(call, async () => {
-        const request = decodeValidProduceRequest(await call.singleMessage(), validator);
+        const request = decodeValidProduceRequest(
+          await call.singleMessage(),
+          validator,
+          limits.requestHeadersMax,
+        );
         const response = await produce(request, call);
         await call.send([encodeOffsets(response)]);
       });
@@ -59,7 +63,7 @@ export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
         const release = streams.acquire();
         try {
           const requests = mapAsync(call.messages(), (bytes) =>
-            decodeValidProduceRequest(bytes, validator),
+            decodeValidProduceRequest(bytes, validator, limits.requestHeadersMax),
           );
           for await (const response of produceStream(requests, call)) {
             const full = call.send([encodeOffsets(response)]);

@@ -11,6 +11,7 @@ import {
   type NodeId,
   type Random,
 } from "../../src/raft/index.js";
+import { termJumpMax } from "../../src/raft/raft.js";
 import { InteractionEnv, type NodeOptions } from "./interaction-env.js";
 
 const RAW: NodeOptions = { preVote: false, checkQuorum: false };
@@ -102,6 +103,25 @@ describe("§5.1 terms", () => {
     answer(env, { type: "heartbeat", from: "2", to: "1", term: 9, commit: 0 });
     assert.equal(term(env, "1"), 9);
     assert.equal(state(env, "1"), "follower");
+  });
+
+  test("a term more than termJumpMax ahead is no election: it is dropped, and the node can still win", () => {
+    // (Not the paper's: its peers are trusted. Here one forged message at 2^53 - 1 left every
+    // node at a term no campaign could pass.)
+    const env = cluster(3);
+    elect(env, "1");
+    const now = term(env, "1");
+    for (const forged of [Number.MAX_SAFE_INTEGER, now + termJumpMax + 1]) {
+      for (const to of ["1", "2"]) {
+        answer(env, { type: "heartbeat", from: "3", to, term: forged, commit: 0 });
+        assert.equal(term(env, to), now, `${to} kept its term against ${forged}`);
+      }
+      assert.equal(state(env, "1"), "leader");
+    }
+    elect(env, "3");
+    assert.equal(term(env, "3"), now + 1, "the next election is the next term");
+    answer(env, { type: "heartbeat", from: "3", to: "2", term: now + 1 + termJumpMax, commit: 0 });
+    assert.equal(term(env, "2"), now + 1 + termJumpMax, "a jump within the bound is taken");
   });
 
   test("a request with a stale term is rejected and changes nothing", () => {
