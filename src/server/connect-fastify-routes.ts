@@ -2,7 +2,7 @@
 // written by connect-response-writer.ts and failures reported through the node's structured log.
 // connect-fastify's own plugin waits forever on an HTTP/1.1 client that leaves mid-write (see the
 // writer), and prints what it cannot deliver with console.error, as multi-line text, a client
-// that went away (EPIPE) included.
+// that went away (EPIPE) included. gRPC-Web text calls are translated (grpc-web-text.ts).
 import {
   type ConnectRouter,
   type ConnectRouterOptions,
@@ -18,6 +18,7 @@ import type { ErrorLogger } from "../api/connect-error.js";
 import { boundedGzip } from "./bounded-compression.js";
 import { writeUniversalResponse } from "./connect-response-writer.js";
 import { DecompressionGate } from "./decompression-gate.js";
+import { fromGrpcWebText } from "./grpc-web-text.js";
 
 /**
  * Request decompressions of this process (every node and router in it): 4 at once, as many as
@@ -75,8 +76,13 @@ export async function connectRoutes(
         return;
       }
       try {
-        // Bodies are left unparsed (ignoreBody): Connect reads the raw request.
-        const universal = await handler(universalRequest);
+        // Bodies are left unparsed (ignoreBody): Connect reads the raw request. gRPC-Web text,
+        // which Connect does not speak, is translated to and from binary gRPC-Web.
+        const text = fromGrpcWebText(universalRequest);
+        const universal =
+          text === undefined
+            ? await handler(universalRequest)
+            : text.answer(await handler(text.request));
         // Fastify keeps headers set by hooks (CORS) on the reply until reply.send, which is not
         // used here: they move to the raw response by hand.
         for (const [name, value] of Object.entries(reply.getHeaders())) {
