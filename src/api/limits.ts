@@ -42,9 +42,19 @@ export const defaultApiLimits: ApiLimits = {
   produceStreamInflightMax: 1_024,
 };
 
-/** Bytes a binary message may take on the wire: the payload limit plus framing overhead (Raft). */
+/**
+ * Bytes a binary message may take on the wire: the payload limit plus framing overhead (Raft:
+ * peers read one request's entry with it). A stored record adds its framing to its bytes, and
+ * 8 bytes of lengths per header: an outside probe's entry of 8 MiB of records in small headers
+ * took 9.2 MB, past this bound, and never replicated.
+ */
 export function readMaxBytes(limits: ApiLimits): number {
-  return limits.requestBytesMax + limits.requestRecordsMax * 64 + 64 * 1024;
+  return (
+    limits.requestBytesMax +
+    limits.requestRecordsMax * 64 +
+    limits.requestHeadersMax * 8 +
+    64 * 1024
+  );
 }
 
 /**
