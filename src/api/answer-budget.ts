@@ -1,4 +1,5 @@
-// How many bytes of ConsumeStream answers a node holds for its streams at once. A stream holds
+// How many bytes of Consume answers a node holds for its clients at once (streams, and unary
+// calls until their answer is written: answerHoldKey). A stream holds
 // its last answer until it asks for the next one, which it does only once that answer was taken
 // by the client (written out under HTTP/2 flow control, or serialized by Connect). A reader that
 // never opens its receive window therefore holds one whole answer, up to consume-bytes-max:
@@ -9,7 +10,19 @@
 // the answer's size once read: streams that start reading in the same turn see each other's
 // reads. Checked only after the reads, 800 streams opened at once each took a 4 MiB answer
 // (3.2 GB of reads in flight against a 256 MiB budget; the leader lost its leadership).
+import { createContextKey } from "@connectrpc/connect";
 import type { ConsumeLimits } from "../cluster/broker.js";
+
+/**
+ * Where a unary call's handler leaves the release of the answer room it holds: the route calls
+ * it once the answer is written out or the client is gone (connect-fastify-routes.ts). An
+ * answer is held until then: a client that does not read (or pipelines requests on HTTP/1.1,
+ * whose answers Node queues) holds it. Without a route to call it, the room is given back at once.
+ */
+export const answerHoldKey = createContextKey<((release: () => void) => void) | undefined>(
+  undefined,
+  { description: "tidelog: hold a unary answer's budget room until it is written" },
+);
 
 /** The size of an answer while the budget is spent. */
 export const squeezedAnswerBytes = 16 * 1024;

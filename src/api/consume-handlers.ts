@@ -24,7 +24,7 @@ import {
   StartPosition,
 } from "../gen/tidelog/v1/log_service_pb.js";
 import { type Record as RecordMessage, RecordSchema } from "../gen/tidelog/v1/record_pb.js";
-import type { AnswerBudget } from "./answer-budget.js";
+import { type AnswerBudget, answerHoldKey } from "./answer-budget.js";
 import type { ApiLimits } from "./limits.js";
 import { recordsAsUnknownField } from "./record-wire.js";
 import type { StreamCounter } from "./stream-counter.js";
@@ -54,11 +54,27 @@ export function createConsumeHandlers({ broker, limits, streams, answers }: Cons
         });
       }
       const bounds = consumeLimits(request, limits);
+      // Held in the answer budget until written: an outside probe's 10 HTTP/1.1 connections,
+      // each pipelining 50 Consumes and reading none, pinned 2.9 GB of answers.
+      const hold = context.values.get(answerHoldKey) ?? ((release: () => void) => release());
       if (answersInBinary(context)) {
-        const slice = await broker.consumeWire(info.name, offset, bounds);
+        const { answer: slice, release } = await answers.read(
+          bounds,
+          (within) => broker.consumeWire(info.name, offset, within),
+          sliceBytes,
+          connectCopies,
+        );
+        hold(release);
         return wireResponse(slice.bytes, slice.nextOffset, info.nextOffset);
       }
-      return decodedResponse(await broker.consume(info.name, offset, bounds), info.nextOffset);
+      const { answer: records, release } = await answers.read(
+        bounds,
+        (within) => broker.consume(info.name, offset, within),
+        recordBytes,
+        connectCopies,
+      );
+      hold(release);
+      return decodedResponse(records, info.nextOffset);
     },
 
     consumeStream(request: ConsumeRequest, context: HandlerContext) {

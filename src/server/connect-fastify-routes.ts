@@ -7,12 +7,14 @@ import {
   type ConnectRouter,
   type ConnectRouterOptions,
   createConnectRouter,
+  createContextValues,
 } from "@connectrpc/connect";
 import * as protoConnect from "@connectrpc/connect/protocol-connect";
 import * as protoGrpc from "@connectrpc/connect/protocol-grpc";
 import * as protoGrpcWeb from "@connectrpc/connect/protocol-grpc-web";
 import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
 import type { FastifyInstance, FastifyReply } from "fastify";
+import { answerHoldKey } from "../api/answer-budget.js";
 import { isClientGoneError } from "../api/client-gone.js";
 import type { ErrorLogger } from "../api/connect-error.js";
 import { boundedGzip } from "./bounded-compression.js";
@@ -75,6 +77,16 @@ export async function connectRoutes(
         refuseRequest(reply.raw, `cannot make a URL of this request: ${String(error)}`);
         return;
       }
+      // Answer room a handler holds (answer-budget.ts) goes back once the answer is written or
+      // the client is gone: 'close' comes after the last byte, or on a connection's end.
+      const holds: (() => void)[] = [];
+      reply.raw.once("close", () => {
+        for (const release of holds.splice(0)) release();
+      });
+      universalRequest.contextValues = createContextValues().set(answerHoldKey, (release) => {
+        if (reply.raw.closed) release();
+        else holds.push(release);
+      });
       try {
         // Bodies are left unparsed (ignoreBody): Connect reads the raw request. gRPC-Web text,
         // which Connect does not speak, is translated to and from binary gRPC-Web.
