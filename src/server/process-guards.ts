@@ -15,7 +15,26 @@ export function isIdleGoawayError(error: unknown): boolean {
   );
 }
 
+/**
+ * Whether `error` says that the reader of stdout or stderr went away (a closed pipe): what is
+ * written there is lost, and the node serves on. Unheard, such an error killed the node at its
+ * next log line, a SIGTERM's "shutting down" included, which then skipped the orderly stop.
+ */
+export function isClosedOutputError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === "EPIPE" || code === "ERR_STREAM_DESTROYED";
+}
+
 export function installProcessGuards(logError: (message: string, error: unknown) => void): void {
+  for (const output of [process.stdout, process.stderr]) {
+    output.on("error", (error) => {
+      if (isClosedOutputError(error)) return;
+      // Anything else is as unexpected as it was without this listener.
+      process.nextTick(() => {
+        throw error;
+      });
+    });
+  }
   process.on("uncaughtException", (error) => {
     if (isIdleGoawayError(error)) {
       logError("ignored: an idle peer connection was closed by its peer (connect-node)", error);
