@@ -100,6 +100,13 @@ export async function connectRoutes(
         for (const [name, value] of Object.entries(reply.getHeaders())) {
           if (value !== undefined) reply.raw.setHeader(name, value);
         }
+        // Answered before its body was read whole (a message over the size limit is refused at
+        // its length prefix): Node dumps an unread body only if nothing began to read it, and
+        // Connect had, so the connection waited for a reader forever and the client's next
+        // request on it was never answered. Such an HTTP/1.1 connection closes after the answer.
+        if (request.raw.httpVersionMajor === 1 && !request.raw.complete) {
+          reply.raw.setHeader("connection", "close");
+        }
         await writeUniversalResponse(universal, reply.raw);
       } catch (error) {
         // A client that left mid-answer is no failure of the server: nothing to report.
