@@ -3,7 +3,7 @@
 // Every child is tracked and SIGKILLed if the benchmark process exits any other way; `stop()`
 // terminates the nodes (SIGTERM, then SIGKILL) and removes their directories.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -162,7 +162,16 @@ export class BenchCluster {
     const cluster = new BenchCluster(nodes, directory);
     try {
       for (let i = 1; i <= size; i++) {
-        const membership = i === 1 ? ["--bootstrap"] : ["--join", nodes[0]!.address];
+        // A joiner is given the cluster's id, the members' credential, as an operator gives it.
+        const membership =
+          i === 1
+            ? ["--bootstrap"]
+            : [
+                "--join",
+                nodes[0]!.address,
+                "--cluster-id",
+                (await readFile(join(directory, "n1", "cluster-id"), "utf8")).trim(),
+              ];
         nodes.push(await BenchNode.start(`n${i}`, join(directory, `n${i}`), membership, options));
       }
       return cluster;

@@ -8,6 +8,7 @@ import {
   JoinResponseSchema,
   ServerSchema,
 } from "../gen/tidelog/v1/cluster_service_pb.js";
+import { clusterIdHeader, requireClusterCredential } from "./cluster-credential.js";
 import type { LeaderForwarder } from "./leader-forwarder.js";
 
 export interface MembershipOperations {
@@ -25,6 +26,11 @@ export function createClusterService(
   membership: MembershipOperations,
 ): ServiceImpl<typeof ClusterService> {
   const required = (): MembershipOperations => membership;
+  /** A forwarded membership change carries the credential on to the leader. */
+  const withCredential = <O extends { headers: Record<string, string> }>(options: O): O => ({
+    ...options,
+    headers: { ...options.headers, [clusterIdHeader]: membership.clusterId },
+  });
   return {
     async getServers() {
       const servers = broker.servers().map((server) =>
@@ -38,30 +44,34 @@ export function createClusterService(
           lag: BigInt(server.lag),
         }),
       );
-      return create(GetServersResponseSchema, { servers, clusterId: membership.clusterId });
+      // The cluster's id is its members' credential: never told to clients (cluster-credential.ts).
+      return create(GetServersResponseSchema, { servers, clusterId: "" });
     },
     async join(request, context) {
+      requireClusterCredential(context.requestHeader, membership.clusterId);
       if (forwarder.shouldForward(context)) {
         return forwarder.forward(context, (leader, options) =>
-          leader.cluster.join(request, options),
+          leader.cluster.join(request, withCredential(options)),
         );
       }
       const clusterId = await required().join(request.id, request.address, request.voter);
       return create(JoinResponseSchema, { clusterId });
     },
     async leave(request, context) {
+      requireClusterCredential(context.requestHeader, membership.clusterId);
       if (forwarder.shouldForward(context)) {
         return forwarder.forward(context, (leader, options) =>
-          leader.cluster.leave(request, options),
+          leader.cluster.leave(request, withCredential(options)),
         );
       }
       await required().leave(request.id);
       return {};
     },
     async transferLeadership(request, context) {
+      requireClusterCredential(context.requestHeader, membership.clusterId);
       if (forwarder.shouldForward(context)) {
         return forwarder.forward(context, (leader, options) =>
-          leader.cluster.transferLeadership(request, options),
+          leader.cluster.transferLeadership(request, withCredential(options)),
         );
       }
       await required().transferLeadership(request.targetId);

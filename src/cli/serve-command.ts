@@ -32,6 +32,10 @@ flags:
   --join HOST:PORT             join the cluster that HOST:PORT (any member) belongs to, if the
                                data directory is empty. A node restarted on its data directory
                                needs neither flag; a wiped member must be removed (Leave) first
+  --cluster-id ID              the id of the cluster to --join: the members' shared credential,
+                               in any member's data directory (file cluster-id); also needed,
+                               in the tidelog-cluster-id header, by Join, Leave and
+                               TransferLeadership calls
   --advertise HOST:PORT        address peers use to reach this node (default: --listen, with
                                the bound port when it is 0)
   --raft-tick-ms N             Raft tick length (default: 100)
@@ -72,6 +76,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       "data-dir": { type: "string", default: "./data" },
       bootstrap: { type: "boolean", default: false },
       join: { type: "string" },
+      "cluster-id": { type: "string" },
       advertise: { type: "string" },
       "raft-tick-ms": { type: "string" },
       "election-ticks": { type: "string" },
@@ -139,6 +144,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     dataDirectory: values["data-dir"],
     bootstrap: values.bootstrap,
     ...(values.join === undefined ? {} : { join: values.join }),
+    ...(values["cluster-id"] === undefined ? {} : { clusterId: values["cluster-id"] }),
     ...(values.advertise === undefined ? {} : { advertise: values.advertise }),
     raft: {
       ...defaultRaftTimings,

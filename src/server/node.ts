@@ -1,5 +1,6 @@
 // A running tidelog node: Raft storage and state machine, the app on one port (public API and
 // Raft transport), the Raft driver, and an orderly stop.
+
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { isIPv6 } from "node:net";
@@ -7,6 +8,7 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { clusterIdHeader } from "../api/cluster-credential.js";
 import { type ApiLimits, readMaxBytes } from "../api/limits.js";
 import { topicsDeletedBy } from "../cluster/commands.js";
 import { DiskSpaceGuard } from "../cluster/disk-space-guard.js";
@@ -77,6 +79,8 @@ export interface NodeConfig {
   bootstrap: boolean;
   /** Join the cluster of this member (host:port) when the data directory holds no state. */
   join?: string;
+  /** The cluster's id, which a joining node must be given (cluster-credential.ts). */
+  clusterId?: string;
   autoCreateTopics: boolean;
   limits: ApiLimits;
   segmentBytesMax: number;
@@ -315,7 +319,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   if (empty && config.join !== undefined) {
     try {
       await writeDurably(joinPendingFile, config.join);
-      await joinCluster(config.join, config.id, address, broker, clusterFile);
+      await joinCluster(config.join, config, address, broker, clusterFile);
       await finishJoin();
       // The leader made it a voter: serve once that is applied here too (client-gate.ts), so
       // that it is ready when startNode returns. Bounded: the gate still answers if it is not.
@@ -385,11 +389,17 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
 /** Asks `target` (any member) to add this node; retries until the cluster answers. */
 async function joinCluster(
   target: string,
-  id: string,
+  { id, clusterId }: Pick<NodeConfig, "id" | "clusterId">,
   address: string,
   broker: RaftBroker,
   clusterFile: string,
 ): Promise<void> {
+  if (clusterId === undefined) {
+    throw new TidelogError(
+      "failed_precondition",
+      "joining a cluster needs its id: --cluster-id ID (any member's data directory holds it, in the file cluster-id)",
+    );
+  }
   const clusterClient = clusterClients();
   const deadline = Date.now() + 300_000;
   let lastError: unknown;
@@ -402,21 +412,29 @@ async function joinCluster(
         const servers = await client.getServers(create(GetServersRequestSchema, {}), {
           timeoutMs: 5_000,
         });
-        if (servers.clusterId === "") throw new Error(`${target} does not know its cluster yet`);
-        // Refuse before learning the cluster's id, which is what lets peers' Raft messages in: a
+        if (servers.servers.length === 0)
+          throw new Error(`${target} does not know its cluster yet`);
+        // Refuse before taking the cluster's id, which is what lets peers' Raft messages in: a
         // member that lost its data (a wiped directory) must not take part (answer appends with
         // an empty log, grant votes it already gave) before the leader refuses its Join.
         if (servers.servers.some((server) => server.id === id)) throw alreadyMember(id, target);
-        broker.clusterId = servers.clusterId;
+        broker.clusterId = clusterId;
         await writeDurably(clusterFile, broker.clusterId);
       }
       await client.join(create(JoinRequestSchema, { id, address, voter: true }), {
         timeoutMs: 120_000,
+        headers: { [clusterIdHeader]: clusterId },
       });
       return;
     } catch (error) {
       lastError = error;
       if (error instanceof TidelogError) throw error;
+      if (error instanceof ConnectError && error.code === Code.PermissionDenied) {
+        throw new TidelogError(
+          "failed_precondition",
+          `the cluster of ${target} refused to add this node: ${error.rawMessage} (is --cluster-id its id?)`,
+        );
+      }
       if (error instanceof ConnectError && error.code === Code.AlreadyExists)
         throw alreadyMember(id, target);
       await delay(500);
@@ -460,6 +478,7 @@ async function resumeJoin(
       await client.join(create(JoinRequestSchema, { id, address, voter: true }), {
         timeoutMs: 120_000,
         signal,
+        headers: { [clusterIdHeader]: broker.clusterId },
       });
       return;
     } catch (error) {

@@ -4,7 +4,7 @@
 // whose topic names a directory outside the data directory (emptied before anything was
 // checked). Each is refused with invalid_argument, and the node goes on serving.
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -14,10 +14,11 @@ async function post(
   node: InProcessNode,
   method: string,
   body: unknown,
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; json: Record<string, unknown> }> {
   const response = await fetch(`${node.baseUrl}/${method}`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...headers },
     body: JSON.stringify(body),
   });
   return { status: response.status, json: (await response.json()) as Record<string, unknown> };
@@ -44,7 +45,9 @@ describe("RaftService and Join refuse what a stranger sends", () => {
     await writeFile(join(outside, "precious"), "keep me");
     await produceOne(node, "golden");
     const { json } = await post(node, "tidelog.v1.ClusterService/GetServers", {});
-    clusterId = json.clusterId as string;
+    // The members' credential: never told to clients, read where an operator reads it.
+    assert.equal(json.clusterId ?? "", "", "GetServers keeps the cluster's id to itself");
+    clusterId = (await readFile(join(node.dataDirectory, "cluster-id"), "utf8")).trim();
     const server = (json.servers as Record<string, string>[])[0]!;
     self = { id: server.id!, term: Number(server.term), last: Number(server.matchIndex) };
   });
@@ -56,10 +59,12 @@ describe("RaftService and Join refuse what a stranger sends", () => {
 
   test("a Join whose address is not host:port is invalid_argument, and the leader stays", async () => {
     for (const address of ["not an address", "a b:1", "host:99999", ":", "h:"]) {
-      const { status, json } = await post(node, "tidelog.v1.ClusterService/Join", {
-        id: "x",
-        address,
-      });
+      const { status, json } = await post(
+        node,
+        "tidelog.v1.ClusterService/Join",
+        { id: "x", address },
+        { "tidelog-cluster-id": clusterId },
+      );
       assert.equal(status, 400, `${address}: ${JSON.stringify(json)}`);
       assert.equal(json.code, "invalid_argument");
       assert.match(json.message as string, /host:port/);
@@ -76,10 +81,12 @@ describe("RaftService and Join refuse what a stranger sends", () => {
 
   test("a Join whose id is not a plain word is invalid_argument, and nobody joins", async () => {
     for (const id of ["a b", "../x", "n\u00e9", "x".repeat(128) + "\n"]) {
-      const { status, json } = await post(node, "tidelog.v1.ClusterService/Join", {
-        id,
-        address: "127.0.0.1:9",
-      });
+      const { status, json } = await post(
+        node,
+        "tidelog.v1.ClusterService/Join",
+        { id, address: "127.0.0.1:9" },
+        { "tidelog-cluster-id": clusterId },
+      );
       assert.equal(status, 400, `${JSON.stringify(id)}: ${JSON.stringify(json)}`);
       assert.equal(json.code, "invalid_argument");
     }
@@ -90,8 +97,35 @@ describe("RaftService and Join refuse what a stranger sends", () => {
     );
   });
 
+  test("membership changes without the cluster's id are permission_denied", async () => {
+    for (const [method, body] of [
+      ["Join", { id: "x", address: "127.0.0.1:9" }],
+      ["Leave", { id: self.id }],
+      ["TransferLeadership", { targetId: "x" }],
+    ] as const) {
+      const credentials: Record<string, string>[] = [{}, { "tidelog-cluster-id": `${clusterId}x` }];
+      for (const headers of credentials) {
+        const { status, json } = await post(
+          node,
+          `tidelog.v1.ClusterService/${method}`,
+          body,
+          headers,
+        );
+        assert.equal(status, 403, `${method}: ${JSON.stringify(json)}`);
+        assert.equal(json.code, "permission_denied");
+        assert.match(json.message as string, /tidelog-cluster-id header/);
+      }
+    }
+    await produceOne(node, "golden");
+  });
+
   test("a Leave of the only voter is failed_precondition, and it stays", async () => {
-    const { status, json } = await post(node, "tidelog.v1.ClusterService/Leave", { id: self.id });
+    const { status, json } = await post(
+      node,
+      "tidelog.v1.ClusterService/Leave",
+      { id: self.id },
+      { "tidelog-cluster-id": clusterId },
+    );
     assert.equal(status, 400, JSON.stringify(json));
     assert.equal(json.code, "failed_precondition");
     assert.match(json.message as string, /only voter/);

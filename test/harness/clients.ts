@@ -11,7 +11,7 @@
 import { execFile } from "node:child_process";
 import http from "node:http";
 import type { DescService } from "@bufbuild/protobuf";
-import { type Client, createClient, type Transport } from "@connectrpc/connect";
+import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import {
   createConnectTransport as createNodeConnectTransport,
   createGrpcTransport as createNodeGrpcTransport,
@@ -189,10 +189,14 @@ export interface ClosableTransport {
 }
 
 /** A @connectrpc/connect-node transport of the given kind to `baseUrl` (http://host:port). */
-export function createNodeTransport(kind: NodeTransportKind, baseUrl: string): ClosableTransport {
+export function createNodeTransport(
+  kind: NodeTransportKind,
+  baseUrl: string,
+  interceptors: Interceptor[] = [],
+): ClosableTransport {
   if (kind.endsWith("-h1")) {
     const agent = new http.Agent({ keepAlive: true });
-    const common = { baseUrl, httpVersion: "1.1" as const, nodeOptions: { agent } };
+    const common = { baseUrl, httpVersion: "1.1" as const, nodeOptions: { agent }, interceptors };
     const transport =
       kind === "grpc-web-h1"
         ? createNodeGrpcWebTransport(common)
@@ -204,7 +208,7 @@ export function createNodeTransport(kind: NodeTransportKind, baseUrl: string): C
     return { transport, close: () => agent.destroy() };
   }
   const sessionManager = new Http2SessionManager(baseUrl);
-  const common = { baseUrl, httpVersion: "2" as const, sessionManager };
+  const common = { baseUrl, httpVersion: "2" as const, sessionManager, interceptors };
   const transport =
     kind === "grpc"
       ? createNodeGrpcTransport(common)

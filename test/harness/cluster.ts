@@ -7,7 +7,7 @@
 // Faults: kill (SIGKILL), pause (SIGSTOP) / resume (SIGCONT), terminate (SIGTERM), restart on the
 // same data directory, wipe the data directory, cut links. Every wait is bounded; `close()` (and a
 // file-level `after` hook) stops every process and proxy and removes the data directories.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -97,6 +97,7 @@ after(async () => {
 export class Cluster {
   private readonly membersById = new Map<string, Member>();
   private readonly clients = new Map<string, Clients>();
+  private clusterIdValue: string | undefined;
   private closed = false;
   private readonly beforeClose: (() => Promise<void>)[] = [];
 
@@ -182,7 +183,7 @@ export class Cluster {
     const through = options.through ?? this.liveIds.find((other) => other !== id);
     const membership = options.bootstrap
       ? ["--bootstrap"]
-      : ["--join", this.member(through ?? "").address];
+      : ["--join", this.member(through ?? "").address, "--cluster-id", await this.clusterId()];
     const { node, serving } = await NodeProcess.launch({
       id,
       dataDirectory: member.dataDirectory,
@@ -245,7 +246,9 @@ export class Cluster {
     member.pastStderr = (member.pastStderr + member.process!.stderr).slice(-pastStderrBytesMax);
     this.dropClients(id);
     member.stoppedOnPurpose = false;
-    await member.process!.restart([...args, ...this.commonArgs(member)]);
+    // A --join needs the cluster's id, as an operator gives it.
+    const credential = args.includes("--join") ? ["--cluster-id", await this.clusterId()] : [];
+    await member.process!.restart([...args, ...credential, ...this.commonArgs(member)]);
   }
 
   /** Marks a member removed (after a Leave): no longer targeted, checked nor expected. */
@@ -292,12 +295,38 @@ export class Cluster {
     return this.closed;
   }
 
-  /** A member's Connect gRPC clients (one HTTP/2 connection, reconnecting as needed). */
+  /**
+   * The cluster's id, the members' credential for membership changes (cluster-credential.ts),
+   * read from a member's data directory as an operator would.
+   */
+  async clusterId(): Promise<string> {
+    if (this.clusterIdValue !== undefined) return this.clusterIdValue;
+    for (const member of this.membersById.values()) {
+      const text = await readFile(join(member.dataDirectory, "cluster-id"), "utf8").catch(() => "");
+      if (text.trim() !== "") {
+        this.clusterIdValue = text.trim();
+        return this.clusterIdValue;
+      }
+    }
+    throw new Error("no member holds the cluster's id yet");
+  }
+
+  /**
+   * A member's Connect gRPC clients (one HTTP/2 connection, reconnecting as needed). Their calls
+   * carry the cluster's id, once known, as an operator's membership changes do.
+   */
   client(id: string): Clients {
     if (this.closed) throw new Error("the cluster is closed");
     let clients = this.clients.get(id);
     if (clients === undefined) {
-      const transport = createNodeTransport("grpc", `http://${this.member(id).address}`);
+      const transport = createNodeTransport("grpc", `http://${this.member(id).address}`, [
+        (next) => async (request) => {
+          if (this.clusterIdValue === undefined) await this.clusterId().catch(() => undefined);
+          if (this.clusterIdValue !== undefined)
+            request.header.set("tidelog-cluster-id", this.clusterIdValue);
+          return next(request);
+        },
+      ]);
       clients = {
         transport,
         log: createClient(LogService, transport.transport),
