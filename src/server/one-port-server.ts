@@ -16,6 +16,7 @@ import http2, {
   type ServerHttp2Stream,
 } from "node:http2";
 import net, { type Socket } from "node:net";
+import { ConnectionSlots } from "./connection-slots.js";
 import { isFinishedHttp2Session } from "./finished-http2-sessions.js";
 import { dropOverlongTimeouts } from "./overlong-timeouts.js";
 import { StreamResetBudget } from "./stream-reset-budget.js";
@@ -48,7 +49,10 @@ export type RequestHandler = (
 export type StreamRouter = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => boolean;
 
 export interface OnePortServerOptions {
-  /** A connection that has not sent enough bytes to be classified by then is closed. */
+  /**
+   * A connection that has not sent enough bytes to be classified by then is closed. Near the
+   * connection cap, it is also the time a connection has to deliver its first request.
+   */
   sniffTimeoutMs: number;
   /** HTTP/1.1: time allowed to receive request headers. */
   headersTimeoutMs: number;
@@ -69,7 +73,12 @@ export interface OnePortServerOptions {
    * enough of them made the node's next file open fail (EMFILE). Peers ping every second.
    */
   http2IdleTimeoutMs: number;
-  /** Connections open at once; more are closed as they arrive (net.Server.maxConnections). */
+  /**
+   * Connections open at once (connectionsMax + 1 for a moment, between a newcomer's accept and
+   * the eviction that makes room for it). One that arrives at the cap takes the slot of the
+   * oldest connection that has not delivered a request yet, which is closed; when every open
+   * connection has, the newcomer is closed (connection-slots.ts).
+   */
   connectionsMax: number;
   /**
    * HTTP/2 streams open at once on all connections; more are refused (RST_STREAM
@@ -135,7 +144,9 @@ export class OnePortServer extends net.Server {
   private http2Streams = 0;
   private readonly sessions = new Set<Http2Session>();
   private readonly resetBudgets = new WeakMap<Http2Session, StreamResetBudget>();
-  private readonly sockets = new Set<Socket>();
+  private readonly slots: ConnectionSlots;
+  /** The socket whose HTTP/2 session is being set up ('session' comes within its 'connection'). */
+  private arrivingHttp2: Socket | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -143,6 +154,7 @@ export class OnePortServer extends net.Server {
     options: OnePortServerOptions = defaultOnePortServerOptions,
   ) {
     super();
+    this.slots = new ConnectionSlots(options.connectionsMax, options.sniffTimeoutMs);
     this.http1 = http.createServer(
       {
         requestTimeout: options.requestTimeoutMs,
@@ -153,6 +165,7 @@ export class OnePortServer extends net.Server {
         keepAliveTimeout: options.keepAliveTimeoutMs,
       },
       (request, response) => {
+        this.proveWhenDelivered(request, response);
         dropOverlongTimeouts(request.headers);
         handler(request, response);
       },
@@ -204,6 +217,16 @@ export class OnePortServer extends net.Server {
     });
     this.http2.on("session", (session: Http2Session) => {
       this.sessions.add(session);
+      // The connection proves itself with its first stream's HEADERS: the request of a peer's
+      // StepStream lasts as long as the connection.
+      const socket = this.arrivingHttp2;
+      if (socket !== undefined) {
+        const proved = () => {
+          this.slots.prove(socket);
+          session.off("stream", proved);
+        };
+        session.prependListener("stream", proved);
+      }
       // Ahead of Node's listener that passes the session's streams on to the server's 'stream'.
       const resets = new StreamResetBudget(session);
       this.resetBudgets.set(session, resets);
@@ -219,8 +242,12 @@ export class OnePortServer extends net.Server {
       });
       session.on("error", () => undefined);
     });
-    this.maxConnections = options.connectionsMax;
-    this.on("connection", (socket: Socket) => this.classify(socket, options.sniffTimeoutMs));
+    // Not net.Server.maxConnections: it closes every connection that arrives at the cap, and one
+    // client holding the cap with connections that never deliver a request cut the node off from
+    // its peers and clients (outside probe P2).
+    this.on("connection", (socket: Socket) => {
+      if (this.slots.admit(socket)) this.classify(socket, options.sniffTimeoutMs);
+    });
     // The HTTP/1.1 server never listens itself, and Node starts its connection tracking on
     // 'listening': without it, closeIdleConnections() does nothing (every shutdown waited the
     // whole grace period for idle keep-alive clients) and headersTimeoutMs is never enforced.
@@ -274,7 +301,29 @@ export class OnePortServer extends net.Server {
 
   /** Connections currently open, of both kinds. */
   get connectionCount(): number {
-    return this.sockets.size;
+    return this.slots.size;
+  }
+
+  /** What the connection cap did: connections evicted, refused, timed out (connection-slots.ts). */
+  get connectionCapStats(): { evicted: number; refused: number; timedOut: number } {
+    const { evicted, refused, timedOut } = this.slots;
+    return { evicted, refused, timedOut };
+  }
+
+  /**
+   * An HTTP/1.1 connection proves itself once a request has arrived whole (a ConsumeStream's
+   * answer may last long after) or has been answered (one whose body the handler never read).
+   * Complete headers are not enough: a body trickled a byte at a time held the slot as well.
+   */
+  private proveWhenDelivered(request: IncomingMessage, response: ServerResponse): void {
+    const socket = request.socket;
+    if (!this.slots.isUnproven(socket)) return;
+    const proved = () => this.slots.prove(socket);
+    if (request.complete) proved();
+    else {
+      request.once("end", proved);
+      response.once("finish", proved);
+    }
   }
 
   /**
@@ -285,7 +334,7 @@ export class OnePortServer extends net.Server {
     for (const session of this.sessions) session.close();
     this.closeIdleConnections();
     const deadline = Date.now() + graceMs;
-    while (this.sockets.size > 0 && Date.now() < deadline) {
+    while (this.slots.size > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
       this.closeIdleConnections();
     }
@@ -299,7 +348,7 @@ export class OnePortServer extends net.Server {
 
   closeAllConnections(): void {
     for (const session of this.sessions) session.destroy();
-    for (const socket of this.sockets) socket.destroy();
+    for (const socket of [...this.slots.sockets()]) socket.destroy();
   }
 
   /**
@@ -323,10 +372,8 @@ export class OnePortServer extends net.Server {
   }
 
   private classify(socket: Socket, sniffTimeoutMs: number): void {
-    this.sockets.add(socket);
     // Small RPC answers must not wait for Nagle's algorithm (40 ms stalls with delayed ACKs).
     socket.setNoDelay(true);
-    socket.once("close", () => this.sockets.delete(socket));
     socket.on("error", () => socket.destroy());
     let received: Buffer = Buffer.alloc(0);
     const timer = setTimeout(() => socket.destroy(), sniffTimeoutMs);
@@ -345,7 +392,12 @@ export class OnePortServer extends net.Server {
       // The HTTP/2 session reads what is buffered in the socket on its own (node#35475); the
       // HTTP/1.1 server needs the paused socket flowing again.
       if (looksHttp2) {
-        this.http2.emit("connection", socket);
+        this.arrivingHttp2 = socket;
+        try {
+          this.http2.emit("connection", socket);
+        } finally {
+          this.arrivingHttp2 = undefined;
+        }
       } else {
         this.http1.emit("connection", socket);
         socket.resume();

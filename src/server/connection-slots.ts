@@ -1,0 +1,158 @@
+// The node's connection cap (OnePortServerOptions.connectionsMax) with an eviction policy. The cap
+// used to be net.Server.maxConnections, which closes every connection that arrives at it: an
+// outside probe (P2) held all 2,048 slots of a leader with one client's slowloris connections
+// (partial HTTP/1.1 headers, one byte every 5 s, each reopened 50 ms after the server closed it),
+// and for as long as it did, the leader took no other connection. Clients got empty replies, a
+// restarted follower could not forward writes to it, and once both followers were restarted
+// neither could open its StepStream to the leader, which lost its office.
+//
+// So a connection is *unproven* until it has delivered one request (HTTP/1.1: a request that
+// arrived whole, or was answered; HTTP/2: a stream's HEADERS, since a peer's StepStream request
+// never ends). A connection that arrives at the cap takes the slot of the oldest unproven one,
+// which is closed; only when every open connection is proven is the newcomer closed, as before.
+// Slowloris connections never prove themselves, so they evict one another, while a client or a
+// peer gets a slot and proves itself within milliseconds. And under pressure (open connections at
+// 3/4 of the cap or more) an unproven connection has `proveWithinMs` from its arrival, then is
+// closed: HTTP/1.1 headers would otherwise get 30 s and a silent HTTP/2 connection 300 s.
+//
+// The cap stays a bound on descriptors: the newcomer is accepted before a slot is made for it,
+// so connectionsMax + 1 are open for the moment between the accept and the eviction. A connection
+// closed here leaves the count at once (its descriptor is closed synchronously), not on 'close'.
+import type { Socket } from "node:net";
+import { RateLimitedLog } from "../obs/rate-limited-log.js";
+
+/** The share of the cap from which unproven connections have `proveWithinMs` to prove themselves. */
+export const pressureShare = 3 / 4;
+
+const capLog = new RateLimitedLog(10_000);
+const ignoreError = () => undefined;
+const remoteOf = (socket: Socket) => `${socket.remoteAddress}:${socket.remotePort}`;
+
+export class ConnectionSlots {
+  /** Open connections. */
+  private readonly open = new Set<Socket>();
+  /** Open connections that have not delivered a request yet, oldest first, and when they came. */
+  private readonly unproven = new Map<Socket, number>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  /** Unproven connections closed to make room for a newcomer. */
+  evicted = 0;
+  /** Newcomers closed because every open connection was proven. */
+  refused = 0;
+  /** Unproven connections closed under pressure for taking longer than proveWithinMs. */
+  timedOut = 0;
+
+  constructor(
+    readonly max: number,
+    private readonly proveWithinMs: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Connections open now. */
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** Open connections that have not delivered a request yet. */
+  get unprovenCount(): number {
+    return this.unproven.size;
+  }
+
+  /** The open connections. */
+  sockets(): IterableIterator<Socket> {
+    return this.open.values();
+  }
+
+  isUnproven(socket: Socket): boolean {
+    return this.unproven.has(socket);
+  }
+
+  /**
+   * Takes a new connection, unproven, closing the oldest unproven one if it arrives at the cap.
+   * False: every open connection is proven; the newcomer has been closed.
+   */
+  admit(socket: Socket): boolean {
+    while (this.open.size >= this.max) {
+      const oldest = this.unproven.keys().next();
+      if (oldest.done === true) break;
+      const evicted = oldest.value;
+      const remote = remoteOf(evicted);
+      this.evicted++;
+      this.close(evicted);
+      capLog.warn(
+        "connections-evicted",
+        `connection cap (${this.max}) reached: closed the oldest connection that had not ` +
+          "delivered a request yet, to make room for a new one",
+        { evicted: this.evicted, remote },
+      );
+    }
+    if (this.open.size >= this.max) {
+      const remote = remoteOf(socket);
+      this.refused++;
+      socket.on("error", ignoreError);
+      socket.destroy();
+      capLog.warn(
+        "connections-refused",
+        `connection cap (${this.max}) reached with every connection proven (each delivered a ` +
+          "request): closed a new connection",
+        { refused: this.refused, remote },
+      );
+      return false;
+    }
+    this.open.add(socket);
+    this.unproven.set(socket, this.now());
+    socket.once("close", () => this.forget(socket));
+    this.startSweep();
+    return true;
+  }
+
+  /** The connection delivered a request: newcomers no longer evict it. */
+  prove(socket: Socket): void {
+    if (this.unproven.delete(socket) && this.unproven.size === 0) this.stopSweep();
+  }
+
+  private close(socket: Socket): void {
+    this.forget(socket);
+    socket.on("error", ignoreError);
+    socket.destroy();
+  }
+
+  private forget(socket: Socket): void {
+    this.open.delete(socket);
+    if (this.unproven.delete(socket) && this.unproven.size === 0) this.stopSweep();
+  }
+
+  /** Closes the unproven connections past their time, under pressure. Runs while there are any. */
+  private startSweep(): void {
+    if (this.sweepTimer !== undefined) return;
+    const periodMs = Math.ceil(Math.min(1_000, Math.max(10, this.proveWithinMs / 4)));
+    this.sweepTimer = setInterval(() => this.sweep(), periodMs);
+    this.sweepTimer.unref();
+  }
+
+  private stopSweep(): void {
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  private sweep(): void {
+    if (this.open.size < this.max * pressureShare) return;
+    const now = this.now();
+    const openBefore = this.open.size;
+    const timedOutBefore = this.timedOut;
+    // Oldest first: the first one still in time ends the walk. Deleting while iterating a Map is
+    // safe (what is deleted is not visited).
+    for (const [socket, arrivedAt] of this.unproven) {
+      if (now - arrivedAt < this.proveWithinMs) break;
+      this.timedOut++;
+      this.close(socket);
+    }
+    if (this.timedOut > timedOutBefore) {
+      capLog.warn(
+        "connections-timed-out",
+        `connections near the cap (${openBefore} of ${this.max}): closed those that had not ` +
+          `delivered a request within ${this.proveWithinMs} ms`,
+        { timedOut: this.timedOut },
+      );
+    }
+  }
+}
