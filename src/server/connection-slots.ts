@@ -9,7 +9,11 @@
 // So a connection is *unproven* until it has delivered one request (HTTP/1.1: a request that
 // arrived whole, or was answered; HTTP/2: a stream's HEADERS, since a peer's StepStream request
 // never ends). A connection that arrives at the cap takes the slot of the oldest unproven one,
-// which is closed; only when every open connection is proven is the newcomer closed, as before.
+// which is closed. When none is left, it takes that of the proven connection idle the longest:
+// one with no request in flight (an HTTP/1.1 keep-alive connection between requests, an HTTP/2
+// one without open streams), which its keep-alive or idle timeout would close anyway, and which
+// clients must be ready to find closed; otherwise a request every minute or so kept a slot. Only
+// when every open connection has a request in flight is the newcomer closed, as before.
 // Slowloris connections never prove themselves, so they evict one another, while a client or a
 // peer gets a slot and proves itself within milliseconds. And under pressure (open connections at
 // 3/4 of the cap or more) an unproven connection has `proveWithinMs` from its arrival, then is
@@ -33,10 +37,14 @@ export class ConnectionSlots {
   private readonly open = new Set<Socket>();
   /** Open connections that have not delivered a request yet, oldest first, and when they came. */
   private readonly unproven = new Map<Socket, number>();
+  /** Proven connections with no request in flight, idle the longest first. */
+  private readonly idle = new Set<Socket>();
   private sweepTimer: NodeJS.Timeout | undefined;
   /** Unproven connections closed to make room for a newcomer. */
   evicted = 0;
-  /** Newcomers closed because every open connection was proven. */
+  /** Idle proven connections closed to make room for a newcomer. */
+  evictedIdle = 0;
+  /** Newcomers closed because every open connection had a request in flight. */
   refused = 0;
   /** Unproven connections closed under pressure for taking longer than proveWithinMs. */
   timedOut = 0;
@@ -72,17 +80,21 @@ export class ConnectionSlots {
    */
   admit(socket: Socket): boolean {
     while (this.open.size >= this.max) {
-      const oldest = this.unproven.keys().next();
-      if (oldest.done === true) break;
-      const evicted = oldest.value;
+      const unproven = this.unproven.keys().next();
+      const evicted = unproven.done === true ? this.idle.values().next().value : unproven.value;
+      if (evicted === undefined) break;
       const remote = remoteOf(evicted);
-      this.evicted++;
+      if (unproven.done === true) this.evictedIdle++;
+      else this.evicted++;
       this.close(evicted);
       capLog.warn(
-        "connections-evicted",
-        `connection cap (${this.max}) reached: closed the oldest connection that had not ` +
-          "delivered a request yet, to make room for a new one",
-        { evicted: this.evicted, remote },
+        unproven.done === true ? "connections-evicted-idle" : "connections-evicted",
+        unproven.done === true
+          ? `connection cap (${this.max}) reached with every connection proven: closed the one ` +
+              "idle the longest, to make room for a new one"
+          : `connection cap (${this.max}) reached: closed the oldest connection that had not ` +
+              "delivered a request yet, to make room for a new one",
+        { evicted: this.evicted, evictedIdle: this.evictedIdle, remote },
       );
     }
     if (this.open.size >= this.max) {
@@ -92,8 +104,8 @@ export class ConnectionSlots {
       socket.destroy();
       capLog.warn(
         "connections-refused",
-        `connection cap (${this.max}) reached with every connection proven (each delivered a ` +
-          "request): closed a new connection",
+        `connection cap (${this.max}) reached with a request in flight on every connection: ` +
+          "closed a new connection",
         { refused: this.refused, remote },
       );
       return false;
@@ -105,9 +117,21 @@ export class ConnectionSlots {
     return true;
   }
 
-  /** The connection delivered a request: newcomers no longer evict it. */
+  /** The connection delivered a request: only idle, and after every unproven one, is it evicted. */
   prove(socket: Socket): void {
     if (this.unproven.delete(socket) && this.unproven.size === 0) this.stopSweep();
+  }
+
+  /** A request is in flight on the connection (see idleNow). */
+  busy(socket: Socket): void {
+    this.idle.delete(socket);
+  }
+
+  /** A proven connection has no request in flight: newcomers may evict it, idlest first. */
+  idleNow(socket: Socket): void {
+    if (!this.open.has(socket) || this.unproven.has(socket) || socket.destroyed) return;
+    this.idle.delete(socket);
+    this.idle.add(socket);
   }
 
   private close(socket: Socket): void {
@@ -118,6 +142,7 @@ export class ConnectionSlots {
 
   private forget(socket: Socket): void {
     this.open.delete(socket);
+    this.idle.delete(socket);
     if (this.unproven.delete(socket) && this.unproven.size === 0) this.stopSweep();
   }
 

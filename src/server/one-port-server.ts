@@ -76,8 +76,9 @@ export interface OnePortServerOptions {
   /**
    * Connections open at once (connectionsMax + 1 for a moment, between a newcomer's accept and
    * the eviction that makes room for it). One that arrives at the cap takes the slot of the
-   * oldest connection that has not delivered a request yet, which is closed; when every open
-   * connection has, the newcomer is closed (connection-slots.ts).
+   * oldest connection that has not delivered a request yet, or else of the one idle the longest
+   * (no request in flight), which is closed; when a request is in flight on every open
+   * connection, the newcomer is closed (connection-slots.ts).
    */
   connectionsMax: number;
   /**
@@ -217,15 +218,19 @@ export class OnePortServer extends net.Server {
     });
     this.http2.on("session", (session: Http2Session) => {
       this.sessions.add(session);
-      // The connection proves itself with its first stream's HEADERS: the request of a peer's
-      // StepStream lasts as long as the connection.
+      // The connection proves itself with its first stream's HEADERS (the request of a peer's
+      // StepStream lasts as long as the connection), and is idle while it has no open stream.
       const socket = this.arrivingHttp2;
       if (socket !== undefined) {
-        const proved = () => {
+        let streamsOpen = 0;
+        session.prependListener("stream", (stream: ServerHttp2Stream) => {
           this.slots.prove(socket);
-          session.off("stream", proved);
-        };
-        session.prependListener("stream", proved);
+          this.slots.busy(socket);
+          streamsOpen++;
+          stream.once("close", () => {
+            if (--streamsOpen === 0) this.slots.idleNow(socket);
+          });
+        });
       }
       // Ahead of Node's listener that passes the session's streams on to the server's 'stream'.
       const resets = new StreamResetBudget(session);
@@ -304,10 +309,15 @@ export class OnePortServer extends net.Server {
     return this.slots.size;
   }
 
-  /** What the connection cap did: connections evicted, refused, timed out (connection-slots.ts). */
-  get connectionCapStats(): { evicted: number; refused: number; timedOut: number } {
-    const { evicted, refused, timedOut } = this.slots;
-    return { evicted, refused, timedOut };
+  /** What the connection cap did (connection-slots.ts). */
+  get connectionCapStats(): {
+    evicted: number;
+    evictedIdle: number;
+    refused: number;
+    timedOut: number;
+  } {
+    const { evicted, evictedIdle, refused, timedOut } = this.slots;
+    return { evicted, evictedIdle, refused, timedOut };
   }
 
   /**
@@ -317,6 +327,9 @@ export class OnePortServer extends net.Server {
    */
   private proveWhenDelivered(request: IncomingMessage, response: ServerResponse): void {
     const socket = request.socket;
+    this.slots.busy(socket);
+    // Idle once answered, until its next request (a keep-alive connection).
+    response.once("close", () => this.slots.idleNow(socket));
     if (!this.slots.isUnproven(socket)) return;
     const proved = () => this.slots.prove(socket);
     if (request.complete) proved();

@@ -2,9 +2,10 @@
 // probe P2): slowloris HTTP/1.1 connections (partial headers, or whole headers and a body that
 // never comes) and HTTP/2 connections that send the preface and nothing more. Past the cap, each
 // newcomer takes the slot of the oldest such connection, so HTTP/1.1 and h2c requests are still
-// served; connections that delivered a request keep theirs; the count never exceeds the cap; and
-// only when every connection has delivered a request is a newcomer closed. Near the cap, a
-// connection has the sniff timeout to deliver its first request.
+// served; connections that delivered a request keep theirs; the count never exceeds the cap. Idle
+// connections that delivered one are evicted only when no unproven one is left, and only when
+// every connection has a request in flight is a newcomer closed. Near the cap, a connection has
+// the sniff timeout to deliver its first request.
 import assert from "node:assert/strict";
 import http from "node:http";
 import http2 from "node:http2";
@@ -202,6 +203,7 @@ describe("connection cap", () => {
     );
     await waitUntil(() => connections.closed >= evictions, "the evicted connections closed");
     assert.equal(server.connectionCapStats.refused, statsBefore.refused);
+    assert.equal(server.connectionCapStats.evictedIdle, statsBefore.evictedIdle);
     assert.equal(server.connectionCount, cap);
     assert.equal(connections.openCount, cap - 2);
 
@@ -223,33 +225,66 @@ describe("connection cap", () => {
     assert.ok(most <= cap, `${most} connections were open at once, over the cap of ${cap}`);
   });
 
-  test("when every connection has delivered a request, a new one is closed", async () => {
+  test("idle connections are evicted once no unproven one is left, idlest first", async () => {
     connections = new Connections(port);
     const statsBefore = server.connectionCapStats;
-    // Fill the cap with proven HTTP/2 connections.
+    await waitUntil(() => server.connectionCount === 0, "earlier connections are gone");
+    // Fill the cap with HTTP/2 connections that each delivered a request, one after the other:
+    // the first is idle the longest.
     const sessions: http2.ClientHttp2Session[] = [];
     cleanups.push(() => {
       for (const session of sessions) session.destroy();
     });
-    await waitUntil(() => server.connectionCount === 0, "earlier connections are gone");
-    for (let i = 0; i < cap; i += 16) {
-      await Promise.all(
-        Array.from({ length: 16 }, async () => {
-          const session = http2.connect(`http://127.0.0.1:${port}`);
-          session.on("error", () => undefined);
-          sessions.push(session);
-          assert.equal(await http2Request(session), "served over HTTP/2.0");
-        }),
-      );
+    for (let i = 0; i < cap; i++) {
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      session.on("error", () => undefined);
+      sessions.push(session);
+      assert.equal(await http2Request(session), "served over HTTP/2.0");
     }
+    assert.equal(server.connectionCount, cap);
+    // A newcomer takes the slot of the idlest.
+    const first = await connections.open(partialHeaders());
+    await waitUntil(() => sessions[0]!.destroyed, "the idlest connection was evicted");
+    // The next takes the newcomer's: it has not delivered a request.
+    await connections.open(partialHeaders());
+    await waitUntil(() => first.destroyed, "the unproven newcomer was evicted");
+    const stats = server.connectionCapStats;
+    assert.equal(stats.evictedIdle, statsBefore.evictedIdle + 1);
+    assert.equal(stats.evicted, statsBefore.evicted + 1);
+    assert.equal(stats.refused, statsBefore.refused);
+    assert.ok(
+      sessions.slice(1).every((session) => !session.destroyed),
+      "another idle connection was evicted",
+    );
+  });
+
+  test("when every connection has a request in flight, a new one is closed", async () => {
+    connections = new Connections(port);
+    const statsBefore = server.connectionCapStats;
+    await waitUntil(() => server.connectionCount === 0, "earlier connections are gone");
+    // Fill the cap with HTTP/2 connections whose request is still arriving.
+    const sessions: http2.ClientHttp2Session[] = [];
+    cleanups.push(() => {
+      for (const session of sessions) session.destroy();
+    });
+    for (let i = 0; i < cap; i++) {
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      session.on("error", () => undefined);
+      sessions.push(session);
+      const stream = session.request({ ":method": "POST", ":path": "/upload" });
+      stream.on("error", () => undefined);
+      stream.write("part of a body");
+    }
+    await waitUntil(() => server.http2StreamsOpen === cap, "every request arrived");
     assert.equal(server.connectionCount, cap);
     const newcomer = await connections.open(partialHeaders());
     await waitUntil(() => newcomer.destroyed, "the newcomer was closed");
     assert.equal(server.connectionCapStats.refused, statsBefore.refused + 1);
     assert.equal(server.connectionCapStats.evicted, statsBefore.evicted);
+    assert.equal(server.connectionCapStats.evictedIdle, statsBefore.evictedIdle);
     assert.ok(
       sessions.every((session) => !session.closed && !session.destroyed),
-      "a proven connection was closed",
+      "a connection with a request in flight was closed",
     );
   });
 });
