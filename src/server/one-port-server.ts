@@ -19,6 +19,7 @@ import net, { type Socket } from "node:net";
 import { ConnectionSlots } from "./connection-slots.js";
 import { isFinishedHttp2Session } from "./finished-http2-sessions.js";
 import { dropOverlongTimeouts } from "./overlong-timeouts.js";
+import { clearSessionIdleTimer } from "./session-idle-timer.js";
 import { StreamResetBudget } from "./stream-reset-budget.js";
 
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -242,6 +243,7 @@ export class OnePortServer extends net.Server {
       session.setLocalWindowSize(http2ConnectionWindowBytes);
       session.setTimeout(options.http2IdleTimeoutMs, () => session.close());
       session.once("close", () => {
+        clearSessionIdleTimer(session);
         this.sessions.delete(session);
         if (this.sessions.size === 0) this.stopSweep();
       });
