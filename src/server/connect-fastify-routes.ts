@@ -36,7 +36,7 @@ const decompressions = new DecompressionGate({ activeMax: 4, waitingMax: 256 });
  * connection cap churning under a slowloris flood (outside probe P2, 2,048 connections claiming
  * 1 MB each), a leader's RSS went from 0.2 to 2.3 GB. Above this size the hint is withheld, and
  * Connect collects the body as it arrives (still bounded by readMaxBytes); below it, the one
- * allocation is kept.
+ * allocation is kept. A length over readMaxBytes stays: Connect refuses it at once, unallocated.
  */
 export const contentLengthHintBytesMax = 64 * 1024;
 
@@ -55,6 +55,7 @@ export async function connectRoutes(
     ...options,
   });
   routes(router);
+  const readMaxBytes = options.readMaxBytes ?? Number.POSITIVE_INFINITY;
   // Connect reads request bodies itself.
   instance.addContentTypeParser(
     [
@@ -99,8 +100,8 @@ export async function connectRoutes(
         else holds.push(release);
       });
       // Connect's own copy of the headers: the node request keeps its Content-Length.
-      const claimed = universalRequest.header.get("content-length");
-      if (claimed !== null && Number(claimed) > contentLengthHintBytesMax) {
+      const claimed = Number(universalRequest.header.get("content-length") ?? 0);
+      if (claimed > contentLengthHintBytesMax && claimed <= readMaxBytes) {
         universalRequest.header.delete("content-length");
       }
       try {
