@@ -45,7 +45,7 @@ type CampaignKind = "preElection" | "election" | "transfer";
 /** A message before the core stamps its sender. */
 type Outgoing = Message extends infer M ? (M extends Message ? Omit<M, "from"> : never) : never;
 
-/** How far above its own term a message's term may be for a node to take it. */
+/** How far a node's term may rise in one tick, by messages and campaigns together. */
 export const termJumpMax = 1_000_000;
 
 export class Raft {
@@ -68,6 +68,8 @@ export class Raft {
   /** Payload bytes appended by this leader and not yet handed out as committed. */
   uncommittedBytes = 0;
   electionElapsed = 0;
+  /** How far the term may still rise before the next tick (see step). */
+  private termRaiseLeft = termJumpMax;
   heartbeatElapsed = 0;
   randomizedElectionTimeout = 0;
 
@@ -128,6 +130,7 @@ export class Raft {
   // ---- time ----
 
   tick(): void {
+    this.termRaiseLeft = termJumpMax;
     if (this.state === "leader") this.tickHeartbeat();
     else this.tickElection();
   }
@@ -168,6 +171,7 @@ export class Raft {
   private reset(term: number): void {
     if (this.term !== term) {
       assert(term > this.term, `term must not decrease: ${this.term} → ${term}`);
+      this.termRaiseLeft = Math.max(0, this.termRaiseLeft - (term - this.term));
       this.term = term;
       this.vote = null;
     }
@@ -281,8 +285,10 @@ export class Raft {
     // A term this far ahead of ours comes from no election: terms rise by one per campaign, and
     // pre-vote keeps a cut-off node from raising its own. Taken, one forged message (peers are
     // not authenticated yet) moved every node to 2^53 - 1, past which no campaign can go: the
-    // cluster stayed without a leader for good, restarts included.
-    if (message.term > this.term + termJumpMax) return;
+    // cluster stayed without a leader for good, restarts included. The bound holds per tick, not
+    // per message: a batch of 50,000 forged heartbeats, each within it of the last, raised every
+    // node's term by 5 * 10^10.
+    if (message.term > this.term + this.termRaiseLeft) return;
     if (message.term > this.term) {
       if (message.type === "vote" || message.type === "preVote") {
         // Leader lease: having heard from a leader within the minimum election timeout, we

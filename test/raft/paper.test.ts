@@ -120,8 +120,17 @@ describe("§5.1 terms", () => {
     }
     elect(env, "3");
     assert.equal(term(env, "3"), now + 1, "the next election is the next term");
-    answer(env, { type: "heartbeat", from: "3", to: "2", term: now + 1 + termJumpMax, commit: 0 });
-    assert.equal(term(env, "2"), now + 1 + termJumpMax, "a jump within the bound is taken");
+    // The bound holds per tick: a batch of forged messages, each within it of the last, once
+    // raised every term by 5 * 10^10.
+    env.node("2").raw.tick();
+    const from = term(env, "2");
+    answer(env, { type: "heartbeat", from: "3", to: "2", term: from + termJumpMax, commit: 0 });
+    assert.equal(term(env, "2"), from + termJumpMax, "a jump within the bound is taken");
+    answer(env, { type: "heartbeat", from: "3", to: "2", term: from + termJumpMax + 1, commit: 0 });
+    assert.equal(term(env, "2"), from + termJumpMax, "no more within the same tick");
+    env.node("2").raw.tick();
+    answer(env, { type: "heartbeat", from: "3", to: "2", term: from + termJumpMax + 1, commit: 0 });
+    assert.equal(term(env, "2"), from + termJumpMax + 1, "the next tick allows more");
   });
 
   test("a request with a stale term is rejected and changes nothing", () => {
