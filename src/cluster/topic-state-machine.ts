@@ -126,7 +126,16 @@ export class TopicStateMachine implements StateMachine {
   ): Promise<TopicStateMachine> {
     await mkdir(directory, { recursive: true });
     await finishInterruptedSwap(directory, snapshot.metadata.index);
-    const state = decodeSnapshotState(snapshot.data);
+    let state: SnapshotState;
+    try {
+      state = decodeSnapshotState(snapshot.data);
+    } catch (error) {
+      // Read from this node's disk: say which file (a damaged checksum line lands here).
+      throw new TidelogError(
+        "data_loss",
+        `this node's checkpoint (the Raft snapshot file, ${join(directory, "raft", "snapshot")}) is damaged: ${(error as Error).message}`,
+      );
+    }
     const wanted = new Map(state.topics.map((topic) => [topic.name, topic]));
     // Not in the checkpoint (created after it), or deleted by a committed entry after it (what
     // is on disk may be a later topic of that name): dropped unopened, the Raft log replays what

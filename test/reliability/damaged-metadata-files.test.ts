@@ -42,6 +42,18 @@ const cases: Damage[] = [
     message: /is damaged: its checksum is/,
   },
   {
+    name: "the Raft snapshot file's checksum line is damaged",
+    file: (dataDirectory) => join(dataDirectory, "raft", "snapshot"),
+    damage: async (path) => {
+      const original = await readFile(path);
+      const damaged = Buffer.from(original);
+      damaged[damaged.lastIndexOf("crc32c ") + 5]! ^= 0x01; // "crc32c" → "crc32b"
+      await writeFile(path, damaged);
+      return original;
+    },
+    message: /checkpoint \(the Raft snapshot file, \S+raft\/snapshot\) is damaged: snapshot data/,
+  },
+  {
     name: "a topic's configuration is damaged (its retention)",
     file: (dataDirectory) => join(dataDirectory, "topics", "kept", "topic.json"),
     damage: (path) => flipDigitAfter(path, /"retentionBytes":\d+/),
