@@ -8,8 +8,11 @@
 //
 // Files written before the line existed have no such ending and are read as they are: a
 // damaged ending leaves one that no longer parses as its format, which is caught there.
+import { readFile } from "node:fs/promises";
 import { TidelogError } from "../errors.js";
 import { crc32c } from "./crc32c.js";
+import { isNotFound, mapFsError } from "./fs-errors.js";
+import { writeFileDurably } from "./fsync-directory.js";
 
 const trailerPrefix = Buffer.from("crc32c ", "latin1");
 /** `crc32c ` + 8 hex digits + `\n`. */
@@ -41,4 +44,27 @@ export function checkedContents(file: Buffer, what: string): Buffer {
     );
   }
   return contents;
+}
+
+/** Writes `contents` and its checksum line to `path`, atomically and durably. */
+export function writeChecksummedFile(path: string, contents: Uint8Array): Promise<void> {
+  return writeFileDurably(path, withChecksum(contents));
+}
+
+/**
+ * The checked contents of `path` (checkedContents, `what` naming it in errors), or undefined
+ * when there is no such file.
+ */
+export async function readChecksummedFile(
+  path: string,
+  what: string = path,
+): Promise<Buffer | undefined> {
+  let file: Buffer;
+  try {
+    file = await readFile(path);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw mapFsError(error, `reading ${path}`);
+  }
+  return checkedContents(file, what);
 }

@@ -3,12 +3,11 @@
 // directory and renamed into place, and deleted by renaming it to `.deleted-*` before removal;
 // leftovers of either are cleaned on open.
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { TidelogError } from "../errors.js";
-import { checkedContents, withChecksum } from "./checksummed-file.js";
+import { readChecksummedFile, writeChecksummedFile } from "./checksummed-file.js";
 import { eachAtOnce } from "./each-at-once.js";
-import { isNotFound, mapFsError } from "./fs-errors.js";
 import { fsyncDirectory } from "./fsync-directory.js";
 import { Log } from "./log.js";
 import { type LogOptions, resolveLogOptions } from "./log-options.js";
@@ -297,25 +296,17 @@ export function checkConfig(config: TopicConfig): void {
 }
 
 export async function writeConfig(directory: string, config: TopicConfig): Promise<void> {
-  const temporary = join(directory, `${configFileName}.tmp`);
-  await writeFile(temporary, withChecksum(Buffer.from(`${JSON.stringify(config)}\n`)), {
-    flush: true,
-  });
-  await rename(temporary, join(directory, configFileName));
-  await fsyncDirectory(directory);
+  await writeChecksummedFile(
+    join(directory, configFileName),
+    Buffer.from(`${JSON.stringify(config)}\n`),
+  );
 }
 
 /** A topic's configuration; undefined when it has none, data_loss when its file is damaged. */
 async function readConfig(directory: string): Promise<TopicConfig | undefined> {
   const path = join(directory, configFileName);
-  let file: Buffer;
-  try {
-    file = await readFile(path);
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw mapFsError(error, `reading ${path}`);
-  }
-  const contents = checkedContents(file, path);
+  const contents = await readChecksummedFile(path);
+  if (contents === undefined) return undefined;
   let parsed: Partial<TopicConfig>;
   try {
     parsed = JSON.parse(contents.toString("utf8")) as Partial<TopicConfig>;

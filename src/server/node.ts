@@ -2,7 +2,7 @@
 // Raft transport), the Raft driver, and an orderly stop.
 
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { isIPv6 } from "node:net";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
@@ -32,7 +32,7 @@ import {
   GetServersRequestSchema,
   JoinRequestSchema,
 } from "../gen/tidelog/v1/cluster_service_pb.js";
-import { fsyncDirectory } from "../log/fsync-directory.js";
+import { fsyncDirectory, writeFileDurably } from "../log/fsync-directory.js";
 import { logError } from "../obs/logger.js";
 import { DiskStorage } from "../raft/driver/disk-storage.js";
 import { PeerTransport } from "../raft/driver/peer-transport.js";
@@ -158,7 +158,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       `${clusterFile} is missing or empty while this node holds Raft state: peers refuse a node of no cluster. Restore the file (any member's cluster-id), or remove the member (Leave), wipe its data directory and join it again`,
     );
   }
-  if (storedId === undefined) await writeDurably(idFile, config.id);
+  if (storedId === undefined) await writeFileDurably(idFile, config.id);
   const logOptions = { segmentBytesMax: config.segmentBytesMax };
   const snapshotIndex = storage.snapshot().metadata.index;
   // A topic of the checkpoint may be gone because a committed entry after it deletes the topic.
@@ -255,7 +255,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
 
   if (empty && config.bootstrap) {
     broker.clusterId = newClusterId();
-    await writeDurably(clusterFile, broker.clusterId);
+    await writeFileDurably(clusterFile, broker.clusterId);
     await storage.applySnapshot({
       metadata: { index: 1, term: 1, confState: { voters: [config.id], learners: [] } },
       data: encodeSnapshotState({ topics: [], servers: [{ id: config.id, address }] }),
@@ -318,7 +318,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   };
   if (empty && config.join !== undefined) {
     try {
-      await writeDurably(joinPendingFile, config.join);
+      await writeFileDurably(joinPendingFile, config.join);
       await joinCluster(config.join, config, address, broker, clusterFile);
       await finishJoin();
       // The leader made it a voter: serve once that is applied here too (client-gate.ts), so
@@ -419,7 +419,7 @@ async function joinCluster(
         // an empty log, grant votes it already gave) before the leader refuses its Join.
         if (servers.servers.some((server) => server.id === id)) throw alreadyMember(id, target);
         broker.clusterId = clusterId;
-        await writeDurably(clusterFile, broker.clusterId);
+        await writeFileDurably(clusterFile, broker.clusterId);
       }
       await client.join(create(JoinRequestSchema, { id, address, voter: true }), {
         timeoutMs: 120_000,
@@ -535,12 +535,6 @@ export async function readStoredNodeId(dataDirectory: string): Promise<string | 
     await readFile(join(dataDirectory, nodeIdFileName), "utf8").catch(() => "")
   ).trim();
   return stored === "" ? undefined : stored;
-}
-
-async function writeDurably(path: string, content: string): Promise<void> {
-  await writeFile(`${path}.tmp`, content, { flush: true });
-  await rename(`${path}.tmp`, path);
-  await fsyncDirectory(join(path, ".."));
 }
 
 /** A per-node seed for election jitter: different ids campaign at different times. */

@@ -10,11 +10,10 @@
 //   <dir>/hard-state two-slot hard state (hard-state-file.ts)
 //   <dir>/snapshot   the latest snapshot: metadata and the state machine's description (JSON +
 //                    bytes), then a checksum line (checksummed-file.ts)
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { TidelogError } from "../../errors.js";
-import { checkedContents, withChecksum } from "../../log/checksummed-file.js";
-import { isNotFound } from "../../log/fs-errors.js";
+import { readChecksummedFile, writeChecksummedFile } from "../../log/checksummed-file.js";
 import { fsyncDirectory } from "../../log/fsync-directory.js";
 import { Log } from "../../log/log.js";
 import type { LogOptions } from "../../log/log-options.js";
@@ -227,22 +226,13 @@ async function writeSnapshot(path: string, snapshot: Snapshot): Promise<void> {
   body.writeUInt32LE(header.length, 0);
   header.copy(body, 4);
   body.set(snapshot.data, 4 + header.length);
-  const temporary = `${path}.tmp`;
-  await writeFile(temporary, withChecksum(body), { flush: true });
-  await rename(temporary, path);
-  await fsyncDirectory(join(path, ".."));
+  await writeChecksummedFile(path, body);
 }
 
 async function readSnapshot(path: string): Promise<Snapshot | undefined> {
   await rm(`${path}.tmp`, { force: true });
-  let file: Buffer;
-  try {
-    file = await readFile(path);
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
-  const body = checkedContents(file, `the Raft snapshot file ${path}`);
+  const body = await readChecksummedFile(path, `the Raft snapshot file ${path}`);
+  if (body === undefined) return undefined;
   const damaged = (why: string) =>
     new TidelogError("data_loss", `the Raft snapshot file ${path} is damaged: ${why}`);
   if (body.length < 4) throw damaged("shorter than its header");
