@@ -38,7 +38,7 @@ const decompressions = new DecompressionGate({ activeMax: 4, waitingMax: 256 });
  * Connect collects the body as it arrives (still bounded by readMaxBytes); below it, the one
  * allocation is kept. A length over readMaxBytes stays: Connect refuses it at once, unallocated.
  */
-export const contentLengthHintBytesMax = 64 * 1024;
+const contentLengthHintBytesMax = 64 * 1024;
 
 export interface ConnectRoutesOptions extends ConnectRouterOptions {
   routes: (router: ConnectRouter) => void;
@@ -76,11 +76,16 @@ export async function connectRoutes(
     instance.all(handler.requestPath, async (request, reply) => {
       let universalRequest: ReturnType<typeof universalRequestFromNodeRequest>;
       try {
+        // Answer room a handler holds (answer-budget.ts) goes back once the answer is written or
+        // the client is gone: 'close' comes after the last byte, or on a connection's end.
         universalRequest = universalRequestFromNodeRequest(
           request.raw,
           reply.raw,
           undefined,
-          undefined,
+          createContextValues().set(answerHoldKey, (release) => {
+            if (reply.raw.closed) release();
+            else reply.raw.once("close", release);
+          }),
         );
       } catch (error) {
         // No URL can be made of the request's Host or :authority ("a b", "x:abc", none in
@@ -89,16 +94,6 @@ export async function connectRoutes(
         refuseRequest(reply.raw, `cannot make a URL of this request: ${String(error)}`);
         return;
       }
-      // Answer room a handler holds (answer-budget.ts) goes back once the answer is written or
-      // the client is gone: 'close' comes after the last byte, or on a connection's end.
-      const holds: (() => void)[] = [];
-      reply.raw.once("close", () => {
-        for (const release of holds.splice(0)) release();
-      });
-      universalRequest.contextValues = createContextValues().set(answerHoldKey, (release) => {
-        if (reply.raw.closed) release();
-        else holds.push(release);
-      });
       // Connect's own copy of the headers: the node request keeps its Content-Length.
       const claimed = Number(universalRequest.header.get("content-length") ?? 0);
       if (claimed > contentLengthHintBytesMax && claimed <= readMaxBytes) {
