@@ -13,21 +13,10 @@
 // the check Node makes itself before it destroys a gracefully closed session. It is not public
 // API, so it is looked up defensively; where it is missing, no session is ever reported finished.
 import type { Http2Session } from "node:http2";
+import { sessionInternal } from "./http2-session-internal.js";
 
 interface NativeSession {
   hasPendingData?: () => boolean;
-}
-
-/** The session's own property holding its native handle; null once looked for and not found. */
-let handleKey: symbol | null | undefined;
-
-function nativeSession(session: Http2Session): NativeSession | undefined {
-  if (handleKey === undefined) {
-    handleKey =
-      Object.getOwnPropertySymbols(session).find((key) => key.description === "kHandle") ?? null;
-  }
-  if (handleKey === null) return undefined;
-  return (session as unknown as Record<symbol, NativeSession | undefined>)[handleKey];
 }
 
 /**
@@ -36,7 +25,7 @@ function nativeSession(session: Http2Session): NativeSession | undefined {
  */
 export function isFinishedHttp2Session(session: Http2Session): boolean {
   if (session.destroyed || session.connecting) return false;
-  const handle = nativeSession(session);
+  const handle = sessionInternal<NativeSession>(session, "kHandle");
   if (typeof handle?.hasPendingData !== "function") return false;
   return !handle.hasPendingData();
 }

@@ -10,17 +10,10 @@
 // The timer is the session's own `Symbol(timeout)` property (stream_base_commons.js). It is not
 // public API, so it is looked up defensively; where it is missing, nothing is cleared.
 import type { Http2Session } from "node:http2";
-
-/** The session's own property holding its timer; null once looked for and not found. */
-let timerKey: symbol | null | undefined;
+import { sessionInternal } from "./http2-session-internal.js";
 
 /** Clears a closed session's idle timer, letting the session be collected now. */
 export function clearSessionIdleTimer(session: Http2Session): void {
-  if (timerKey === undefined) {
-    timerKey =
-      Object.getOwnPropertySymbols(session).find((key) => key.description === "timeout") ?? null;
-  }
-  if (timerKey === null) return;
-  const timer = (session as unknown as Record<symbol, unknown>)[timerKey];
-  if (timer !== undefined && timer !== null) clearTimeout(timer as NodeJS.Timeout);
+  const timer = sessionInternal<NodeJS.Timeout | null>(session, "timeout");
+  if (timer !== undefined && timer !== null) clearTimeout(timer);
 }
