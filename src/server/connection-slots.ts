@@ -50,19 +50,13 @@ export class ConnectionSlots {
   timedOut = 0;
 
   constructor(
-    readonly max: number,
+    private readonly max: number,
     private readonly proveWithinMs: number,
-    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Connections open now. */
   get size(): number {
     return this.open.size;
-  }
-
-  /** Open connections that have not delivered a request yet. */
-  get unprovenCount(): number {
-    return this.unproven.size;
   }
 
   /** The open connections. */
@@ -111,7 +105,7 @@ export class ConnectionSlots {
       return false;
     }
     this.open.add(socket);
-    this.unproven.set(socket, this.now());
+    this.unproven.set(socket, performance.now());
     socket.once("close", () => this.forget(socket));
     this.startSweep();
     return true;
@@ -161,7 +155,7 @@ export class ConnectionSlots {
 
   private sweep(): void {
     if (this.open.size < this.max * pressureShare) return;
-    const now = this.now();
+    const now = performance.now();
     const openBefore = this.open.size;
     const timedOutBefore = this.timedOut;
     // Oldest first: the first one still in time ends the walk. Deleting while iterating a Map is

@@ -20,7 +20,7 @@ export function isIdleGoawayError(error: unknown): boolean {
  * written there is lost, and the node serves on. Unheard, such an error killed the node at its
  * next log line, a SIGTERM's "shutting down" included, which then skipped the orderly stop.
  */
-export function isClosedOutputError(error: unknown): boolean {
+function isClosedOutputError(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === "EPIPE" || code === "ERR_STREAM_DESTROYED";
 }

@@ -37,11 +37,7 @@ export class StreamResetBudget {
   private unanswered = 0;
   private ended = false;
 
-  constructor(
-    private readonly session: Http2Session,
-    private readonly perSecondMax = unansweredStreamsPerSecondMax,
-    private readonly now: () => number = () => performance.now(),
-  ) {}
+  constructor(private readonly session: Http2Session) {}
 
   /**
    * Watches a new stream of the session. One that has already ended (the client reset it in the
@@ -61,17 +57,17 @@ export class StreamResetBudget {
 
   /** Whether new streams wait for the end of their read before they are routed (see above). */
   get routesLater(): boolean {
-    return this.unanswered > 0 && this.now() - this.windowStartedAt < windowMs;
+    return this.unanswered > 0 && performance.now() - this.windowStartedAt < windowMs;
   }
 
   private countUnanswered(): void {
     if (this.ended) return;
-    const now = this.now();
+    const now = performance.now();
     if (now - this.windowStartedAt >= windowMs) {
       this.windowStartedAt = now;
       this.unanswered = 0;
     }
-    if (++this.unanswered <= this.perSecondMax) return;
+    if (++this.unanswered <= unansweredStreamsPerSecondMax) return;
     this.ended = true;
     // Not from inside nghttp2's callbacks ('aborted' is emitted while it reads): once the read has
     // been handled. The streams of that read still to be emitted find the session destroyed.
@@ -84,7 +80,7 @@ export class StreamResetBudget {
     abuseLog.warn(
       "http2-unanswered-streams",
       "HTTP/2 connection closed (ENHANCE_YOUR_CALM): more than " +
-        `${this.perSecondMax} streams ended unanswered within a second (stream reset flood)`,
+        `${unansweredStreamsPerSecondMax} streams ended unanswered within a second (stream reset flood)`,
       { remote: `${socket?.remoteAddress}:${socket?.remotePort}` },
     );
     // The code is that of the final GOAWAY; the error goes to the session's 'error' listener.
