@@ -1,7 +1,6 @@
 // A running tidelog node: Raft storage and state machine, the app on one port (public API and
 // Raft transport), the Raft driver, and an orderly stop.
 
-import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { isIPv6 } from "node:net";
 import { join } from "node:path";
@@ -124,7 +123,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     reserveBytes: config.diskReserveBytes,
     sampleIntervalMs: 1000,
   });
-  const storage = await DiskStorage.open(join(config.dataDirectory, "raft"), {
+  const storage = await DiskStorage.open(join(config.dataDirectory, raftDirectoryName), {
     zeroFillRoom: (bytes) => diskSpace.hasRoomFor(bytes),
   });
   const clusterFile = join(config.dataDirectory, "cluster-id");
@@ -524,9 +523,12 @@ function alreadyMember(id: string, target: string): TidelogError {
 /** The file in a data directory that names the node it belongs to. */
 export const nodeIdFileName = "node-id";
 
+/** The data directory's subdirectory of Raft state (DiskStorage). */
+const raftDirectoryName = "raft";
+
 /** Whether a data directory holds Raft state (a snapshot: every member has one from the start). */
 export function holdsRaftState(dataDirectory: string): boolean {
-  return existsSync(join(dataDirectory, "raft", "snapshot"));
+  return DiskStorage.holdsState(join(dataDirectory, raftDirectoryName));
 }
 
 /** The id a data directory belongs to, or undefined when it names none (new, or older). */

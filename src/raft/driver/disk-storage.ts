@@ -10,6 +10,7 @@
 //   <dir>/hard-state two-slot hard state (hard-state-file.ts)
 //   <dir>/snapshot   the latest snapshot: metadata and the state machine's description (JSON +
 //                    bytes), then a checksum line (checksummed-file.ts)
+import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { TidelogError } from "../../errors.js";
@@ -29,6 +30,7 @@ import {
 import { HardStateFile } from "./hard-state-file.js";
 
 const entryHeaderBytes = 9;
+const snapshotFileName = "snapshot";
 
 /**
  * The Raft log is synced before every acknowledgement, so its segments get zeros written ahead
@@ -66,7 +68,7 @@ export class DiskStorage implements Storage {
       keepsStartOffset: false,
       ...(options.zeroFillRoom === undefined ? {} : { zeroFillRoom: options.zeroFillRoom }),
     };
-    const snapshot = await readSnapshot(join(directory, "snapshot"));
+    const snapshot = await readSnapshot(join(directory, snapshotFileName));
     const memory = new MemoryStorage(snapshot);
     const hardStateFile = await HardStateFile.open(join(directory, "hard-state"));
     const snapshotIndex = snapshot?.metadata.index ?? 0;
@@ -105,6 +107,11 @@ export class DiskStorage implements Storage {
     const commit = Math.min(Math.max(hardState.commit, snapshotIndex), memory.lastIndex());
     memory.setHardState({ ...hardState, commit });
     return new DiskStorage(directory, memory, entriesLog, hardStateFile, entriesLogOptions);
+  }
+
+  /** Whether `directory` holds a storage's state: every member has a snapshot from the start. */
+  static holdsState(directory: string): boolean {
+    return existsSync(join(directory, snapshotFileName));
   }
 
   /** True when nothing was ever stored: a node that must bootstrap or join. */
@@ -174,7 +181,7 @@ export class DiskStorage implements Storage {
 
   /** Replaces everything with a snapshot received from the leader (durably). */
   async applySnapshot(snapshot: Snapshot): Promise<void> {
-    await writeSnapshot(join(this.directory, "snapshot"), snapshot);
+    await writeSnapshot(join(this.directory, snapshotFileName), snapshot);
     this.memory.applySnapshot(snapshot);
     await this.entriesLog.destroy();
     this.entriesLog = await openEntriesLog(
@@ -187,7 +194,7 @@ export class DiskStorage implements Storage {
   /** Records a snapshot the state machine took at `index` (its state there is durable). */
   async createSnapshot(index: number, confState: ConfState, data: Uint8Array): Promise<Snapshot> {
     const snapshot = this.memory.createSnapshot(index, confState, data);
-    await writeSnapshot(join(this.directory, "snapshot"), snapshot);
+    await writeSnapshot(join(this.directory, snapshotFileName), snapshot);
     return snapshot;
   }
 
