@@ -57,23 +57,30 @@ export function createConsumeHandlers({ broker, limits, streams, answers }: Cons
       // Held in the answer budget until written: an outside probe's 10 HTTP/1.1 connections,
       // each pipelining 50 Consumes and reading none, pinned 2.9 GB of answers.
       const hold = context.values.get(answerHoldKey) ?? ((release: () => void) => release());
-      if (answersInBinary(context)) {
-        const { answer: slice, release } = await answers.read(
+      const read = async <A>(
+        reader: (within: ConsumeLimits) => Promise<A>,
+        sizeOf: (answer: A) => number,
+      ): Promise<A> => {
+        const { answer, release } = await answers.read(
           bounds,
-          (within) => broker.consumeWire(info.name, offset, within),
-          sliceBytes,
+          reader,
+          sizeOf,
           unaryCopies(context),
         );
         hold(release);
+        return answer;
+      };
+      if (answersInBinary(context)) {
+        const slice = await read(
+          (within) => broker.consumeWire(info.name, offset, within),
+          sliceBytes,
+        );
         return wireResponse(slice.bytes, slice.nextOffset, info.nextOffset);
       }
-      const { answer: records, release } = await answers.read(
-        bounds,
+      const records = await read(
         (within) => broker.consume(info.name, offset, within),
         recordBytes,
-        unaryCopies(context),
       );
-      hold(release);
       return decodedResponse(records, info.nextOffset);
     },
 
