@@ -7,7 +7,12 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { squeezedAnswerBytes } from "../../src/api/answer-budget.js";
-import { eventually, type InProcessNode, startInProcessNode } from "../harness/in-process-node.js";
+import {
+  eventually,
+  type InProcessNode,
+  produceJsonRecords,
+  startInProcessNode,
+} from "../harness/in-process-node.js";
 import { openZeroWindowConsumeStreams } from "../harness/raw-grpc.js";
 
 const MiB = 1024 * 1024;
@@ -22,14 +27,8 @@ const streams = connections * streamsPerConnection;
 
 let server: InProcessNode;
 
-async function produce(records: number, value: string): Promise<void> {
-  const response = await fetch(`${server.baseUrl}/tidelog.v1.LogService/Produce`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ topic, records: Array.from({ length: records }, () => ({ value })) }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  assert.equal(response.status, 200, await response.text());
+function produce(count: number, value: string): Promise<void> {
+  return produceJsonRecords(server, topic, count, value);
 }
 
 before(async () => {

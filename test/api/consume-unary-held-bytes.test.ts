@@ -9,7 +9,12 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { squeezedAnswerBytes } from "../../src/api/answer-budget.js";
 import { LogService } from "../../src/gen/tidelog/v1/log_service_pb.js";
-import { eventually, type InProcessNode, startInProcessNode } from "../harness/in-process-node.js";
+import {
+  eventually,
+  type InProcessNode,
+  produceJsonRecords,
+  startInProcessNode,
+} from "../harness/in-process-node.js";
 
 const MiB = 1024 * 1024;
 const heldMax = 4 * MiB;
@@ -22,14 +27,8 @@ const pipelined = 20;
 
 let server: InProcessNode;
 
-async function produce(count: number, value: string): Promise<void> {
-  const response = await fetch(`${server.baseUrl}/tidelog.v1.LogService/Produce`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ topic, records: Array.from({ length: count }, () => ({ value })) }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  assert.equal(response.status, 200, await response.text());
+function produce(count: number, value: string): Promise<void> {
+  return produceJsonRecords(server, topic, count, value);
 }
 
 before(async () => {

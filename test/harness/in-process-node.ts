@@ -1,6 +1,7 @@
 // Test harness: a tidelog node in the test's own process (`startNode`), on 127.0.0.1 and a port
 // picked by the OS, with a fresh data directory. Unlike a child process it exposes its internals,
 // e.g. `node.app.streams.active` to prove that a cancelled stream was released.
+import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -89,4 +90,20 @@ export async function eventually(
     if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms: ${message}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** Produces `count` records of `value` (base64) to `topic` over Connect JSON; asserts a 200. */
+export async function produceJsonRecords(
+  node: InProcessNode,
+  topic: string,
+  count: number,
+  value: string,
+): Promise<void> {
+  const response = await fetch(`${node.baseUrl}/tidelog.v1.LogService/Produce`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ topic, records: Array.from({ length: count }, () => ({ value })) }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.equal(response.status, 200, await response.text());
 }

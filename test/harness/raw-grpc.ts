@@ -229,6 +229,9 @@ export function recordRoutes(app: App): { streams: RoutedStream[]; restore(): vo
 
 // --- raw HTTP/2 frames, for what Node's client never sends ------------------------------------
 
+/** What an HTTP/2 client sends first (RFC 9113 §3.4). */
+export const h2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+
 /** An HTTP/2 frame: 24-bit length, type, flags, stream id, payload. */
 export function h2Frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
   const head = Buffer.alloc(9);
@@ -272,7 +275,7 @@ export async function rawCallThenReset(
   ]);
   socket.write(
     Buffer.concat([
-      Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1"),
+      h2Preface,
       h2Frame(4, 0, 0, Buffer.alloc(0)), // SETTINGS
       h2Frame(1, 4, 1, headers), // HEADERS, END_HEADERS
       h2Frame(0, endStream ? 1 : 0, 1, data), // DATA
@@ -308,7 +311,7 @@ export function openZeroWindowConsumeStreams(
   const request = grpcFrame(Buffer.from([0x0a, topic.length, ...Buffer.from(topic)]));
   const initialWindowZero = Buffer.from([0, 4, 0, 0, 0, 0]); // SETTINGS_INITIAL_WINDOW_SIZE = 0
   const frames = [
-    Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1"),
+    h2Preface,
     h2Frame(4, 0, 0, initialWindowZero), // SETTINGS
     h2Frame(4, 1, 0, Buffer.alloc(0)), // SETTINGS ACK (of the server's)
   ];

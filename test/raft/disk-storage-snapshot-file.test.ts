@@ -28,16 +28,21 @@ async function written(directory: string): Promise<string> {
   return join(directory, "snapshot");
 }
 
+/** Opens the storage in `directory` and checks that it holds `snapshot`. */
+async function assertReadsBack(directory: string): Promise<void> {
+  const storage = await DiskStorage.open(directory);
+  try {
+    assert.deepEqual(storage.snapshot().metadata, snapshot.metadata);
+    assert.deepEqual(Buffer.from(storage.snapshot().data), Buffer.from(snapshot.data));
+  } finally {
+    await storage.close();
+  }
+}
+
 test("a snapshot file reads back whole", async () => {
   await withDirectory(async (directory) => {
     await written(directory);
-    const storage = await DiskStorage.open(directory);
-    try {
-      assert.deepEqual(storage.snapshot().metadata, snapshot.metadata);
-      assert.deepEqual(Buffer.from(storage.snapshot().data), Buffer.from(snapshot.data));
-    } finally {
-      await storage.close();
-    }
+    await assertReadsBack(directory);
   });
 });
 
@@ -60,13 +65,7 @@ test("a snapshot file without a checksum line (an older tidelog's) is read as it
     const path = await written(directory);
     const file = await readFile(path);
     await writeFile(path, file.subarray(0, file.lastIndexOf("crc32c ")));
-    const storage = await DiskStorage.open(directory);
-    try {
-      assert.deepEqual(storage.snapshot().metadata, snapshot.metadata);
-      assert.deepEqual(Buffer.from(storage.snapshot().data), Buffer.from(snapshot.data));
-    } finally {
-      await storage.close();
-    }
+    await assertReadsBack(directory);
   });
 });
 

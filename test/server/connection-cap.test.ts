@@ -17,19 +17,15 @@ import {
   OnePortServer,
   type OnePortServerOptions,
 } from "../../src/server/one-port-server.js";
+import { eventually } from "../harness/in-process-node.js";
+import { h2Frame, h2Preface } from "../harness/raw-grpc.js";
 
 const cap = 64;
-const http2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /** An empty SETTINGS frame: what an HTTP/2 client sends after the preface. */
-const emptySettings = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
+const emptySettings = h2Frame(4, 0, 0, Buffer.alloc(0));
 
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const waitUntil = (condition: () => boolean, what: string, timeoutMs = 10_000) =>
+  eventually(condition, what, timeoutMs, 10);
 
 /** Raw connections opened by a test, and how many of them the server closed. */
 class Connections {
@@ -73,7 +69,7 @@ const partialHeaders = () => "POST /tidelog.v1.LogService/Produce HTTP/1.1\r\nHo
 const wholeHeadersNoBody = () =>
   "POST /tidelog.v1.LogService/Produce HTTP/1.1\r\nHost: x\r\n" +
   "content-type: application/json\r\ncontent-length: 1000000\r\n\r\n{";
-const prefaceOnly = () => Buffer.concat([Buffer.from(http2Preface, "latin1"), emptySettings]);
+const prefaceOnly = () => Buffer.concat([h2Preface, emptySettings]);
 
 /** An HTTP/1.1 request on a new connection; resolves with the answer's body. */
 function http1Request(port: number): Promise<string> {
@@ -157,6 +153,19 @@ describe("connection cap", () => {
   let connections: Connections;
   const cleanups: (() => void)[] = [];
 
+  /** `count` HTTP/2 client sessions to the test's server, destroyed when the test ends. */
+  function connectSessions(count: number): http2.ClientHttp2Session[] {
+    const sessions = Array.from({ length: count }, () => {
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      session.on("error", () => undefined);
+      return session;
+    });
+    cleanups.push(() => {
+      for (const session of sessions) session.destroy();
+    });
+    return sessions;
+  }
+
   before(async () => {
     server = await startServer({});
     port = (server.address() as AddressInfo).port;
@@ -231,14 +240,8 @@ describe("connection cap", () => {
     await waitUntil(() => server.connectionCount === 0, "earlier connections are gone");
     // Fill the cap with HTTP/2 connections that each delivered a request, one after the other:
     // the first is idle the longest.
-    const sessions: http2.ClientHttp2Session[] = [];
-    cleanups.push(() => {
-      for (const session of sessions) session.destroy();
-    });
-    for (let i = 0; i < cap; i++) {
-      const session = http2.connect(`http://127.0.0.1:${port}`);
-      session.on("error", () => undefined);
-      sessions.push(session);
+    const sessions = connectSessions(cap);
+    for (const session of sessions) {
       assert.equal(await http2Request(session), "served over HTTP/2.0");
     }
     assert.equal(server.connectionCount, cap);
@@ -263,14 +266,8 @@ describe("connection cap", () => {
     const statsBefore = server.connectionCapStats;
     await waitUntil(() => server.connectionCount === 0, "earlier connections are gone");
     // Fill the cap with HTTP/2 connections whose request is still arriving.
-    const sessions: http2.ClientHttp2Session[] = [];
-    cleanups.push(() => {
-      for (const session of sessions) session.destroy();
-    });
-    for (let i = 0; i < cap; i++) {
-      const session = http2.connect(`http://127.0.0.1:${port}`);
-      session.on("error", () => undefined);
-      sessions.push(session);
+    const sessions = connectSessions(cap);
+    for (const session of sessions) {
       const stream = session.request({ ":method": "POST", ":path": "/upload" });
       stream.on("error", () => undefined);
       stream.write("part of a body");

@@ -8,19 +8,10 @@ import type { AddressInfo } from "node:net";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { defaultOnePortServerOptions, OnePortServer } from "../../src/server/one-port-server.js";
+import { h2Frame, h2Preface } from "../harness/raw-grpc.js";
 
-const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
-const emptySettings = frame(4, 0, 0, Buffer.alloc(0));
+const emptySettings = h2Frame(4, 0, 0, Buffer.alloc(0));
 const goawayType = 7;
-
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId, 5);
-  return Buffer.concat([header, payload]);
-}
 
 // DATA on stream 1 declaring 16 MiB, over the 16 KiB SETTINGS_MAX_FRAME_SIZE.
 const oversizedFrame = Buffer.from([0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 1]);
@@ -30,11 +21,11 @@ const malformedFrames: Record<string, Buffer> = {
   "oversized frame": oversizedFrame,
   // HEADERS whose block cannot be decoded: an indexed field of index 0, a decoding error
   // (RFC 7541 §6.1), the same bytes in every run (the tester sent random ones).
-  "bad HPACK": frame(1, 0x5, 1, Buffer.from([0x80])),
+  "bad HPACK": h2Frame(1, 0x5, 1, Buffer.from([0x80])),
   // SETTINGS with a payload that is not a multiple of 6.
-  "bad SETTINGS length": frame(4, 0, 0, Buffer.alloc(5)),
+  "bad SETTINGS length": h2Frame(4, 0, 0, Buffer.alloc(5)),
   // CONTINUATION without HEADERS before it.
-  "stray CONTINUATION": frame(9, 0x4, 1, Buffer.alloc(10)),
+  "stray CONTINUATION": h2Frame(9, 0x4, 1, Buffer.alloc(10)),
 };
 
 const connectionsPerVariant = 50;
@@ -72,7 +63,7 @@ function misbehave(
     let goaway = false;
     let closedByServer = false;
     const socket = net.connect(port, "127.0.0.1", () => {
-      socket.write(Buffer.concat([preface, emptySettings, malformed]));
+      socket.write(Buffer.concat([h2Preface, emptySettings, malformed]));
     });
     const giveUp = setTimeout(() => socket.destroy(), goawayWaitMs + keepOpenMs);
     socket.on("data", (chunk: Buffer) => {

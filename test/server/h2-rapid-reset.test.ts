@@ -10,34 +10,15 @@ import { after, before, describe, test } from "node:test";
 import { defaultOnePortServerOptions, OnePortServer } from "../../src/server/one-port-server.js";
 import { unansweredStreamsPerSecondMax } from "../../src/server/stream-reset-budget.js";
 import { NodeProcess } from "../harness/node-process.js";
+import { h2Frame, h2Preface, hpackLiteral } from "../harness/raw-grpc.js";
 import { type Acknowledged, clientsFor, produceValues } from "../reliability/support.js";
 
-const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const goawayType = 7;
 const enhanceYourCalm = http2.constants.NGHTTP2_ENHANCE_YOUR_CALM;
 /** Streams the flood sends at most: past nghttp2's own limit (1,000), which ends a session silently. */
 const floodStreams = 4 * unansweredStreamsPerSecondMax;
 /** Bound on waiting for the server to close the flooding connection (not a timing assertion). */
 const closeWaitMs = 20_000;
-
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(streamId, 5);
-  return Buffer.concat([header, payload]);
-}
-
-/** An HPACK literal header field without indexing (RFC 7541 §6.2.2), short name and value. */
-function literal(name: string, value: string): Buffer {
-  return Buffer.concat([
-    Buffer.from([0x00, name.length]),
-    Buffer.from(name),
-    Buffer.from([value.length]),
-    Buffer.from(value),
-  ]);
-}
 
 interface FloodOutcome {
   sent: number;
@@ -53,12 +34,12 @@ interface FloodOutcome {
 function flood(address: string): Promise<FloodOutcome> {
   const [host, port] = [address.slice(0, address.lastIndexOf(":")), address.split(":").pop()];
   const block = Buffer.concat([
-    literal(":method", "POST"),
-    literal(":scheme", "http"),
-    literal(":path", "/tidelog.v1.LogService/Consume"),
-    literal(":authority", address),
-    literal("content-type", "application/grpc"),
-    literal("te", "trailers"),
+    hpackLiteral(":method", "POST"),
+    hpackLiteral(":scheme", "http"),
+    hpackLiteral(":path", "/tidelog.v1.LogService/Consume"),
+    hpackLiteral(":authority", address),
+    hpackLiteral("content-type", "application/grpc"),
+    hpackLiteral("te", "trailers"),
   ]);
   const cancel = Buffer.from([0, 0, 0, http2.constants.NGHTTP2_CANCEL]);
   const outcome: FloodOutcome = { sent: 0, goawayCodes: [], closedByServer: false };
@@ -84,13 +65,13 @@ function flood(address: string): Promise<FloodOutcome> {
       clearTimeout(giveUp);
       resolve(outcome);
     });
-    socket.write(Buffer.concat([preface, frame(4, 0, 0, Buffer.alloc(0))]));
+    socket.write(Buffer.concat([h2Preface, h2Frame(4, 0, 0, Buffer.alloc(0))]));
     let streamId = 1;
     const writeBatch = () => {
       if (closed || outcome.goawayCodes.length > 0 || outcome.sent >= floodStreams) return;
       const pairs: Buffer[] = [];
       for (let i = 0; i < 250; i++, streamId += 2, outcome.sent++) {
-        pairs.push(frame(1, 0x4, streamId, block), frame(3, 0, streamId, cancel));
+        pairs.push(h2Frame(1, 0x4, streamId, block), h2Frame(3, 0, streamId, cancel));
       }
       socket.write(Buffer.concat(pairs), () => setImmediate(writeBatch));
     };
