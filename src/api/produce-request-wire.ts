@@ -45,39 +45,6 @@ export function decodeProduceRequestFast(bytes: Uint8Array): ProduceRequest | un
   return { $typeName: "tidelog.v1.ProduceRequest", topic, records };
 }
 
-/**
- * The record headers of a ProduceRequest's wire, counted without decoding anything, stopping past
- * `max`: a request of too many is refused before its strings are built. Whatever does not parse
- * as the fast decoder expects counts 0 (the decoders report it).
- */
-export function countRecordHeaders(bytes: Uint8Array, max: number): number {
-  const reader = new Reader(bytes);
-  const end = bytes.length;
-  let count = 0;
-  while (reader.pos < end) {
-    const tag = bytes[reader.pos++];
-    const stop = reader.delimited(end);
-    if ((tag !== 0x0a && tag !== 0x12) || stop < 0) return 0;
-    if (tag === 0x12) {
-      // A record: value 1, key 2, header 3 and time 5 are length-delimited, offset 4 a varint.
-      while (reader.pos < stop) {
-        const field = bytes[reader.pos++];
-        if (field === 0x20) {
-          if (reader.uint64(stop) === undefined) return 0;
-          continue;
-        }
-        if (field !== 0x0a && field !== 0x12 && field !== 0x1a && field !== 0x2a) return 0;
-        const fieldEnd = reader.delimited(stop);
-        if (fieldEnd < 0) return 0;
-        if (field === 0x1a && ++count > max) return count;
-        reader.pos = fieldEnd;
-      }
-    }
-    reader.pos = stop;
-  }
-  return count;
-}
-
 /** Reads at `pos`; every method answers undefined (or -1, false) for what it does not accept. */
 class Reader {
   pos = 0;

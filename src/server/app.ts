@@ -11,7 +11,7 @@ import fastifyCors from "@fastify/cors";
 import Fastify, { type FastifyInstance } from "fastify";
 import { AnswerBudget } from "../api/answer-budget.js";
 import { createClusterService, type MembershipOperations } from "../api/cluster-service.js";
-import type { ErrorLogger } from "../api/connect-error.js";
+import { type ErrorLogger, toConnectError } from "../api/connect-error.js";
 import { createErrorInterceptor } from "../api/error-interceptor.js";
 import { createFastValidator } from "../api/fast-validator.js";
 import { HealthRegistry, registerHealth, ServingStatus } from "../api/health/index.js";
@@ -19,6 +19,7 @@ import { LeaderForwarder } from "../api/leader-forwarder.js";
 import { type ApiLimits, clientReadMaxBytes } from "../api/limits.js";
 import { createLogService } from "../api/log-service.js";
 import { registerReflection } from "../api/reflection/index.js";
+import { checkRequestElements, isPeerRequest } from "../api/request-elements.js";
 import { StreamCounter } from "../api/stream-counter.js";
 import { createTopicService } from "../api/topic-service.js";
 import type { Broker } from "../cluster/broker.js";
@@ -52,6 +53,11 @@ export interface AppDeps {
    * (Connect, gRPC-Web, compressed) go to the Connect routes as usual.
    */
   clientStreamMethods?: Record<string, ClientStreamMethod>;
+  /**
+   * Checks a RaftService request's binary wire before Connect decodes it (the cluster id, the
+   * members' credential); throws to refuse it.
+   */
+  checkPeerRequest?: (bytes: Uint8Array) => void;
   logError: ErrorLogger;
   /** On close, in-flight calls get this long before their connections are destroyed. */
   shutdownGraceMs: number;
@@ -194,6 +200,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     compressMinBytes: Number.MAX_SAFE_INTEGER,
     shutdownSignal: shutdownController.signal,
     jsonOptions: { ignoreUnknownFields: false },
+    checkRequest: (method, bytes, binary) => {
+      if (binary && deps.checkPeerRequest !== undefined && isPeerRequest(method.input)) {
+        try {
+          deps.checkPeerRequest(bytes);
+        } catch (error) {
+          throw toConnectError(error, deps.logError);
+        }
+      }
+      checkRequestElements(method.input, bytes, binary, deps.limits);
+    },
   });
 
   fastify.get("/healthz", async () => ({ status: "ok" }));

@@ -3,6 +3,8 @@
 // connect-fastify's own plugin waits forever on an HTTP/1.1 client that leaves mid-write (see the
 // writer), and prints what it cannot deliver with console.error, as multi-line text, a client
 // that went away (EPIPE) included. gRPC-Web text calls are translated (grpc-web-text.ts).
+
+import type { DescMethod } from "@bufbuild/protobuf";
 import {
   type ConnectRouter,
   type ConnectRouterOptions,
@@ -43,6 +45,11 @@ const contentLengthHintBytesMax = 64 * 1024;
 export interface ConnectRoutesOptions extends ConnectRouterOptions {
   routes: (router: ConnectRouter) => void;
   logError: ErrorLogger;
+  /**
+   * Sees every request message's bytes (binary or JSON) before Connect decodes them, and may
+   * refuse them by throwing a ConnectError (patches/@connectrpc+connect: checkRequest).
+   */
+  checkRequest?: (method: DescMethod, bytes: Uint8Array, binary: boolean) => void;
 }
 
 /** A fastify plugin (register it unwrapped: its content type parsers stay in its scope). */

@@ -48,11 +48,7 @@ export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
   const routes: Record<string, FastGrpcRoute> = {
     "/tidelog.v1.LogService/Produce": (call) => {
       run(call, async () => {
-        const request = decodeValidProduceRequest(
-          await call.singleMessage(),
-          validator,
-          limits.requestHeadersMax,
-        );
+        const request = decodeValidProduceRequest(await call.singleMessage(), validator, limits);
         const response = await produce(request, call);
         await call.send([encodeOffsets(response)]);
       });
@@ -63,7 +59,7 @@ export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
         const release = streams.acquire();
         try {
           const requests = mapAsync(call.messages(), (bytes) =>
-            decodeValidProduceRequest(bytes, validator, limits.requestHeadersMax),
+            decodeValidProduceRequest(bytes, validator, limits),
           );
           for await (const response of produceStream(requests, call)) {
             const full = call.send([encodeOffsets(response)]);
@@ -82,6 +78,7 @@ export function createFastGrpcRoutes(deps: FastGrpcRoutesDeps): {
           ConsumeRequestSchema,
           await call.singleMessage("server-streaming"),
           validator,
+          limits,
         );
         const release = streams.acquire();
         try {

@@ -16,6 +16,7 @@ import { OpenFilesGuard } from "../cluster/open-files-guard.js";
 import { PeerEntryRefusals } from "../cluster/peer-entry-refusals.js";
 import { newClusterId, RaftBroker } from "../cluster/raft-broker.js";
 import {
+  checkClusterOnWire,
   createRaftService,
   createStepStreamMethod,
   type RaftServiceDeps,
@@ -240,6 +241,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       clientStreamMethods: {
         [stepStreamPath]: createStepStreamMethod(raftDeps, readMaxBytes(config.limits)),
       },
+      checkPeerRequest: (bytes) => checkClusterOnWire(raftDeps, bytes),
     });
     await app.fastify.listen({ host: config.host, port: config.port });
   } catch (error) {

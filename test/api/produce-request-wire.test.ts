@@ -10,10 +10,8 @@ import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import { createValidator } from "@bufbuild/protovalidate";
 import { Code, ConnectError } from "@connectrpc/connect";
 import fc from "fast-check";
-import {
-  countRecordHeaders,
-  decodeProduceRequestFast,
-} from "../../src/api/produce-request-wire.js";
+import { defaultApiLimits } from "../../src/api/limits.js";
+import { decodeProduceRequestFast } from "../../src/api/produce-request-wire.js";
 import { decodeValidProduceRequest } from "../../src/api/request-decoding.js";
 import { TidelogError } from "../../src/errors.js";
 import {
@@ -450,13 +448,13 @@ test("decodeValidProduceRequest takes the fast path and keeps protobuf-es's erro
   });
   const bytes = Buffer.from(toBinary(ProduceRequestSchema, request));
   assert.deepEqual(
-    decodeValidProduceRequest(bytes, validator, 10),
+    decodeValidProduceRequest(bytes, validator, defaultApiLimits),
     fromBinary(ProduceRequestSchema, bytes),
   );
   // Declined by the fast decoder, decoded by protobuf-es (with the unknown field kept).
   const unknown = Buffer.from([...bytes, 0x18, 1]);
   assert.deepEqual(
-    decodeValidProduceRequest(unknown, validator, 10),
+    decodeValidProduceRequest(unknown, validator, defaultApiLimits),
     fromBinary(ProduceRequestSchema, unknown),
   );
   // Malformed: protobuf-es's parse error, as before.
@@ -468,7 +466,7 @@ test("decodeValidProduceRequest takes the fast path and keeps protobuf-es's erro
     expected = `parse binary: ${(error as Error).message}`;
   }
   assert.throws(
-    () => decodeValidProduceRequest(malformed, validator, 10),
+    () => decodeValidProduceRequest(malformed, validator, defaultApiLimits),
     (error) =>
       error instanceof ConnectError &&
       error.code === Code.InvalidArgument &&
@@ -480,36 +478,9 @@ test("decodeValidProduceRequest takes the fast path and keeps protobuf-es's erro
   );
   assert.notEqual(decodeProduceRequestFast(invalid), undefined);
   assert.throws(
-    () => decodeValidProduceRequest(invalid, validator, 10),
+    () => decodeValidProduceRequest(invalid, validator, defaultApiLimits),
     (error) => error instanceof ConnectError && error.code === Code.InvalidArgument,
   );
-});
-
-test("countRecordHeaders counts every record's headers, stops past the bound, and refuses more", () => {
-  const validator = createValidator();
-  const records = Array.from({ length: 5 }, (_, i) => ({
-    value: utf8(`v${i}`),
-    key: utf8("k"),
-    offset: 7n,
-    time: { seconds: 1n, nanos: 2 },
-    headers: Object.fromEntries(Array.from({ length: i }, (_, j) => [`h${j}`, ""])),
-  }));
-  const bytes = Buffer.from(
-    toBinary(ProduceRequestSchema, create(ProduceRequestSchema, { topic: "t", records })),
-  );
-  assert.equal(countRecordHeaders(bytes, 100), 0 + 1 + 2 + 3 + 4);
-  assert.equal(countRecordHeaders(bytes, 10), 10);
-  assert.equal(countRecordHeaders(bytes, 9), 10, "stops at the first past the bound");
-  assert.equal(decodeValidProduceRequest(bytes, validator, 10).records.length, 5);
-  assert.throws(
-    () => decodeValidProduceRequest(bytes, validator, 9),
-    (error) =>
-      error instanceof TidelogError &&
-      error.code === "resource_exhausted" &&
-      /at most 9 record headers/.test(error.message),
-  );
-  // What the fast decoder would not take counts 0: the decoders report it.
-  assert.equal(countRecordHeaders(Buffer.from([0x0a, 5, 0x61]), 0), 0);
 });
 
 // ---- 3. microbenchmark (printed, not asserted) --------------------------------------------------

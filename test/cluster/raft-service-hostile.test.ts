@@ -132,6 +132,37 @@ describe("RaftService and Join refuse what a stranger sends", () => {
     await produceOne(node, "golden");
   });
 
+  test("a Step without the cluster's id is refused before it is decoded, and says nothing of the id", async () => {
+    // 400,000 empty messages after a wrong id (0.8 MB): decoded, they held the node's loop for
+    // seconds before the id was looked at (8 MB: 21 s).
+    const empties = Buffer.alloc(2 * 400_000);
+    for (let i = 0; i < empties.length; i += 2) empties[i] = 0x12;
+    for (const id of ["stranger", ""]) {
+      const idField = Buffer.concat([Buffer.from([0x0a, id.length]), Buffer.from(id)]);
+      const response = await fetch(`${node.baseUrl}/tidelog.raft.v1.RaftService/Step`, {
+        method: "POST",
+        headers: { "content-type": "application/proto" },
+        body: Buffer.concat([id === "" ? Buffer.alloc(0) : idField, empties]),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const json = (await response.json()) as { code: string; message: string };
+      assert.equal(response.status, 400, JSON.stringify(json));
+      assert.equal(json.code, "failed_precondition");
+      assert.ok(!json.message.includes(clusterId), `the answer tells the id: ${json.message}`);
+    }
+    // As JSON, as members never send it: bounded as any other request.
+    const { status, json } = await post(node, "tidelog.raft.v1.RaftService/Step", {
+      clusterId: "stranger",
+      messages: Array.from({ length: 5_000 }, () => ({})),
+    });
+    assert.equal(status, 429, JSON.stringify(json));
+    assert.equal(json.code, "resource_exhausted");
+    const wrong = await post(node, "tidelog.raft.v1.RaftService/Step", { clusterId: "stranger" });
+    assert.equal(wrong.json.code, "failed_precondition");
+    assert.ok(!String(wrong.json.message).includes(clusterId), String(wrong.json.message));
+    await produceOne(node, "golden");
+  });
+
   test("an append with an entry that is not a command is refused before the log", async () => {
     const entry = (data: Buffer) => ({
       index: String(self.last + 1),

@@ -296,6 +296,25 @@ function expect(wireType: number, wanted: number, field: string): void {
 }
 
 /**
+ * The cluster id (field 1, as in every RaftService request) of a request's wire, read before
+ * anything else is decoded: the first one, past whatever fields come before it (a sender writes
+ * it first). Undefined when there is none, or the wire does not parse up to it.
+ */
+export function leadingClusterId(bytes: Uint8Array): string | undefined {
+  const reader = new WireReader(bytes, 0, bytes.length);
+  try {
+    while (!reader.done) {
+      const [field, wireType] = key(reader);
+      if (field === 1 && wireType === 2) return reader.string();
+      reader.skip(wireType);
+    }
+  } catch {
+    // Malformed before a cluster id: none.
+  }
+  return undefined;
+}
+
+/**
  * Decodes a StepRequest (without its gRPC prefix). Entry data are views into `bytes`. Message
  * shapes are checked as message-codec.ts checks them for the generated decoder.
  */
