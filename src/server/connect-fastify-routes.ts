@@ -106,6 +106,7 @@ export async function connectRoutes(
       if (claimed > contentLengthHintBytesMax && claimed <= readMaxBytes) {
         universalRequest.header.delete("content-length");
       }
+      normalizeEncodings(universalRequest.header);
       try {
         // Bodies are left unparsed (ignoreBody): Connect reads the raw request. gRPC-Web text,
         // which Connect does not speak, is translated to and from binary gRPC-Web.
@@ -133,6 +134,23 @@ export async function connectRoutes(
         logError(`writing the answer of ${rpc} failed`, error);
       }
     });
+  }
+}
+
+/** The headers naming a request's compression, in each protocol. */
+const encodingHeaders = ["content-encoding", "connect-content-encoding", "grpc-encoding"];
+
+/**
+ * Content codings are case-insensitive (RFC 9110 §8.4.1), and an empty list names none; Connect
+ * looks them up as they are, so "GZIP" and "" were answered unimplemented (outside probe P9).
+ */
+function normalizeEncodings(header: Headers): void {
+  for (const name of encodingHeaders) {
+    const value = header.get(name);
+    if (value === null) continue;
+    const coding = value.trim().toLowerCase();
+    if (coding === "") header.delete(name);
+    else if (coding !== value) header.set(name, coding);
   }
 }
 

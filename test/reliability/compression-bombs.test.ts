@@ -10,6 +10,8 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, test } from "node:test";
 import { gzipSync } from "node:zlib";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { ProduceRequestSchema } from "../../src/gen/tidelog/v1/log_service_pb.js";
 import { eventually } from "../harness/in-process-node.js";
 import { NodeProcess } from "../harness/node-process.js";
 import {
@@ -184,6 +186,33 @@ test("brotli is not accepted: unimplemented, naming gzip", async () => {
   assert.equal(error.code, "unimplemented", unary.body);
   assert.match(error.message ?? "", /gzip/);
   await produceValues(clients, topic, ["after brotli"], acked);
+});
+
+test("content codings are case-insensitive, and an empty one is none", async () => {
+  const request = Buffer.from(
+    toBinary(
+      ProduceRequestSchema,
+      create(ProduceRequestSchema, { topic, records: [{ value: Buffer.from("cased") }] }),
+    ),
+  );
+  const gzipped = gzipSync(request);
+  for (const [headers, body] of [
+    [{ "content-encoding": "GZIP" }, gzipped],
+    [{ "content-encoding": " Gzip " }, gzipped],
+    [{ "content-encoding": "" }, request],
+    [{ "content-encoding": "Identity" }, request],
+  ] as const) {
+    const answer = await connectUnaryH1(
+      "/tidelog.v1.LogService/Produce",
+      { "content-type": "application/proto", ...headers },
+      body,
+    );
+    assert.equal(answer.status, 200, `${JSON.stringify(headers)}: ${answer.body}`);
+  }
+  const grpc = await rawH2(node.address, { ...grpcHeaders(), "grpc-encoding": "GZIP" }, [
+    envelope(gzipped, gzipped.length, 1),
+  ]);
+  assert.equal(grpcStatus(grpc), 0, JSON.stringify(grpc.trailers));
 });
 
 function grpcHeaders() {
