@@ -5,12 +5,15 @@
 // Raft snapshot) syncs every topic log and records each topic's next offset; on restart the
 // topics are cut back to the checkpoint and the Raft log replays what follows.
 //
-// A snapshot from the leader is installed whole: its topics are built in `<dir>/topics.staging`
-// (marked complete last), then swapped in by rename. A topic this node already holds (the same
+// A snapshot from the leader is installed whole: its topics are built in
+// `<dir>/topics.staging-<index>` (marked complete last), then swapped in by rename. Each snapshot
+// has its own staging directory: one prepared and handed to Raft stays as it is until Raft
+// installs it, whatever other snapshots arrive meanwhile (with one shared directory, the next
+// one's preparation emptied it under the install, and the node never started again). A topic this node already holds (the same
 // one: created by the same Raft entry) is built from its own records up to where it ends here
 // (or up to a damaged record), and only the rest is fetched: from the leader, or where it cannot
 // serve, from another member.
-import { lstat, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isTidelogError, TidelogError } from "../errors.js";
 import { eachAtOnce } from "../log/each-at-once.js";
@@ -70,6 +73,12 @@ export interface InstalledTopic {
 const completeMarker = "#complete";
 /** The marker's name before: a file of it may be left in a topics directory by an older node. */
 const legacyCompleteMarker = "COMPLETE";
+/** Where a snapshot's topics are built ("topics.staging" alone by older nodes). */
+const stagingPrefix = "topics.staging";
+
+function stagingName(index: number): string {
+  return `${stagingPrefix}-${index}`;
+}
 
 /**
  * The entry's command, or undefined when its bytes are not one. Peers refuse such entries
@@ -104,6 +113,8 @@ export class TopicStateMachine implements StateMachine {
   private readonly changeListeners = new Set<() => void>();
   /** Damaged local topics and peers that could not serve a snapshot (it is retried each tick). */
   private readonly warnings = new RateLimitedLog(repeatedWarningIntervalMs);
+  /** Snapshots being prepared, by index: the same one sent again waits for the first. */
+  private readonly preparing = new Map<number, Promise<InstalledTopic[]>>();
 
   private constructor(
     private readonly directory: string,
@@ -339,7 +350,23 @@ export class TopicStateMachine implements StateMachine {
    * before the batch that holds it are kept and everything from there on is fetched, so the
    * damaged record is not carried into the new topic log (it is replaced by the peer's copy).
    */
-  async prepareSnapshot(
+  prepareSnapshot(
+    snapshot: Snapshot,
+    message: { from: string; to: string; senderAddress: string },
+    fetch: SnapshotFetcher,
+  ): Promise<InstalledTopic[]> {
+    // A leader sends a snapshot again every tick until it is acknowledged.
+    const index = snapshot.metadata.index;
+    const running = this.preparing.get(index);
+    if (running !== undefined) return running;
+    const work = this.prepareInto(snapshot, message, fetch).finally(() =>
+      this.preparing.delete(index),
+    );
+    this.preparing.set(index, work);
+    return work;
+  }
+
+  private async prepareInto(
     snapshot: Snapshot,
     message: { from: string; to: string; senderAddress: string },
     fetch: SnapshotFetcher,
@@ -359,7 +386,7 @@ export class TopicStateMachine implements StateMachine {
       state.servers.map((server) => [server.id, server.address] as const),
       this.servers,
     ]);
-    const staging = join(this.directory, "topics.staging");
+    const staging = join(this.directory, stagingName(snapshot.metadata.index));
     await rm(staging, { recursive: true, force: true });
     await mkdir(staging, { recursive: true });
     const installed: InstalledTopic[] = new Array(state.topics.length);
@@ -417,6 +444,8 @@ export class TopicStateMachine implements StateMachine {
       flush: true,
     });
     await fsyncDirectory(staging);
+    // Raft persists the snapshot once it sees it: its staging directory must outlive a crash.
+    await fsyncDirectory(this.directory);
     return installed;
   }
 
@@ -490,15 +519,20 @@ export class TopicStateMachine implements StateMachine {
 
   /** Swaps in the topics prepareSnapshot fetched for `snapshot`. */
   async restore(snapshot: Snapshot): Promise<void> {
-    const staging = join(this.directory, "topics.staging");
-    const marker = await readFile(join(staging, completeMarker), "utf8").catch(() => "");
-    if (marker !== String(snapshot.metadata.index)) {
+    const index = snapshot.metadata.index;
+    const staging = stagingName(index);
+    const marker = await readFile(join(this.directory, staging, completeMarker), "utf8").catch(
+      () => "",
+    );
+    if (marker !== String(index)) {
       throw new Error(
-        `snapshot ${snapshot.metadata.index} was not prepared (staging holds ${marker || "nothing"})`,
+        `snapshot ${index} was not prepared (its staging directory holds ${marker || "nothing"})`,
       );
     }
     await this.registry.close();
-    await swapIn(this.directory);
+    await swapIn(this.directory, staging);
+    // Snapshots older than this one can no longer be installed; newer ones may still be.
+    await removeStagings(this.directory, (other) => other < index && !this.preparing.has(other));
     this.registryValue = await TopicRegistry.open(join(this.directory, "topics"), {
       logOptions: this.logOptions,
     });
@@ -522,31 +556,50 @@ export class TopicStateMachine implements StateMachine {
 }
 
 /**
- * Finishes a snapshot install that a crash interrupted: when the staging directory holds the
- * complete content of the snapshot Raft has persisted, it becomes the topics directory.
+ * Finishes a snapshot install that a crash interrupted: when a staging directory holds the
+ * complete content of the snapshot Raft has persisted, it becomes the topics directory. Every
+ * other staging directory is removed: no snapshot is being prepared at start.
  */
 async function finishInterruptedSwap(directory: string, snapshotIndex: number): Promise<void> {
-  const staging = join(directory, "topics.staging");
   const current = join(directory, "topics");
-  const old = join(directory, "topics.old");
-  const marker = await readFile(join(staging, completeMarker), "utf8").catch(() => "");
-  if (marker === String(snapshotIndex)) await swapIn(directory);
-  await rm(staging, { recursive: true, force: true });
-  await rm(old, { recursive: true, force: true });
+  for (const name of [stagingName(snapshotIndex), stagingPrefix]) {
+    const marker = await readFile(join(directory, name, completeMarker), "utf8").catch(() => "");
+    if (marker === String(snapshotIndex)) {
+      await swapIn(directory, name);
+      break;
+    }
+  }
+  await removeStagings(directory, () => true);
+  await rm(join(directory, "topics.old"), { recursive: true, force: true });
   await rm(join(current, completeMarker), { force: true });
   // A directory of that name is a topic's.
   const legacy = join(current, legacyCompleteMarker);
   if ((await lstat(legacy).catch(() => undefined))?.isFile()) await rm(legacy);
 }
 
-/** topics.staging becomes topics (the old one is removed). */
-async function swapIn(directory: string): Promise<void> {
-  const staging = join(directory, "topics.staging");
+/**
+ * Removes the staging directories of the snapshots `stale` says (by index; the unnumbered one of
+ * older nodes counts as index -1).
+ */
+async function removeStagings(directory: string, stale: (index: number) => boolean) {
+  for (const name of await readdir(directory)) {
+    let index: number;
+    if (name === stagingPrefix) index = -1;
+    else if (name.startsWith(`${stagingPrefix}-`))
+      index = Number(name.slice(stagingPrefix.length + 1));
+    else continue;
+    if (Number.isSafeInteger(index) && stale(index))
+      await rm(join(directory, name), { recursive: true, force: true });
+  }
+}
+
+/** The staging directory `staging` becomes topics (the old one is removed). */
+async function swapIn(directory: string, staging: string): Promise<void> {
   const current = join(directory, "topics");
   const old = join(directory, "topics.old");
   await rm(old, { recursive: true, force: true });
   if ((await stat(current).catch(() => undefined)) !== undefined) await rename(current, old);
-  await rename(staging, current);
+  await rename(join(directory, staging), current);
   await fsyncDirectory(directory);
   await rm(old, { recursive: true, force: true });
   await rm(join(current, completeMarker), { force: true });
