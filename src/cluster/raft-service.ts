@@ -253,6 +253,10 @@ function checkSenderAddress(senderAddress: string): void {
  * does not say what it is (an outside probe read it from this message).
  */
 function checkCluster(deps: Pick<RaftServiceDeps, "clusterId">, clusterId: string | undefined) {
+  // A node still joining has no cluster yet: it takes nothing (an empty id matched its own, and
+  // a forged snapshot made it a voter holding nothing).
+  if (deps.clusterId() === "")
+    throw new TidelogError("unavailable", "this node has not joined a cluster yet");
   if (clusterId !== deps.clusterId()) {
     throw new TidelogError(
       "failed_precondition",

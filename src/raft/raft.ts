@@ -408,6 +408,10 @@ export class Raft {
       }
       return;
     }
+    // Past our own log: never sent by us, so never held because of us. A follower cannot hold
+    // what the leader does not (an outside probe's forged snapshot at index 100,000 made a joiner
+    // a voter the leader counted toward every commit up to there).
+    if (message.index > this.log.lastIndex()) return;
     const wasPaused = progress.isPaused();
     const updated = progress.maybeUpdate(message.index);
     if (!updated && !(progress.match === message.index && progress.state === "probe")) return;

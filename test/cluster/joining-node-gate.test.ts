@@ -5,9 +5,12 @@
 // server list, no /readyz 200. It answers unavailable with the reason instead; then the right
 // answers. Polled from the moment its port opens, while the snapshot of a few tens of MB installs.
 import assert from "node:assert/strict";
+import net from "node:net";
 import { test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Cluster } from "../harness/cluster.js";
+import { eventually } from "../harness/in-process-node.js";
+import { NodeProcess } from "../harness/node-process.js";
 
 const bigTopic = "bulk";
 const smallTopic = "small";
@@ -111,4 +114,73 @@ test("a joining node answers unavailable until it holds the cluster's state, nev
       `[joining node] answers until served in ${Date.now() - started} ms: ${[...answers].map(([key, n]) => `${key}×${n}`).join(", ")}; /readyz: ${readiness.join(" → ")}`,
     );
   });
+});
+
+test("a node whose join has not reached its cluster takes no Raft message, with or without an id", async () => {
+  // The join target is a port nobody listens on: the node serves its port (the leader's Raft
+  // messages come in through it) and keeps trying to join; it never prints "serving".
+  const freePort = () =>
+    new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+  const [closed, own] = [await freePort(), await freePort()];
+  const { node, serving } = await NodeProcess.launch({
+    id: "j1",
+    listen: `127.0.0.1:${own}`,
+    args: ["--join", `127.0.0.1:${closed}`, "--cluster-id", "the-real-id"],
+  });
+  serving.catch(() => undefined); // it never joins
+  const baseUrl = `http://127.0.0.1:${own}`;
+  try {
+    await eventually(
+      () =>
+        fetch(`${baseUrl}/healthz`).then(
+          (response) => response.ok,
+          () => false,
+        ),
+      "the joining node's port did not open",
+      15_000,
+    );
+    const snapshotData = Buffer.from(JSON.stringify({ topics: [], servers: [] })).toString(
+      "base64",
+    );
+    for (const clusterId of ["", "the-real-id"]) {
+      const response = await fetch(`${baseUrl}/tidelog.raft.v1.RaftService/Step`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          clusterId,
+          messages: [
+            {
+              type: "MESSAGE_TYPE_SNAPSHOT",
+              from: "evil",
+              to: "j1",
+              term: "5",
+              snapshot: {
+                metadata: { index: "100000", term: "5", confState: { voters: ["evil", "j1"] } },
+                data: snapshotData,
+              },
+            },
+          ],
+        }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const json = (await response.json()) as { code?: string; message?: string };
+      assert.equal(
+        response.status,
+        503,
+        `cluster id ${JSON.stringify(clusterId)}: ${JSON.stringify(json)}`,
+      );
+      assert.match(json.message ?? "", /has not joined a cluster yet/);
+    }
+    assert.ok(
+      !node.stdout.some((line) => line.includes("snapshot prepared")),
+      node.stdout.join("\n"),
+    );
+  } finally {
+    await node.destroy();
+  }
 });

@@ -297,6 +297,27 @@ describe("§5.2 and §5.4.1 vote rules", () => {
 });
 
 describe("§5.3 log replication", () => {
+  test("an acknowledgement past the leader's log moves neither match nor commit", () => {
+    const env = cluster(3);
+    elect(env, "1");
+    const leader = env.node("1").raw.status();
+    const last = leader.lastIndex;
+    // A follower "holding" 100,000 entries the leader never sent (a forged snapshot made one).
+    answer(env, {
+      type: "appendResponse",
+      from: "2",
+      to: "1",
+      term: leader.hardState.term,
+      index: 100_000,
+      reject: false,
+      hintIndex: 0,
+      hintTerm: 0,
+    });
+    const after = env.node("1").raw.status();
+    assert.ok((after.progress.get("2")?.match ?? 0) <= last, "match past the leader's log");
+    assert.equal(after.hardState.commit, leader.hardState.commit);
+  });
+
   test("a follower rejects an append whose previous entry it lacks (consistency check)", () => {
     const env = cluster(3);
     elect(env, "1");
