@@ -7,6 +7,7 @@ import {
   Code,
   ConnectError,
   createClient,
+  createContextKey,
   type HandlerContext,
 } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -18,10 +19,27 @@ import { TopicService } from "../gen/tidelog/v1/topic_service_pb.js";
 
 export const forwardedHeader = "tidelog-forwarded";
 
+/**
+ * The client's own signal on a Connect call: aborted when the client goes away, not when this
+ * server shuts down (Connect's `signal` is both). A forwarded call is the client's, and the
+ * leader may apply it: cut by this node's shutdown, it was answered unavailable ("server is
+ * shutting down") while its records committed (outside probe R5). The server's drain gives it
+ * its grace period instead.
+ */
+export const clientSignalKey = createContextKey<AbortSignal | undefined>(undefined, {
+  description: "tidelog: the client's own abort signal",
+});
+
 /** What forwarding needs of a call: Connect's HandlerContext, or a call served on gRPC directly. */
 export type ForwardContext = {
   requestHeader: Pick<HandlerContext["requestHeader"], "has">;
+  values?: Pick<HandlerContext["values"], "get">;
 } & Pick<HandlerContext, "timeoutMs" | "signal">;
+
+/** The signal a forwarded call ends with: the client's, where the route gave it. */
+function forwardSignal(context: ForwardContext): AbortSignal {
+  return context.values?.get(clientSignalKey) ?? context.signal;
+}
 
 export interface LeaderClients {
   log: Client<typeof LogService>;
@@ -121,7 +139,13 @@ const forwardPingIntervalMs = 1_000;
 const forwardPingTimeoutMs = 2_000;
 
 /** connect-node's words for a stream or connection that ended without an answer. */
-const cutMessage = /^(http\/2 stream closed with error code|PING timed out)/;
+const cutMessage = /^(http\/2 stream closed with error code|PING timed out)/i;
+/**
+ * connect-node's words (code internal) for a stream the leader reset with REFUSED_STREAM, which
+ * HTTP/2 defines as not processed: a leader shutting down, or at its stream limit. They passed
+ * as they were, internal, and clients do not retry internal (outside probe R6).
+ */
+const refusedMessage = /stream closed with error code NGHTTP2_REFUSED_STREAM/i;
 
 /**
  * A forwarded call cut by its connection (the leader killed mid-call, or stopped dead and found
@@ -139,7 +163,14 @@ export function outcomeUnknownIfCut(
   context: ForwardContext,
   defaultTimeoutMs?: number,
 ): unknown {
-  if (!(error instanceof ConnectError) || context.signal.aborted) return error;
+  if (!(error instanceof ConnectError) || forwardSignal(context).aborted) return error;
+  if (error.code === Code.Internal && refusedMessage.test(error.rawMessage)) {
+    // The leader refused the stream before reading it (HTTP/2 REFUSED_STREAM: not processed).
+    return new TidelogError(
+      "unavailable",
+      `the leader refused the forwarded call unprocessed (${error.rawMessage}): retry`,
+    );
+  }
   const cut =
     (error.code === Code.Canceled ||
       error.code === Code.Aborted ||
@@ -195,7 +226,7 @@ function callOptions(context: ForwardContext, defaultTimeoutMs: number | undefin
   return {
     headers: { [forwardedHeader]: "1" },
     ...(timeoutMs === undefined ? {} : { timeoutMs }),
-    signal: context.signal,
+    signal: forwardSignal(context),
   };
 }
 

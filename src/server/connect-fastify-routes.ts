@@ -19,6 +19,7 @@ import type { FastifyInstance, FastifyReply } from "fastify";
 import { answerHoldKey } from "../api/answer-budget.js";
 import { isClientGoneError } from "../api/client-gone.js";
 import type { ErrorLogger } from "../api/connect-error.js";
+import { clientSignalKey } from "../api/leader-forwarder.js";
 import { boundedGzip } from "./bounded-compression.js";
 import { writeUniversalResponse } from "./connect-response-writer.js";
 import { DecompressionGate } from "./decompression-gate.js";
@@ -85,15 +86,17 @@ export async function connectRoutes(
       try {
         // Answer room a handler holds (answer-budget.ts) goes back once the answer is written or
         // the client is gone: 'close' comes after the last byte, or on a connection's end.
+        const values = createContextValues().set(answerHoldKey, (release) => {
+          if (reply.raw.closed) release();
+          else reply.raw.once("close", release);
+        });
         universalRequest = universalRequestFromNodeRequest(
           request.raw,
           reply.raw,
           undefined,
-          createContextValues().set(answerHoldKey, (release) => {
-            if (reply.raw.closed) release();
-            else reply.raw.once("close", release);
-          }),
+          values,
         );
+        values.set(clientSignalKey, universalRequest.signal);
       } catch (error) {
         // No URL can be made of the request's Host or :authority ("a b", "x:abc", none in
         // HTTP/1.0): the client's fault, answered as such. Left to fastify, it was an empty 200

@@ -3,8 +3,9 @@
 // cancelled or the write was not applied. Answers the leader sent pass unchanged.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import {
+  clientSignalKey,
   LeaderForwarder,
   outcomeUnknownIfCut,
   withoutLeaderHeaders,
@@ -107,6 +108,44 @@ test("forward and forwardStream both relay a cut connection as unavailable", asy
     (error: unknown) => error instanceof TidelogError && error.code === "unavailable",
   );
   assert.deepEqual(received, [1], "answers before the cut are relayed");
+});
+
+test("a forwarded call lives by the client's signal, not by this server's shutdown", async () => {
+  // Connect's signal is aborted when the server shuts down; the client's is not (outside probe
+  // R5: such calls were answered "server is shutting down" while their records committed).
+  const shutdown = new AbortController();
+  shutdown.abort(new ConnectError("server is shutting down", Code.Unavailable));
+  const client = new AbortController();
+  const values = createContextValues().set(clientSignalKey, client.signal);
+  const connectContext = { ...context(false), signal: shutdown.signal, values };
+  const broker = { leader: () => ({ id: "n1", address: "127.0.0.1:1" }) } as unknown as Broker;
+  const forwarder = new LeaderForwarder(broker, 1_000);
+  let given: AbortSignal | undefined;
+  await forwarder.forward(connectContext, async (_leader, options) => {
+    given = options.signal;
+  });
+  assert.equal(given, client.signal);
+  // A cut during shutdown is still an unknown outcome, not passed on as it came.
+  const cut = new ConnectError("http/2 stream closed with error code CANCEL (0x8)", Code.Canceled);
+  const relayed = outcomeUnknownIfCut(cut, connectContext);
+  assert.ok(relayed instanceof TidelogError && relayed.code === "unavailable");
+  // The client's own cancel still passes unchanged.
+  client.abort();
+  assert.equal(outcomeUnknownIfCut(cut, connectContext), cut);
+});
+
+test("a stream the leader refused unprocessed is unavailable: retry", () => {
+  const refused = new ConnectError(
+    "Stream closed with error code NGHTTP2_REFUSED_STREAM",
+    Code.Internal,
+  );
+  const relayed = outcomeUnknownIfCut(refused, context(false));
+  assert.ok(relayed instanceof TidelogError, String(relayed));
+  assert.equal(relayed.code, "unavailable");
+  assert.match(relayed.message, /refused the forwarded call unprocessed.*retry/);
+  // A leader's own internal answer passes unchanged.
+  const internal = new ConnectError("internal error", Code.Internal);
+  assert.equal(outcomeUnknownIfCut(internal, context(false)), internal);
 });
 
 test("the leader's error is relayed without the headers of its gRPC answer", () => {
