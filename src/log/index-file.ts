@@ -14,7 +14,7 @@
 //
 // The index is derived data: the store is the source of truth, and recovery rebuilds entries
 // the store has but the index lost. The index is therefore never msync'ed on the hot path.
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, writeSync } from "node:fs";
 import { open, truncate } from "node:fs/promises";
 import mmapModule from "@riaskov/mmap-io";
 import { assert } from "../assert.js";

@@ -10,7 +10,7 @@
 import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { assert } from "../assert.js";
-import { TidelogError } from "../errors.js";
+import { isTidelogError, TidelogError } from "../errors.js";
 import { crc32c } from "./crc32c.js";
 import {
   checkFrameRun,
@@ -213,7 +213,18 @@ export class Segment {
       else high = middle - 1;
     }
     const endPosition = stop < this.index.count ? this.index.position(stop) : this.store.size;
-    const data = await this.store.read(startPosition, endPosition - startPosition);
+    let data: Buffer;
+    try {
+      data = await this.store.read(startPosition, endPosition - startPosition);
+    } catch (error) {
+      // A cut file: its records are lost as a damaged one is (never served; peers repair it).
+      if (!isTidelogError(error, "data_loss")) throw error;
+      throw new TidelogError(
+        "data_loss",
+        `records from offset ${this.baseOffset + first} are missing: ${error.message}`,
+        { offset: this.baseOffset + first, path: this.store.path },
+      );
+    }
     const count = stop - first;
     if (readPayloadStarts.length < count) {
       readPayloadStarts = new Int32Array(count);

@@ -13,6 +13,7 @@
 // (recovery cuts it, see segment.ts), and `trim` cuts it before the segment is sealed.
 import { constants } from "node:fs";
 import { assert } from "../assert.js";
+import { TidelogError } from "../errors.js";
 import {
   closeFd,
   fdatasync,
@@ -188,8 +189,14 @@ export class Store {
       let done = 0;
       while (done < length) {
         const bytesRead = await readAt(fd, buffer, done, length - done, position + done);
-        if (bytesRead === 0)
-          throw new Error(`unexpected end of ${this.path} at ${position + done}`);
+        if (bytesRead === 0) {
+          // Written before, gone now: the file was cut under this node.
+          throw new TidelogError(
+            "data_loss",
+            `${this.path} ends at ${position + done}, inside what was written to it`,
+            { path: this.path },
+          );
+        }
         done += bytesRead;
       }
       return buffer;

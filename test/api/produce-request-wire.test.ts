@@ -13,7 +13,6 @@ import fc from "fast-check";
 import { defaultApiLimits } from "../../src/api/limits.js";
 import { decodeProduceRequestFast } from "../../src/api/produce-request-wire.js";
 import { decodeValidProduceRequest } from "../../src/api/request-decoding.js";
-import { TidelogError } from "../../src/errors.js";
 import {
   type ProduceRequest,
   ProduceRequestSchema,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, readdir, rename, stat, utimes } from "node:fs/promises";
+import { mkdir, readdir, rename, stat, truncate, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { TidelogError } from "../../src/errors.js";
@@ -100,6 +100,30 @@ describe("Log", () => {
     assert.equal(reopened.segmentCount, names.length);
     await expectRecords(reopened, 0, 200);
     assert.equal(await reopened.append([payloadFor(200, 100)]), 200);
+  });
+
+  it("a sealed segment cut under the running log reads as data_loss at its offset", async (t) => {
+    // Outside probe R7: the short read was internal, with a stack trace in the log.
+    const directory = await temporaryDirectory();
+    const log = await Log.open(directory, small);
+    t.after(() => log.close());
+    await appendOneByOne(log, 0, 40);
+    const [first, second] = (await readdir(directory))
+      .filter((name) => name.endsWith(".store"))
+      .sort();
+    assert.ok(second !== undefined, "two segments at least");
+    await truncate(join(directory, first!), 300);
+    await assert.rejects(
+      log.readRange(5, { maxRecords: 3, maxBytes: 1_000_000 }),
+      (error: unknown) => {
+        assert.ok(error instanceof TidelogError, String(error));
+        assert.equal(error.code, "data_loss");
+        assert.equal(error.details.offset, 5);
+        return true;
+      },
+    );
+    // Records before the cut are served as they were.
+    assert.deepEqual((await log.read(0)).payload, payloadFor(0, 100));
   });
 
   it("keeps concurrent appends within the segment size, also from an empty segment", async (t) => {
