@@ -73,6 +73,17 @@ export function encodeRecord(record: RecordInput, timeMs: number): Buffer {
   return buffer;
 }
 
+/** Headers a consume answer decodes at most (past one record's own: a record is never split). */
+export const decodedHeadersMax = 10_000;
+
+/** The header count of a stored record, read without decoding it (0 when malformed). */
+export function storedHeaderCount(payload: Buffer): number {
+  if (payload.length < fixedBytes) return 0;
+  const keyLength = payload.readUInt32LE(9);
+  const at = 13 + keyLength;
+  return at + 4 <= payload.length ? payload.readUInt32LE(at) : 0;
+}
+
 export function decodeRecord(offset: number, payload: Buffer): DecodedRecord {
   const fail = () => malformedRecord(offset);
   if (payload.length < fixedBytes || payload.readUInt8(0) !== version) throw fail();
