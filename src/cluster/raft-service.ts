@@ -140,6 +140,11 @@ async function deliver(deps: RaftServiceDeps, request: StepRequest): Promise<voi
       // No room: not even its topics are fetched. The leader sends it again later.
       if (!deps.admits(message)) continue;
       const index = message.snapshot.metadata.index;
+      // Applied here already: Raft ignores it (and says how far this node is), nothing to fetch.
+      if (index <= deps.node().applied) {
+        handOver(deps, request.senderAddress, message);
+        continue;
+      }
       deps.snapshotInstall.started();
       let topics: InstalledTopic[];
       try {

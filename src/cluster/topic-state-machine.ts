@@ -113,8 +113,15 @@ export class TopicStateMachine implements StateMachine {
   private readonly changeListeners = new Set<() => void>();
   /** Damaged local topics and peers that could not serve a snapshot (it is retried each tick). */
   private readonly warnings = new RateLimitedLog(repeatedWarningIntervalMs);
-  /** Snapshots being prepared, by index: the same one sent again waits for the first. */
-  private readonly preparing = new Map<number, Promise<InstalledTopic[]>>();
+  /**
+   * Snapshots prepared or being prepared, by index, until a later one is installed. A leader
+   * sends a snapshot again every tick until it is acknowledged, also while Raft installs it: the
+   * same one sent again gets the same preparation, never a second one into the directory an
+   * install may be renaming. A failed preparation is forgotten (the next try starts over).
+   */
+  private readonly prepared = new Map<number, Promise<InstalledTopic[]>>();
+  /** Indexes of the preparations still running (their staging directories are being written). */
+  private readonly building = new Set<number>();
 
   private constructor(
     private readonly directory: string,
@@ -355,14 +362,17 @@ export class TopicStateMachine implements StateMachine {
     message: { from: string; to: string; senderAddress: string },
     fetch: SnapshotFetcher,
   ): Promise<InstalledTopic[]> {
-    // A leader sends a snapshot again every tick until it is acknowledged.
     const index = snapshot.metadata.index;
-    const running = this.preparing.get(index);
-    if (running !== undefined) return running;
+    const known = this.prepared.get(index);
+    if (known !== undefined) return known;
+    this.building.add(index);
     const work = this.prepareInto(snapshot, message, fetch).finally(() =>
-      this.preparing.delete(index),
+      this.building.delete(index),
     );
-    this.preparing.set(index, work);
+    this.prepared.set(index, work);
+    work.catch(() => {
+      if (this.prepared.get(index) === work) this.prepared.delete(index);
+    });
     return work;
   }
 
@@ -531,8 +541,10 @@ export class TopicStateMachine implements StateMachine {
     }
     await this.registry.close();
     await swapIn(this.directory, staging);
-    // Snapshots older than this one can no longer be installed; newer ones may still be.
-    await removeStagings(this.directory, (other) => other < index && !this.preparing.has(other));
+    // Snapshots older than this one can no longer be installed; newer ones may still be. This
+    // one stays known as prepared: sent again, it is not fetched again.
+    for (const other of this.prepared.keys()) if (other < index) this.prepared.delete(other);
+    await removeStagings(this.directory, (other) => other < index && !this.building.has(other));
     this.registryValue = await TopicRegistry.open(join(this.directory, "topics"), {
       logOptions: this.logOptions,
     });

@@ -67,8 +67,14 @@ test("a snapshot prepared while Raft installs an earlier one leaves that one who
     assert.deepEqual(once, again);
     // The leader's next snapshot arrives before Raft installs the first.
     await target.prepareSnapshot(second, message, fetch);
-    await target.restore(first);
+    // The first sent again while Raft installs it: the preparation it had, no second one.
+    await Promise.all([target.restore(first), target.prepareSnapshot(first, message, fetch)]);
     assert.deepEqual(await values(target), ["a", "b", "c"]);
+    await target.prepareSnapshot(first, message, fetch);
+    assert.ok(
+      !(await readdir(join(root, "target"))).includes("topics.staging-1"),
+      "an installed snapshot sent again is not fetched again",
+    );
     await target.restore(second);
     assert.deepEqual(await values(target), ["a", "b", "c", "d", "e"]);
     const left = (await readdir(join(root, "target"))).filter((name) => name.startsWith("topics."));
