@@ -23,10 +23,12 @@ export interface LogOptions {
    */
   zeroFillBytes: number;
   /**
-   * Whether the disk has room for `bytes` more of zeros (above the node's reserve: the disk-space
-   * guard answers); a fill it refuses is skipped until the next segment.
+   * Takes room for `bytes` more of zeros (above the node's reserve: the disk-space guard), or
+   * answers false: a fill it refuses is skipped until the next segment. Taken, it answers what to
+   * call once the zeros are written (or failed): until then the guard counts them as coming, so
+   * its estimate of free space does not run ahead of the disk.
    */
-  zeroFillRoom: (bytes: number) => boolean;
+  zeroFillRoom: (bytes: number) => (() => void) | false;
   /**
    * Whether the log records its lowest offset in a file (start-offset.ts) whenever retention or a
    * truncation moves it, so that a lost first segment is found at open (data_loss) instead of
@@ -46,7 +48,7 @@ export const defaultLogOptions: LogOptions = {
   writeBytesMax: 1024 * 1024,
   backgroundSyncBytes: 8 * 1024 * 1024,
   zeroFillBytes: 0,
-  zeroFillRoom: () => true,
+  zeroFillRoom: () => () => undefined,
   keepsStartOffset: true,
 };
 

@@ -754,9 +754,13 @@ export class Log {
 
   /** Zeros up to `end`, unless the disk has no room for them (zeroFillRoom). */
   private async zeroFill(segment: Segment, end: number): Promise<void> {
-    if (!this.options.zeroFillRoom(end - segment.filledSize))
-      throw new Error("no room on the disk for zeros ahead");
-    await segment.zeroFill(end);
+    const written = this.options.zeroFillRoom(end - segment.filledSize);
+    if (written === false) throw new Error("no room on the disk for zeros ahead");
+    try {
+      await segment.zeroFill(end);
+    } finally {
+      written();
+    }
   }
 
   private async syncZeros(): Promise<void> {

@@ -140,6 +140,41 @@ describe("zero fill ahead of the active segment", () => {
     }
   });
 
+  it("takes room for each fill and says when its zeros are written", async () => {
+    // The disk-space guard counts taken room as coming until it is written: zeros it never
+    // charged let its estimate of free space run a fill ahead of the disk.
+    const directory = await temporaryDirectory();
+    const taken: number[] = [];
+    let written = 0;
+    const log = await Log.open(directory, {
+      ...options,
+      zeroFillRoom: (bytes) => {
+        taken.push(bytes);
+        return () => {
+          written += bytes;
+        };
+      },
+    });
+    try {
+      for (let offset = 0; offset < 40; offset++)
+        await log.append([payloadFor(offset, recordBytes)]);
+      await log.sync();
+      await new Promise((resolve) => setTimeout(resolve, 50)); // room for a fill to have run
+      assert.ok(taken.length > 0, "no fill took room");
+      const sizes = await storeSizes(directory);
+      const zeros =
+        [...sizes.values()].reduce((sum, size) => sum + size, 0) - 40 * frameBytes(recordBytes);
+      assert.equal(
+        written,
+        taken.reduce((sum, bytes) => sum + bytes, 0),
+        "every fill said it was written",
+      );
+      assert.ok(zeros <= written, `${zeros} bytes of zeros on disk, ${written} accounted`);
+    } finally {
+      await log.close();
+    }
+  });
+
   it("truncates a suffix into the zero-filled segment and appends after it", async () => {
     const directory = await temporaryDirectory();
     const log = await Log.open(directory, options);

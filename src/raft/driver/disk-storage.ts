@@ -41,8 +41,8 @@ const snapshotFileName = "snapshot";
 const zeroFillBytes = 8 * 1024 * 1024;
 
 export interface DiskStorageOptions {
-  /** Whether the disk has room for `bytes` of zeros written ahead (the disk-space guard). */
-  zeroFillRoom?: (bytes: number) => boolean;
+  /** Takes room for `bytes` of zeros written ahead (the disk-space guard): LogOptions. */
+  zeroFillRoom?: (bytes: number) => (() => void) | false;
 }
 
 export class DiskStorage implements Storage {
