@@ -9,10 +9,10 @@
 // `<dir>/topics.staging-<index>` (marked complete last), then swapped in by rename. Each snapshot
 // has its own staging directory: one prepared and handed to Raft stays as it is until Raft
 // installs it, whatever other snapshots arrive meanwhile (with one shared directory, the next
-// one's preparation emptied it under the install, and the node never started again). A topic this node already holds (the same
-// one: created by the same Raft entry) is built from its own records up to where it ends here
-// (or up to a damaged record), and only the rest is fetched: from the leader, or where it cannot
-// serve, from another member.
+// one's preparation emptied it under the install, and the node never started again). A topic
+// this node already holds (the same one: created by the same Raft entry) is built from its own
+// records up to where it ends here (or up to a damaged record), and only the rest is fetched: from
+// the leader, or where it cannot serve, from another member.
 import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isTidelogError, TidelogError } from "../errors.js";

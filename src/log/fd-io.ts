@@ -84,6 +84,15 @@ export function readAt(
   );
 }
 
+/** Zeros to copy from, never written to: zero fills write at most this much per call. */
+export const zeros = Buffer.alloc(1024 * 1024);
+
+/** Writes zeros over [from, to) of `fd` on the calling thread: the blocks are taken, or it throws. */
+export function writeZerosSync(fd: number, from: number, to: number): void {
+  for (let at = from; at < to; )
+    at += fs.writeSync(fd, zeros, 0, Math.min(zeros.length, to - at), at);
+}
+
 export function fdatasync(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.fdatasync(fd, settle(resolve, reject)));
 }

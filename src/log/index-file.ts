@@ -14,10 +14,11 @@
 //
 // The index is derived data: the store is the source of truth, and recovery rebuilds entries
 // the store has but the index lost. The index is therefore never msync'ed on the hot path.
-import { closeSync, constants, fstatSync, openSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import { open, truncate } from "node:fs/promises";
 import mmapModule from "@riaskov/mmap-io";
 import { assert } from "../assert.js";
+import { writeZerosSync } from "./fd-io.js";
 import { frameHeaderBytes } from "./frame.js";
 
 // The package is CommonJS with an ES-style `export default` in its typings: at run time the default
@@ -27,16 +28,6 @@ const mmap = mmapModule as unknown as (typeof mmapModule)["default"];
 export const indexEntryBytes = 12;
 /** The first mapping of an index with fewer entries: 5,461 entries. */
 const initialMapBytes = 64 * 1024;
-
-/** Zeros written to grow an index, shared (never written to). */
-let zeros: Buffer | undefined;
-const zerosBytes = 1024 * 1024;
-
-/** Writes zeros over [from, to) of `fd`: the blocks are taken now, or ENOSPC is thrown. */
-function fillWithZeros(fd: number, from: number, to: number): void {
-  zeros ??= Buffer.alloc(zerosBytes);
-  for (let at = from; at < to; ) at += writeSync(fd, zeros, 0, Math.min(zerosBytes, to - at), at);
-}
 
 export class IndexFile {
   private mapping: Buffer | undefined;
@@ -75,7 +66,7 @@ export class IndexFile {
     try {
       const { size } = await handle.stat();
       const mappedBytes = Math.max(size, Math.min(capacityBytes, initialMapBytes));
-      if (size < mappedBytes) fillWithZeros(handle.fd, size, mappedBytes);
+      if (size < mappedBytes) writeZerosSync(handle.fd, size, mappedBytes);
       // Read-ahead helps the scan of an existing index (sequential, maybe from disk), but on a new
       // one the first touch would read around it (read_ahead_kb, 8 MiB on our disk: 3–4 ms per
       // segment roll, all holes): appends and position lookups touch pages one at a time.
@@ -251,7 +242,7 @@ export class IndexFile {
     const fd = openSync(this.path, constants.O_RDWR);
     try {
       const size = fstatSync(fd).size;
-      if (size < bytes) fillWithZeros(fd, size, bytes);
+      if (size < bytes) writeZerosSync(fd, size, bytes);
       const mapping = mmap.map(
         bytes,
         3 as const /* PROT_READ | PROT_WRITE */,

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { assert } from "../assert.js";
 import { isTidelogError, TidelogError } from "../errors.js";
 import { crc32c } from "./crc32c.js";
+import { zeros } from "./fd-io.js";
 import {
   checkFrameRun,
   frameHeaderBytes,
@@ -371,10 +372,8 @@ export class Segment {
 
   /** True when the store holds only zero bytes in [from, to). */
   private async isZeroFrom(from: number, to: number): Promise<boolean> {
-    let zeros: Buffer | undefined;
-    for (let position = from; position < to; position += recoveryChunkBytes) {
-      const chunk = await this.store.read(position, Math.min(recoveryChunkBytes, to - position));
-      zeros ??= Buffer.alloc(recoveryChunkBytes);
+    for (let position = from; position < to; position += zeros.length) {
+      const chunk = await this.store.read(position, Math.min(zeros.length, to - position));
       if (!chunk.equals(zeros.subarray(0, chunk.length))) return false;
     }
     return true;

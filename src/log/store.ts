@@ -23,14 +23,12 @@ import {
   readAt,
   writeAt,
   writevAt,
+  zeros,
 } from "./fd-io.js";
 import { mapFsError } from "./fs-errors.js";
 
 /** Buffers per writev call (IOV_MAX on Linux is 1024). */
 const iovecsMax = 1024;
-
-/** Zeros for zeroFill, written this many bytes per call. */
-const zeros = Buffer.alloc(1024 * 1024);
 
 /** `parts` without their first `bytes` bytes. */
 function dropBytes(parts: readonly Buffer[], bytes: number): readonly Buffer[] {
