@@ -76,11 +76,15 @@ export function encodeRecord(record: RecordInput, timeMs: number): Buffer {
 /** Headers a consume answer decodes at most (past one record's own: a record is never split). */
 export const decodedHeadersMax = 10_000;
 
+/** Where a stored record's key length and key are (after version u8 and timeMs f64). */
+export const storedKeyLengthAt = 1 + 8;
+export const storedKeyAt = storedKeyLengthAt + 4;
+
 /** The header count of a stored record, read without decoding it (0 when malformed). */
 export function storedHeaderCount(payload: Buffer): number {
   if (payload.length < fixedBytes) return 0;
-  const keyLength = payload.readUInt32LE(9);
-  const at = 13 + keyLength;
+  const keyLength = payload.readUInt32LE(storedKeyLengthAt);
+  const at = storedKeyAt + keyLength;
   return at + 4 <= payload.length ? payload.readUInt32LE(at) : 0;
 }
 

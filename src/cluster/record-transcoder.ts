@@ -14,7 +14,13 @@
 // the wire's bytes before it, written right after, and on the records before it, written later;
 // a little slack in front of the first record takes what would fall before the answer.
 import { varintBytes, writeVarint } from "../protobuf-wire.js";
-import { malformedRecord, storedRecordFixedBytes, storedRecordVersion } from "./record-codec.js";
+import {
+  malformedRecord,
+  storedKeyAt,
+  storedKeyLengthAt,
+  storedRecordFixedBytes,
+  storedRecordVersion,
+} from "./record-codec.js";
 
 /** Records as the protobuf wire of a Record field each, with the positions of each record. */
 export interface RecordsWire {
@@ -120,13 +126,13 @@ function bytesBeforeValue(size: number, valueLength: number): number {
 
 /** Writes the key and headers fields of a stored record that has either; returns the end. */
 function putKeyAndHeaders(buffer: Buffer, at: number, payload: Buffer): number {
-  const keyLength = readUint32LE(payload, 9);
+  const keyLength = readUint32LE(payload, storedKeyLengthAt);
   if (keyLength > 0) {
     buffer[at++] = 0x12;
     at = putVarint(buffer, at, keyLength);
-    at = putBytes(buffer, at, payload, 13, keyLength);
+    at = putBytes(buffer, at, payload, storedKeyAt, keyLength);
   }
-  let from = 13 + keyLength;
+  let from = storedKeyAt + keyLength;
   const headerCount = readUint32LE(payload, from);
   from += 4;
   for (let h = 0; h < headerCount; h++) {
@@ -209,8 +215,8 @@ export function encodeRecordsWire(
     if (length < storedRecordFixedBytes || payload[0] !== storedRecordVersion) {
       throw malformedRecord(offset);
     }
-    const keyLength = readUint32LE(payload, 9);
-    let at = 13;
+    const keyLength = readUint32LE(payload, storedKeyLengthAt);
+    let at = storedKeyAt;
     if (at + keyLength + 4 > length) throw malformedRecord(offset);
     at += keyLength;
     const headerCount = readUint32LE(payload, at);
